@@ -1,0 +1,74 @@
+# lua-vonage. `make demo` and `make test` are the two entry points; both
+# install what is missing first (as root; otherwise they print the command).
+
+LUA        ?= lua5.4
+VERSION    := 0.1.0
+BUILD      := build/$(LUA)$(if $(SANITIZE),-san)
+SO         := $(BUILD)/vonage/core.so
+SRCS       := $(wildcard src/*.c)
+HDRS       := $(wildcard src/*.h)
+
+ifeq ($(LUA),luajit)
+LUA_PC := luajit
+else
+LUA_PC := $(LUA)
+endif
+
+CC      ?= cc
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+ifdef SANITIZE
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(WERROR) \
+              -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(LUA_PC) libcurl libjwt libcrypto) $(CFLAGS)
+# The module never links liblua: the interpreter that loads it provides the API.
+LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto)
+
+# Debian packages this project needs; `deps` installs the missing ones.
+DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
+            libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
+            lua-cjson lua-busted lua-socket lua-check luarocks \
+            nginx libnginx-mod-http-lua valgrind
+
+.PHONY: all build deps demo test check asan valgrind lint rock clean sandbox-start sandbox-stop
+
+all: build
+
+build: $(SO)
+
+$(SO): $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRCS) $(LIBS)
+
+deps:
+	@sh scripts/deps $(DEB_PKGS)
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@sh scripts/with-sandbox $(LUA) examples/quickstart.lua
+
+# Everything: both interpreters, lint, the rockspec build. Ends with "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory build LUA=lua5.4 WERROR=-Werror
+	@$(MAKE) --no-print-directory build LUA=luajit WERROR=-Werror
+	@sh scripts/check-all
+
+# The spec suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	@$(MAKE) --no-print-directory build LUA=lua5.4 SANITIZE=1 WERROR=-Werror
+	@SANITIZE=1 sh scripts/run-specs lua5.4
+
+valgrind: deps
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@VALGRIND=1 sh scripts/run-specs lua5.4
+
+lint:
+	@luacheck -q lua spec examples
+
+# Proves the rockspec builds and installs the module into a private tree.
+rock: deps
+	@sh scripts/check-rock
+
+clean:
+	rm -rf build

@@ -1,0 +1,47 @@
+rockspec_format = "3.0"
+package = "lua-vonage"
+version = "scm-1"
+source = {
+   url = "git+https://example.invalid/lua-vonage.git",
+}
+description = {
+   summary = "Vonage Verify v2 and Number Verification for Lua, in C and Lua",
+   detailed = [[
+      A Lua binding (C core on libcurl, OpenSSL and libjwt, Lua layer on
+      lua-cjson) for the Vonage Verify API v2 and the Number Verification API.
+      Runs under Lua 5.1 to 5.4 and LuaJIT (OpenResty).
+   ]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.1",
+   "lua-cjson",
+}
+external_dependencies = {
+   CURL = { header = "curl/curl.h", library = "curl" },
+   LIBJWT = { header = "jwt.h", library = "jwt" },
+   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      ["vonage.core"] = {
+         sources = {
+            "src/vn_core.c", "src/vn_client.c", "src/vn_error.c", "src/vn_http.c",
+            "src/vn_jwt.c", "src/vn_request.c", "src/vn_util.c",
+         },
+         defines = { "VN_VERSION=\"0.1.0\"", "_POSIX_C_SOURCE=200809L" },
+         libraries = { "curl", "jwt", "crypto" },
+         incdirs = { "$(CURL_INCDIR)", "$(LIBJWT_INCDIR)", "$(OPENSSL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)", "$(LIBJWT_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      },
+      ["vonage"] = "lua/vonage/init.lua",
+      ["vonage.api"] = "lua/vonage/api.lua",
+      ["vonage.channels"] = "lua/vonage/channels.lua",
+      ["vonage.client"] = "lua/vonage/client.lua",
+      ["vonage.errors"] = "lua/vonage/errors.lua",
+      ["vonage.json"] = "lua/vonage/json.lua",
+      ["vonage.validate"] = "lua/vonage/validate.lua",
+      ["vonage.verify"] = "lua/vonage/verify.lua",
+   },
+}

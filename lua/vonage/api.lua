@@ -1,0 +1,93 @@
+-- One HTTP exchange with the API: authorization, JSON, the transport, the
+-- retry policy and the log line. Every operation goes through call().
+local core = require "vonage.core"
+local json = require "vonage.json"
+local errors = require "vonage.errors"
+
+local type, tostring, byte, format, floor, os_time =
+      type, tostring, string.byte, string.format, math.floor, os.time
+
+local M = {}
+
+M.USER_AGENT = "lua-vonage/" .. core.version
+
+local function now(client)
+  local clock = client.clock
+  return floor(clock and clock() or os_time())
+end
+
+-- Backoff with full jitter: up to 100 ms, 200 ms, 400 ms ... for attempt 1, 2, 3.
+local function backoff_ms(attempt)
+  local r = core.random_bytes(2)
+  local jitter = (byte(r, 1) * 256 + byte(r, 2)) / 65535
+  return floor(10 + 100 * 2 ^ (attempt - 1) * jitter)
+end
+
+local function log(client, level, line)
+  local on_log = client.on_log
+  if on_log then on_log(level, line) end
+end
+
+-- Sends spec through the client's transport, retrying only failures where the
+-- request provably never reached the server (DNS, connect, TLS handshake).
+function M.send(client, op, spec)
+  local transport = client.transport
+  local retries = client.retries or 0
+  local attempt = 0
+  while true do
+    local status, headers, body = transport:send(spec)
+    if status then return status, headers, body end
+    local err = body
+    if not (type(err) == "table" and err.retryable and attempt < retries) then
+      if type(err) == "table" then err.op = op end
+      log(client, "warn", format("%s %s failed: %s", spec.method, spec.path or "", headers))
+      return nil, op .. ": " .. tostring(headers), err
+    end
+    attempt = attempt + 1
+    local wait = backoff_ms(attempt)
+    log(client, "info", format("%s %s: %s; retry %d of %d in %d ms", spec.method,
+                               spec.path or "", err.code, attempt, retries, wait))
+    if transport.sleep then transport:sleep(wait) end
+  end
+end
+
+-- client, op, method, host ("api_host"...), path, payload table | nil, opts
+--   -> status, decoded body (table or nil) | nil, msg, err
+-- opts.auth picks "jwt" or "basic"; opts.expect lists the success statuses.
+function M.call(client, op, method, host_field, path, payload, opts)
+  opts = opts or {}
+  local authorization, msg, err = client:_authorization(now(client), opts.auth)
+  if not authorization then return nil, op .. ": " .. msg, err end
+  local headers = {
+    ["Authorization"] = authorization,
+    ["Accept"] = "application/json",
+    ["User-Agent"] = client.user_agent or M.USER_AGENT,
+  }
+  local body
+  if payload ~= nil then
+    body = json.encode(payload)
+    headers["Content-Type"] = "application/json"
+  end
+  local spec = {
+    method = method, url = client[host_field] .. path, path = path,
+    headers = headers, body = body,
+    timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
+    max_response_bytes = client.max_response_bytes,
+  }
+  local status, _, raw = M.send(client, op, spec)
+  spec.headers = nil -- drop the credential as soon as it is sent
+  if not status then return nil, _, raw end
+  log(client, "debug", format("%s %s -> %d", method, path, status))
+
+  local decoded = raw ~= "" and json.decode(raw) or nil
+  if status >= 200 and status < 300 then
+    if raw ~= "" and type(decoded) ~= "table" then
+      return errors.fail("http", "bad_response",
+        format("%s: HTTP %d with a body that is not a JSON object", op, status), { status = status })
+    end
+    return status, decoded
+  end
+  return errors.from_response(op, status, decoded, opts.codes)
+end
+
+return M

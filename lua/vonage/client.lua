@@ -1,0 +1,119 @@
+-- vonage.client{...} and vonage.client.from_env(): checks the options, keeps
+-- the credentials in C (never readable back), picks the transport.
+local core = require "vonage.core"
+local json = require "vonage.json"
+local validate = require "vonage.validate"
+local errors = require "vonage.errors"
+
+local type, pairs, setmetatable, format, getenv = type, pairs, setmetatable, string.format, os.getenv
+
+local M = {}
+
+M.DEFAULTS = {
+  api_host = "https://api.nexmo.com",
+  network_host = "https://api-eu.vonage.com",
+  oidc_host = "https://oidc.idp.vonage.com",
+  timeout_ms = 10000,
+  connect_timeout_ms = 3000,
+  retries = 2,
+  max_response_bytes = 1024 * 1024,
+}
+
+-- option = Lua type; credentials go to C, the rest become readable settings.
+local OPTIONS = {
+  application_id = "string", private_key = "string", private_key_path = "string",
+  api_key = "string", api_secret = "string",
+  jwt_ttl = "integer", jwt_sub = "string", jwt_acl = "table", jwt_nbf = "boolean",
+  api_host = "string", network_host = "string", oidc_host = "string",
+  timeout_ms = "integer", connect_timeout_ms = "integer", retries = "integer",
+  max_response_bytes = "integer",
+  proxy = "string", ca_file = "string", user_agent = "string",
+  transport = "any", on_log = "function", clock = "function",
+}
+local CREDENTIALS = {
+  application_id = true, private_key = true, private_key_path = true,
+  api_key = true, api_secret = true, jwt_ttl = true, jwt_sub = true, jwt_nbf = true,
+}
+local RANGES = {
+  timeout_ms = { 1, 600000 }, connect_timeout_ms = { 1, 600000 }, retries = { 0, 5 },
+  max_response_bytes = { 1024, 1024 * 1024 * 1024 }, jwt_ttl = { 30, 86400 },
+}
+
+local function check_options(opts)
+  local op = "vonage.client"
+  validate.typed(op, "options", opts, "table", true)
+  validate.known_fields(op, opts, OPTIONS)
+  for k, want in pairs(OPTIONS) do
+    if want ~= "any" then validate.typed(op, k, opts[k], want) end
+    local range = RANGES[k]
+    if range and opts[k] and (opts[k] < range[1] or opts[k] > range[2]) then
+      errors.misuse(op, format("%s must be between %d and %d", k, range[1], range[2]))
+    end
+  end
+  for _, k in pairs { "api_host", "network_host", "oidc_host" } do
+    local v = opts[k]
+    if v and not (v:match("^https://[%w.%-]+[:%d]*$") or v:match("^http://[%w.%-]+[:%d]*$")) then
+      errors.misuse(op, k .. " must be a scheme and host, like https://api.nexmo.com (no path)")
+    end
+  end
+  if opts.user_agent and validate.rules.header_safe(opts.user_agent) then
+    errors.misuse(op, "user_agent must not hold CR, LF or NUL")
+  end
+  if opts.private_key and opts.private_key_path then
+    errors.misuse(op, "give private_key or private_key_path, not both")
+  end
+end
+
+local function make_transport(opts)
+  local t = opts.transport
+  if t == nil or t == "curl" then
+    return core.http_new { ca_file = opts.ca_file, proxy = opts.proxy }
+  end
+  if (type(t) == "table" or type(t) == "userdata") and t.send then return t end
+  errors.misuse("vonage.client", "transport must be nil, \"curl\" or an object with send(spec)")
+end
+
+function M.new(opts)
+  check_options(opts)
+  local credentials, settings = {}, {}
+  for k, v in pairs(opts) do
+    if CREDENTIALS[k] then credentials[k] = v
+    elseif k ~= "jwt_acl" and k ~= "proxy" then settings[k] = v end
+  end
+  if opts.jwt_acl then credentials.jwt_acl_json = json.encode(opts.jwt_acl) end
+  for k, v in pairs(M.DEFAULTS) do
+    if settings[k] == nil then settings[k] = v end
+  end
+  settings.ca_file = opts.ca_file
+  settings.transport = make_transport(opts)
+  settings.jwt_ttl = opts.jwt_ttl or 900
+  return core.client_new(credentials, settings)
+end
+
+-- Reads credentials from the environment; `overrides` wins over it.
+function M.from_env(overrides)
+  local opts = {}
+  local env = {
+    application_id = "VONAGE_APPLICATION_ID", private_key_path = "VONAGE_PRIVATE_KEY_PATH",
+    private_key = "VONAGE_PRIVATE_KEY", api_key = "VONAGE_API_KEY",
+    api_secret = "VONAGE_API_SECRET", api_host = "VONAGE_API_HOST",
+    network_host = "VONAGE_NETWORK_HOST", oidc_host = "VONAGE_OIDC_HOST",
+    ca_file = "VONAGE_CA_FILE",
+  }
+  for k, name in pairs(env) do
+    local v = getenv(name)
+    if v and v ~= "" then opts[k] = v end
+  end
+  if opts.private_key_path and opts.private_key then opts.private_key = nil end
+  if overrides ~= nil then
+    validate.typed("vonage.client.from_env", "overrides", overrides, "table")
+    for k, v in pairs(overrides) do opts[k] = v end
+  end
+  if not (opts.application_id or opts.api_key) then
+    errors.misuse("vonage.client.from_env", "no credentials: set VONAGE_APPLICATION_ID and "
+      .. "VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), or VONAGE_API_KEY and VONAGE_API_SECRET")
+  end
+  return M.new(opts)
+end
+
+return setmetatable(M, { __call = function(_, opts) return M.new(opts) end })

@@ -1,0 +1,132 @@
+-- Input rules. Two levels, as the error model says: a wrong type or an unknown
+-- field is a bug in the caller and raises; a value that breaks the API's rules
+-- may come from an end user and is returned as a validation error, before I/O.
+local errors = require "vonage.errors"
+
+local type, pairs, ipairs, floor, format, tostring =
+      type, pairs, ipairs, math.floor, string.format, tostring
+
+local M = {}
+
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+function M.is_uuid(s)
+  return type(s) == "string" and s:match(UUID) ~= nil
+end
+
+function M.is_integer(v)
+  return type(v) == "number" and v == v and floor(v) == v and v > -2^53 and v < 2^53
+end
+
+-- Length in UTF-8 code points (continuation bytes do not count).
+function M.utf8_len(s)
+  local _, continuation = s:gsub("[\128-\191]", "")
+  return #s - continuation
+end
+
+-- Raises unless every key of t is in `known` (catches typos like `brnad`).
+function M.known_fields(op, t, known, where)
+  for k in pairs(t) do
+    if type(k) ~= "string" or known[k] == nil then
+      errors.misuse(op, format("unknown field '%s'%s", tostring(k), where or ""))
+    end
+  end
+end
+
+-- Raises unless v has Lua type `want` (nil allowed unless `required`).
+function M.typed(op, field, v, want, required)
+  if v == nil then
+    if required then errors.misuse(op, field .. " is required") end
+    return
+  end
+  if want == "integer" then
+    if not M.is_integer(v) then
+      errors.misuse(op, format("%s must be an integer (got %s)", field, type(v)))
+    end
+  elseif type(v) ~= want then
+    errors.misuse(op, format("%s must be a %s (got %s)", field, want, type(v)))
+  end
+end
+
+-- Rule checkers: each returns nil when the value is fine, else the reason.
+local rules = {}
+M.rules = rules
+
+function rules.phone(v)
+  if not v:match("^[1-9]%d+$") or #v < 7 or #v > 15 then
+    return "must be an E.164 number without '+' or '00': 7 to 15 digits, e.g. 447700900000"
+  end
+end
+
+function rules.email(v)
+  if #v > 254 or not v:match("^[^%s@]+@[^%s@]+%.[^%s@]+$") then
+    return "must be an email address"
+  end
+end
+
+function rules.uuid(v)
+  if not M.is_uuid(v) then return "must be a UUID" end
+end
+
+function rules.length(min, max)
+  return function(v)
+    local n = M.utf8_len(v)
+    if n < min or n > max then return format("must be %d to %d characters long", min, max) end
+  end
+end
+
+function rules.range(min, max)
+  return function(v)
+    if v < min or v > max then return format("must be between %d and %d", min, max) end
+  end
+end
+
+function rules.one_of(list)
+  local set = {}
+  for i = 1, #list do set[list[i]] = true end
+  return function(v)
+    if not set[v] then return "must be one of: " .. table.concat(list, ", ") end
+  end
+end
+
+function rules.pattern(pat, what)
+  return function(v)
+    if not v:match(pat) then return what end
+  end
+end
+
+-- A URL a user's browser or device is sent to: https, or http on loopback.
+function rules.redirect_url(v)
+  if #v > 2048 or v:match("[%s%c]") then return "must be a URL without spaces, at most 2048 bytes" end
+  if v:match("^https://[^/?#]+") then return nil end
+  local host = v:match("^http://([^/?#:]+)")
+  if host == "localhost" or host == "[" or (host and host:match("^127%.[%d.]+$")) then return nil end
+  return "must be an https URL (http only to loopback)"
+end
+
+-- Headers and URLs must not smuggle line breaks (header injection).
+function rules.header_safe(v)
+  if v:match("[\r\n%z]") then return "must not hold CR, LF or NUL" end
+end
+
+-- Checks t against a schema { field = { type, rule..., required = bool } }.
+-- Returns nil, or the validation error triple for the first broken rule.
+function M.check(op, t, schema, prefix)
+  prefix = prefix or ""
+  M.known_fields(op, t, schema, prefix ~= "" and (" in " .. prefix:sub(1, -2)) or nil)
+  local fields = {}
+  for field in pairs(schema) do fields[#fields + 1] = field end
+  table.sort(fields) -- the same input always reports the same first problem
+  for _, field in ipairs(fields) do
+    local spec, v = schema[field], t[field]
+    M.typed(op, prefix .. field, v, spec[1], spec.required)
+    if v ~= nil then
+      for i = 2, #spec do
+        local reason = spec[i](v)
+        if reason then return errors.invalid(op, prefix .. field, reason) end
+      end
+    end
+  end
+end
+
+return M

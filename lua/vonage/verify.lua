@@ -1,0 +1,172 @@
+-- Verify v2: start a verification, then check, cancel or move it on.
+-- These are methods of vonage.client and vonage.request.
+local core = require "vonage.core"
+local api = require "vonage.api"
+local errors = require "vonage.errors"
+local validate = require "vonage.validate"
+local channels = require "vonage.channels"
+
+local rules = validate.rules
+local type, ipairs, pairs, setmetatable, format = type, ipairs, pairs, setmetatable, string.format
+
+local client_methods, request_methods = core.client_methods, core.request_methods
+
+-- Top-level fields of POST /v2/verify, from the reference.
+local START_SCHEMA = {
+  brand = { "string", rules.length(1, 18),
+            rules.pattern("^[^/{}:$%c]*$", "must not contain / { } : $ or control characters"),
+            required = true },
+  workflow = { "table", required = true },
+  locale = { "string", rules.pattern("^%a%a%a?%-[%a%d][%a%d][%a%d]?$", "must be a locale like en-us") },
+  channel_timeout = { "integer", rules.range(15, 900) },
+  client_ref = { "string", rules.length(1, 40) },
+  code_length = { "integer", rules.range(4, 10) },
+  code = { "string", rules.pattern("^%w+$", "must be letters and digits only"), rules.length(4, 10) },
+  template_id = { "string", rules.uuid },
+  fraud_check = { "boolean" },
+}
+
+local CHECK_CODE = { "string", rules.pattern("^%w+$", "must be letters and digits only"),
+                     rules.length(4, 10), required = true }
+
+-- The channels each request moves through, so next_workflow can say where it
+-- is now. Weak keys: the bookkeeping goes with the request.
+local workflows = setmetatable({}, { __mode = "k" })
+
+local function check_workflow(op, workflow)
+  local n = #workflow
+  for k in pairs(workflow) do
+    if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then
+      errors.misuse(op, "workflow must be a list of channels")
+    end
+  end
+  if n < 1 or n > 3 then
+    return errors.invalid(op, "workflow", "must have 1 to 3 channels")
+  end
+  for i, step in ipairs(workflow) do
+    local where = format("workflow[%d]", i)
+    validate.typed(op, where, step, "table", true)
+    local name = step.channel
+    validate.typed(op, where .. ".channel", name, "string", true)
+    local schema = channels.schemas[name]
+    if not schema then
+      return errors.invalid(op, where .. ".channel", "is not a channel (use silent_auth, sms, "
+        .. "whatsapp, whatsapp_interactive, voice, email or rcs)")
+    end
+    if name == "silent_auth" and i ~= 1 then
+      return errors.invalid(op, where .. ".channel", "silent_auth may only be the first channel")
+    end
+    local fields = {}
+    for k, v in pairs(step) do if k ~= "channel" then fields[k] = v end end
+    local ok, msg, err = validate.check(op, fields, schema, where .. ".")
+    if ok == nil and msg then return ok, msg, err end
+  end
+end
+
+local function encode_workflow(workflow)
+  local out = {}
+  for i, step in ipairs(workflow) do
+    local s = {}
+    for k, v in pairs(step) do s[k] = v end
+    out[i] = s -- a plain copy: no builder metatable reaches the encoder
+  end
+  return out
+end
+
+-- client:start_verification{ brand=, workflow={...}, ... }
+--   -> vonage.request | nil, msg, err
+function client_methods.start_verification(client, params)
+  local op = "start_verification"
+  validate.typed(op, "argument", params, "table", true)
+  local _, msg, err = validate.check(op, params, START_SCHEMA)
+  if msg then return nil, msg, err end
+  _, msg, err = check_workflow(op, params.workflow)
+  if msg then return nil, msg, err end
+  if params.template_id then
+    local takes = false
+    for _, step in ipairs(params.workflow) do takes = takes or channels.takes_template[step.channel] end
+    if not takes then
+      return errors.invalid(op, "template_id", "applies only to sms and rcs channels, "
+        .. "and the workflow has neither")
+    end
+  end
+
+  local payload = {}
+  for k, v in pairs(params) do payload[k] = v end -- no default the caller did not set
+  payload.workflow = encode_workflow(params.workflow)
+
+  local status, body, e = api.call(client, op, "POST", "api_host", "/v2/verify", payload)
+  if not status then return nil, body, e end
+  if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
+    return errors.fail("http", "bad_response",
+      format("%s: HTTP %d without a valid request_id", op, status), { status = status })
+  end
+  local check_url = body.check_url
+  if check_url ~= nil and (type(check_url) ~= "string" or rules.redirect_url(check_url)) then
+    return errors.fail("http", "bad_response",
+      op .. ": the check_url in the answer is not an https URL", { status = status })
+  end
+  local req = core.request_new(client, body.request_id, params.workflow[1].channel, "pending",
+                               check_url)
+  local names = {}
+  for i, step in ipairs(params.workflow) do names[i] = step.channel end
+  workflows[req] = { names = names, at = 1 }
+  return req
+end
+
+-- client:request(request_id) -> vonage.request for a stored id (status "unknown")
+-- Misuse when the id is not a UUID: it goes into a URL path.
+function client_methods.request(client, request_id)
+  validate.typed("request", "request_id", request_id, "string", true)
+  if not validate.is_uuid(request_id) then
+    errors.misuse("request", "request_id must be a UUID")
+  end
+  return core.request_new(client, request_id, "unknown", "unknown")
+end
+
+local function path(req, suffix)
+  return "/v2/verify/" .. req.request_id .. (suffix or "")
+end
+
+-- req:check(code) -> "completed" | nil, msg, err
+function request_methods.check(req, code)
+  local op = "check"
+  validate.typed(op, "code", code, "string", true)
+  local _, msg, err = validate.check(op, { code = code }, { code = CHECK_CODE })
+  if msg then return nil, msg, err end
+  local status, body, e = api.call(req.client, op, "POST", "api_host", path(req), { code = code })
+  if not status then
+    if e.code == "too_many_attempts" then req:_set("failed") end
+    return nil, body, e
+  end
+  local result = type(body) == "table" and body.status
+  if type(result) ~= "string" or not result:match("^[%w_]+$") or #result > 31 then
+    return errors.fail("http", "bad_response", op .. ": the answer has no status", { status = status })
+  end
+  req:_set(result)
+  return result
+end
+
+-- req:cancel() -> true | nil, msg, err (the API says why it could not)
+function request_methods.cancel(req)
+  local status, body, e = api.call(req.client, "cancel", "DELETE", "api_host", path(req))
+  if not status then return nil, body, e end
+  req:_set("cancelled")
+  return true
+end
+
+-- req:next_workflow() -> true | nil, msg, err ("no_more_workflows" when none is left)
+function request_methods.next_workflow(req)
+  local status, body, e = api.call(req.client, "next_workflow", "POST", "api_host",
+                                   path(req, "/next_workflow"), nil,
+                                   { codes = { [409] = "no_more_workflows" } })
+  if not status then return nil, body, e end
+  local w = workflows[req]
+  if w and w.names[w.at + 1] then
+    w.at = w.at + 1
+    req:_set(req.status, w.names[w.at])
+  end
+  return true
+end
+
+return true

@@ -1,0 +1,58 @@
+/* Lua 5.1 (LuaJIT) to 5.4 from one source: the few shims this module needs. */
+#ifndef VN_COMPAT_H
+#define VN_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 502
+/* LuaJIT / 5.1: a userdata's environment table stands in for its user value. */
+#define vn_setuservalue(L, idx) lua_setfenv((L), (idx))
+#define vn_getuservalue(L, idx) lua_getfenv((L), (idx))
+#define vn_rawlen(L, idx) lua_objlen((L), (idx))
+#define vn_newuserdata(L, size) lua_newuserdata((L), (size))
+static inline void vn_setfuncs(lua_State *L, const luaL_Reg *l)
+{
+    for (; l->name != NULL; l++) {
+        lua_pushcfunction(L, l->func);
+        lua_setfield(L, -2, l->name);
+    }
+}
+static inline void *vn_testudata(lua_State *L, int idx, const char *tname)
+{
+    void *p = lua_touserdata(L, idx);
+    if (p == NULL || !lua_getmetatable(L, idx))
+        return NULL;
+    luaL_getmetatable(L, tname);
+    if (!lua_rawequal(L, -1, -2))
+        p = NULL;
+    lua_pop(L, 2);
+    return p;
+}
+#else
+#define vn_setuservalue(L, idx) lua_setuservalue((L), (idx))
+#define vn_getuservalue(L, idx) ((void)lua_getuservalue((L), (idx)))
+#define vn_rawlen(L, idx) lua_rawlen((L), (idx))
+#if LUA_VERSION_NUM >= 504
+#define vn_newuserdata(L, size) lua_newuserdatauv((L), (size), 1)
+#else
+#define vn_newuserdata(L, size) lua_newuserdata((L), (size))
+#endif
+#define vn_setfuncs(L, l) luaL_setfuncs((L), (l), 0)
+#define vn_testudata(L, idx, tname) luaL_testudata((L), (idx), (tname))
+#endif
+
+/* Visibility: only luaopen_vonage_core leaves the shared object. */
+#define VN_EXPORT __attribute__((visibility("default")))
+
+/* Defines a type's metatable: metamethods in it, methods in __index (a table
+ * the Lua layer extends), and __name for error messages and tostring. */
+void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
+                 const luaL_Reg *metamethods);
+
+/* Reads an optional string field of the table at idx; raises if not a string. */
+const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len);
+/* Reads an optional integer field in [lo, hi]; raises when out of range. */
+long vn_optfield_integer(lua_State *L, int idx, const char *field, long dflt, long lo, long hi);
+
+#endif

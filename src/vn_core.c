@@ -1,0 +1,119 @@
+/* vonage.core: the C half of lua-vonage. Users require "vonage", never this. */
+#include "vn_compat.h"
+#include "vn_client.h"
+#include "vn_error.h"
+#include "vn_http.h"
+#include "vn_request.h"
+#include "vn_util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#ifndef VN_VERSION
+#define VN_VERSION "scm"
+#endif
+
+void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
+                 const luaL_Reg *metamethods)
+{
+    luaL_newmetatable(L, tname);
+    vn_setfuncs(L, metamethods);
+    lua_newtable(L);
+    vn_setfuncs(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, tname);
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+}
+
+const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len)
+{
+    const char *s = NULL;
+    lua_getfield(L, idx, field);
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "vonage: field '%s' must be a string", field);
+        s = lua_tolstring(L, -1, len);
+    }
+    /* The string stays anchored by the table it came from. */
+    lua_pop(L, 1);
+    return s;
+}
+
+long vn_optfield_integer(lua_State *L, int idx, const char *field, long dflt, long lo, long hi)
+{
+    long v = dflt;
+    lua_getfield(L, idx, field);
+    if (!lua_isnil(L, -1)) {
+        lua_Number n;
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "vonage: field '%s' must be an integer", field);
+        n = lua_tonumber(L, -1);
+        if (n != (lua_Number)(long)n || n < (lua_Number)lo || n > (lua_Number)hi)
+            luaL_error(L, "vonage: field '%s' must be an integer in %ld..%ld", field, lo, hi);
+        v = (long)n;
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* core.uuid4() -> a random UUID string (CSPRNG) */
+static int core_uuid4(lua_State *L)
+{
+    char id[37];
+    if (vn_uuid4(id) != 0)
+        return luaL_error(L, "vonage: the CSPRNG failed");
+    lua_pushstring(L, id);
+    return 1;
+}
+
+/* core.random_bytes(n) -> n bytes from the CSPRNG */
+static int core_random_bytes(lua_State *L)
+{
+    unsigned char buf[256];
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n > 0 && n <= (lua_Integer)sizeof buf, 1, "1..256 bytes");
+    if (vn_random_bytes(buf, (size_t)n) != 0)
+        return luaL_error(L, "vonage: the CSPRNG failed");
+    lua_pushlstring(L, (const char *)buf, (size_t)n);
+    return 1;
+}
+
+/* core.const_equal(a, b) -> boolean, without an early exit on a difference */
+static int core_const_equal(lua_State *L)
+{
+    size_t an, bn;
+    const char *a = luaL_checklstring(L, 1, &an), *b = luaL_checklstring(L, 2, &bn);
+    lua_pushboolean(L, vn_const_equal(a, an, b, bn));
+    return 1;
+}
+
+static const luaL_Reg core_functions[] = {
+    {"uuid4", core_uuid4},
+    {"random_bytes", core_random_bytes},
+    {"const_equal", core_const_equal},
+    {NULL, NULL},
+};
+
+VN_EXPORT int luaopen_vonage_core(lua_State *L);
+
+VN_EXPORT int luaopen_vonage_core(lua_State *L)
+{
+    static int curl_ready = 0;
+    if (!curl_ready) {
+        /* Not thread-safe by libcurl's own terms; Lua states share the process. */
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return luaL_error(L, "vonage: curl_global_init failed");
+        curl_ready = 1;
+    }
+    lua_newtable(L);
+    vn_setfuncs(L, core_functions);
+    lua_pushstring(L, VN_VERSION);
+    lua_setfield(L, -2, "version");
+    vn_error_open(L);
+    vn_http_open(L);
+    vn_client_open(L);
+    vn_request_open(L);
+    return 1;
+}

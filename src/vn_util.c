@@ -1,0 +1,88 @@
+#include "vn_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t vn_base64_len(size_t n)
+{
+    return 4 * ((n + 2) / 3);
+}
+
+void vn_base64_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t i = 0;
+    while (i + 2 < n) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        *out++ = b64chars[v >> 18 & 63];
+        *out++ = b64chars[v >> 12 & 63];
+        *out++ = b64chars[v >> 6 & 63];
+        *out++ = b64chars[v & 63];
+        i += 3;
+    }
+    if (i < n) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        *out++ = b64chars[v >> 18 & 63];
+        *out++ = b64chars[v >> 12 & 63];
+        *out++ = i + 1 < n ? b64chars[v >> 6 & 63] : '=';
+        *out++ = '=';
+    }
+    *out = '\0';
+}
+
+int vn_random_bytes(unsigned char *buf, size_t n)
+{
+    return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+int vn_uuid4(char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    char *p = out;
+    if (vn_random_bytes(b, sizeof b) != 0)
+        return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[b[i] >> 4];
+        *p++ = hex[b[i] & 15];
+    }
+    *p = '\0';
+    return 0;
+}
+
+int vn_const_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    /* Length is not secret here (hashes and ids of fixed length); the
+     * contents are, so they are compared with OpenSSL's constant-time memcmp. */
+    if (alen != blen)
+        return 0;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+void vn_free_secret(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    OPENSSL_cleanse(p, n);
+    free(p);
+}
+
+char *vn_strdup_len(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
