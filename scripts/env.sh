@@ -10,6 +10,11 @@ LUA_PATH_5_4=$LUA_PATH
 LUA_CPATH_5_4=$LUA_CPATH
 export LUA_PATH_5_4 LUA_CPATH_5_4
 
+# The sanitizer build needs its runtimes preloaded into the interpreter.
+if [ -n "${SANITIZE:-}" ]; then
+    SAN_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+fi
+
 # Starts the sandbox in a fresh temporary prefix; sets SANDBOX_DIR and
 # exports what it wrote to its env file. The caller traps sandbox_stop.
 sandbox_start() {
@@ -23,6 +28,21 @@ sandbox_start() {
     openssl pkey -in "$SANDBOX_DIR/app.key" -pubout -out "$SANDBOX_DIR/app.pub"
     export VONAGE_TEST_PRIVATE_KEY_PATH="$SANDBOX_DIR/app.key"
     export VONAGE_TEST_PUBLIC_KEY_PATH="$SANDBOX_DIR/app.pub"
+    sandbox_register_dev_app
+}
+
+# Registers a development application and account with the running sandbox
+# and exports the VONAGE_* variables vonage.client.from_env() reads.
+sandbox_register_dev_app() {
+    export VONAGE_APPLICATION_ID="0d5c1b3a-2f4e-4a6b-8c7d-9e0f1a2b3c4d"
+    export VONAGE_PRIVATE_KEY_PATH="$SANDBOX_DIR/app.key"
+    export VONAGE_API_KEY="devkey01"
+    export VONAGE_API_SECRET="dev-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    env LD_PRELOAD="${SAN_PRELOAD:-}" "$LUA" -e '
+      local sb = require("vonage.dev").sandbox()
+      local f = assert(io.open(os.getenv("VONAGE_TEST_PUBLIC_KEY_PATH")))
+      assert(sb:register_application(os.getenv("VONAGE_APPLICATION_ID"), f:read("*a")))
+      assert(sb:register_account(os.getenv("VONAGE_API_KEY"), os.getenv("VONAGE_API_SECRET")))'
 }
 
 sandbox_stop() {

@@ -31,7 +31,7 @@ end
 function M.misuse(op, message)
   local level = 2
   while true do
-    local info = getinfo(level + 1, "S")
+    local info = getinfo(level, "S")
     if not info or not info.source:match("[/\\]vonage[/\\][%w_/]+%.lua$") then break end
     level = level + 1
   end

@@ -2,8 +2,8 @@
 -- change what the application's own `require "cjson"` does.
 local cjson = require("cjson").new()
 
-local type, pcall, floor = type, pcall, math.floor
-local tointeger = math.tointeger -- nil under Lua 5.1/LuaJIT
+local type, pcall, floor, rawget = type, pcall, math.floor, rawget
+local tointeger = rawget(math, "tointeger") -- nil under Lua 5.1/LuaJIT
 
 local M = { null = cjson.null }
 

@@ -1,0 +1,132 @@
+-- Shared by the specs: the sandbox's control API (spoken with luasocket, so
+-- the module under test is not used to set up its own test), and clients
+-- pointed at the sandbox with the key pair run-specs made.
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson"
+
+local H = {}
+
+H.url = assert(os.getenv("VONAGE_SANDBOX_URL"), "run the specs through `make test`")
+H.tls_url = os.getenv("VONAGE_SANDBOX_TLS_URL")
+H.ca = os.getenv("VONAGE_SANDBOX_CA")
+H.other_ca = os.getenv("VONAGE_SANDBOX_OTHER_CA")
+H.key_path = os.getenv("VONAGE_TEST_PRIVATE_KEY_PATH")
+H.pub_path = os.getenv("VONAGE_TEST_PUBLIC_KEY_PATH")
+H.APP_ID = "5a1f9b27-3c8e-4d6f-9a0b-1c2d3e4f5a6b"
+H.API_KEY = "a1b2c3d4"
+H.API_SECRET = "sandbox-secret-0123"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+H.read = read
+
+-- control(method, path [, body table]) -> status, decoded body
+function H.control(method, path, body)
+  local out = {}
+  local payload = body and cjson.encode(body)
+  local _, status = http.request {
+    method = method, url = H.url .. path,
+    source = payload and ltn12.source.string(payload),
+    headers = payload and { ["content-type"] = "application/json",
+                            ["content-length"] = tostring(#payload) } or nil,
+    sink = ltn12.sink.table(out),
+  }
+  local raw = table.concat(out)
+  local ok, decoded = pcall(cjson.decode, raw)
+  return status, ok and decoded or raw
+end
+
+-- A clean sandbox with this run's application key and Basic account.
+function H.reset()
+  assert(H.control("POST", "/_sandbox/reset") == 200)
+  assert(H.control("POST", "/_sandbox/applications",
+    { application_id = H.APP_ID, public_key = read(H.pub_path) }) == 200)
+  assert(H.control("POST", "/_sandbox/accounts",
+    { api_key = H.API_KEY, api_secret = H.API_SECRET }) == 200)
+end
+
+function H.client(overrides)
+  local vonage = require "vonage"
+  local opts = { application_id = H.APP_ID, private_key_path = H.key_path, api_host = H.url }
+  for k, v in pairs(overrides or {}) do opts[k] = v end
+  return vonage.client(opts)
+end
+
+function H.basic_client(overrides)
+  local vonage = require "vonage"
+  local opts = { api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = H.url }
+  for k, v in pairs(overrides or {}) do opts[k] = v end
+  return vonage.client(opts)
+end
+
+function H.outbox(to, channel)
+  local status, body = H.control("GET", "/_sandbox/outbox?to=" .. to ..
+                                 (channel and ("&channel=" .. channel) or ""))
+  assert(status == 200, "outbox: " .. tostring(status))
+  return body.messages
+end
+
+-- The code most recently "sent" to a number.
+function H.last_code(to)
+  local messages = H.outbox(to)
+  return messages[#messages] and messages[#messages].code
+end
+
+function H.advance(seconds)
+  local status, body = H.control("POST", "/_sandbox/clock", { advance = seconds })
+  assert(status == 200)
+  return body.now
+end
+
+-- The API requests the sandbox accepted or refused, oldest first.
+function H.log()
+  local status, body = H.control("GET", "/_sandbox/log")
+  assert(status == 200)
+  return body.requests
+end
+
+function H.fault(spec)
+  assert(H.control("POST", "/_sandbox/faults", spec) == 200)
+end
+
+-- Decodes a JWT's payload (base64url JSON) the plain way, independent of the module.
+function H.jwt_claims(token)
+  local payload = token:match("^[^.]+%.([^.]+)%.[^.]+$")
+  local b64 = payload:gsub("-", "+"):gsub("_", "/")
+  b64 = b64 .. string.rep("=", (4 - #b64 % 4) % 4)
+  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  local bits = b64:gsub("=", ""):gsub(".", function(c)
+    local v = alphabet:find(c, 1, true) - 1
+    local s = ""
+    for i = 5, 0, -1 do s = s .. (math.floor(v / 2 ^ i) % 2) end
+    return s
+  end)
+  local json = bits:gsub("%d%d%d%d%d%d%d%d", function(byte)
+    return string.char(tonumber(byte, 2))
+  end):gsub("%d+$", "")
+  return cjson.decode(json)
+end
+
+-- A transport that records what the client handed it, then sends for real.
+function H.recording_transport(opts)
+  local core = require "vonage.core"
+  local real = core.http_new(opts or {})
+  local t = { sent = {} }
+  function t.send(_, spec)
+    local copy = {}
+    for k, v in pairs(spec) do copy[k] = v end
+    copy.headers = {}
+    for k, v in pairs(spec.headers or {}) do copy.headers[k] = v end
+    t.sent[#t.sent + 1] = copy
+    return real:send(spec)
+  end
+  function t.sleep(_, ms) return real:sleep(ms) end
+  return t
+end
+
+return H

@@ -1,0 +1,140 @@
+local vonage = require "vonage"
+local core = require "vonage.core"
+local H = require "spec.helper"
+
+local ID = "0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+
+local function start(client, to)
+  return client:start_verification { brand = "ACME", workflow = { vonage.sms { to = to } } }
+end
+
+describe("the curl transport", function()
+  before_each(H.reset)
+
+  it("verifies TLS certificates: a clear error without the CA, success with ca_file", function()
+    local untrusted = H.client { api_host = H.tls_url }
+    local req, msg, err = start(untrusted, "447700900040")
+    assert.is_nil(req)
+    assert.equal("transport", err.kind)
+    assert.equal("tls_verify", err.code)
+    assert.truthy(msg:find("^start_verification: TLS certificate verification failed"))
+    local wrong_ca = H.client { api_host = H.tls_url, ca_file = H.other_ca }
+    local _, _, err2 = start(wrong_ca, "447700900040")
+    assert.equal("tls_verify", err2.code)
+    local trusted = H.client { api_host = H.tls_url, ca_file = H.ca }
+    local ok = assert(start(trusted, "447700900040"))
+    assert.equal("completed", ok:check(H.last_code("447700900040")))
+  end)
+
+  it("checks the host name against the certificate", function()
+    -- the certificate names localhost and 127.0.0.1; 127.0.0.2 reaches the same server
+    local port = H.tls_url:match(":(%d+)$")
+    local c = H.client { api_host = "https://127.0.0.2:" .. port, ca_file = H.ca }
+    local _, _, err = start(c, "447700900041")
+    assert.equal("transport", err.kind)
+    assert.truthy(err.code == "tls_verify" or err.code == "connect_failed")
+  end)
+
+  it("refuses plain http to a host that is not loopback, before connecting", function()
+    local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://api.example.com",
+                              retries = 0 }
+    local _, msg, err = start(c, "447700900042")
+    assert.equal("insecure_url", err.code)
+    assert.truthy(msg:find("plain http", 1, true))
+  end)
+
+  it("caps the response body, with or without a Content-Length, and stays usable", function()
+    local c = H.client()
+    for _, chunked in ipairs { false, true } do
+      H.fault { method = "POST", path = "/v2/verify", status = 202, times = 1,
+                body_bytes = 2 * 1024 * 1024, chunked = chunked }
+      local req, msg, err = start(c, "447700900043")
+      assert.is_nil(req)
+      assert.equal("body_too_large", err.code)
+      assert.truthy(msg:find("1048576 byte limit", 1, true))
+    end
+    assert.truthy(start(c, "447700900043"))
+  end)
+
+  it("honours max_response_bytes", function()
+    local c = H.client { max_response_bytes = 4096 }
+    H.fault { method = "POST", path = "/v2/verify", status = 202, times = 1, body_bytes = 5000 }
+    local _, _, err = start(c, "447700900044")
+    assert.equal("body_too_large", err.code)
+  end)
+
+  it("never follows a redirect from the API", function()
+    H.fault { method = "POST", path = "/v2/verify", status = 302, times = 1, body = "",
+              headers = { Location = H.url .. "/_sandbox/health" } }
+    local req, msg, err = start(H.client(), "447700900045")
+    assert.is_nil(req)
+    assert.equal(302, err.status)
+    assert.equal("http", err.kind)
+    assert.equal("start_verification: HTTP 302", msg)
+  end)
+
+  it("refuses header values holding CR, LF or NUL", function()
+    local h = core.http_new {}
+    for _, bad in ipairs { "a\r\nX-Injected: 1", "a\nb", "a\0b" } do
+      local ok, msg, err = h:send { method = "GET", url = H.url .. "/_sandbox/health",
+                                    headers = { ["X-Test"] = bad } }
+      assert.is_nil(ok)
+      assert.equal("bad_header", err.code)
+      assert.equal("validation", err.kind)
+      assert.truthy(msg:find("X-Test", 1, true))
+    end
+    local status, headers, body = h:send { method = "GET", url = H.url .. "/_sandbox/health" }
+    assert.equal(200, status)
+    assert.truthy(headers["content-type"]:find("json", 1, true))
+    assert.truthy(body:find("ok", 1, true))
+  end)
+
+  it("retries a refused connection with backoff, then says why", function()
+    local lines = {}
+    local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://127.0.0.1:1",
+                              retries = 2, on_log = function(_, l) lines[#lines + 1] = l end }
+    local _, msg, err = start(c, "447700900046")
+    assert.equal("connect_failed", err.code)
+    assert.is_true(err.retryable)
+    assert.truthy(msg:find("^start_verification: could not connect"))
+    assert.truthy(lines[1]:find("retry 1 of 2", 1, true))
+    assert.truthy(lines[2]:find("retry 2 of 2", 1, true))
+    assert.equal(3, #lines)
+  end)
+
+  it("does not retry once the request may have reached the server", function()
+    H.fault { method = "POST", path = "/v2/verify", status = 500, times = 1, body = "" }
+    local t = H.recording_transport()
+    local c = H.client { retries = 2, transport = t }
+    local _, _, err = start(c, "447700900047")
+    assert.equal("server_error", err.code)
+    assert.equal(1, #t.sent)
+  end)
+
+  it("keeps the connection alive across calls", function()
+    local c = H.client()
+    local req = c:request(ID)
+    req:cancel()
+    req:cancel()
+    req:cancel()
+    local log = H.log()
+    assert.truthy(log[#log].connection)
+    assert.equal(log[#log - 2].connection, log[#log].connection)
+  end)
+
+  it("sends a User-Agent naming lua-vonage and its version", function()
+    local t = H.recording_transport()
+    H.client { transport = t }:request(ID):cancel()
+    assert.equal("lua-vonage/" .. core.version, t.sent[1].headers["User-Agent"])
+    assert.truthy(core.version:match("^%d+%.%d+%.%d+$"))
+  end)
+
+  it("times out a call that takes too long", function()
+    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, times = 1, body = "",
+              delay_ms = 1500 }
+    local c = H.client { timeout_ms = 300 }
+    local _, _, err = c:request(ID):cancel()
+    assert.equal("timeout", err.code)
+    assert.is_nil(err.retryable)
+  end)
+end)
