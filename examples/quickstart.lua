@@ -50,9 +50,9 @@ assert(fourth:next_workflow())
 print("moved:    " .. tostring(fourth))
 local voice = sandbox:outbox("447700900002", "voice")
 print("outbox:   the voice call said: " .. voice[#voice].text)
-print("check:    " .. assert(fourth:check(voice[#voice].code)))
 local _, msg, err = fourth:next_workflow()
 print("again:    " .. msg .. " (err.code = " .. err.code .. ")")
+print("check:    " .. assert(fourth:check(voice[#voice].code)))
 
 step("5. A validation error, caught before any request is sent")
 local none, why, verr = client:start_verification {

@@ -83,7 +83,7 @@ function H.advance(seconds)
   return body.now
 end
 
--- The API requests the sandbox accepted or refused, oldest first.
+-- The API requests the sandbox authenticated, oldest first.
 function H.log()
   local status, body = H.control("GET", "/_sandbox/log")
   assert(status == 200)

@@ -131,7 +131,7 @@ describe("the curl transport", function()
 
   it("times out a call that takes too long", function()
     H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, times = 1, body = "",
-              delay_ms = 1500 }
+              delay = 1.5 }
     local c = H.client { timeout_ms = 300 }
     local _, _, err = c:request(ID):cancel()
     assert.equal("timeout", err.code)

@@ -1,0 +1,163 @@
+-- The control API under /_sandbox/: what tests use to set the stage and to
+-- look behind it. No authentication; the sandbox only listens on loopback.
+local crypto = require "vonage.sandbox.crypto"
+local fault = require "vonage.sandbox.fault"
+local http = require "vonage.sandbox.http"
+local json = require "vonage.sandbox.json"
+local problem = require "vonage.sandbox.problem"
+local state = require "vonage.sandbox.state"
+
+local ngx = ngx
+local type, ipairs = type, ipairs
+local floor = math.floor
+
+local M = {}
+
+local function invalid(name, reason)
+    return problem.invalid_params({ { name = name, reason = reason } })
+end
+
+local function non_empty_string(v)
+    return type(v) == "string" and v ~= ""
+end
+
+-- One value of a query argument (the first, if it was repeated)
+local function query_arg(name)
+    local value = ngx.req.get_uri_args()[name]
+    if type(value) == "table" then
+        value = value[1]
+    end
+    if type(value) == "string" then
+        return value
+    end
+end
+
+local function clock()
+    return 200, { now = state.now(), offset = state.offset }
+end
+
+-- GET /_sandbox/health
+local function health()
+    return 200, { ok = true }
+end
+
+-- POST /_sandbox/reset
+local function reset()
+    state.reset()
+    return 200, { ok = true }
+end
+
+-- POST /_sandbox/applications { application_id, public_key }
+local function register_application()
+    local body, err = http.read_object()
+    if not body then
+        return invalid("body", err)
+    end
+    if not non_empty_string(body.application_id) then
+        return invalid("application_id", "must be a non-empty string")
+    end
+    if type(body.public_key) ~= "string" then
+        return invalid("public_key", "must be a PEM public key")
+    end
+    local pkey, why = crypto.load_rsa_public_key(body.public_key)
+    if not pkey then
+        return invalid("public_key", why)
+    end
+    state.applications[body.application_id] = { public_key = body.public_key, pkey = pkey }
+    return 200, { application_id = body.application_id }
+end
+
+-- POST /_sandbox/accounts { api_key, api_secret }
+local function register_account()
+    local body, err = http.read_object()
+    if not body then
+        return invalid("body", err)
+    end
+    if not non_empty_string(body.api_key) or body.api_key:find(":", 1, true) then
+        return invalid("api_key", "must be a non-empty string without ':'")
+    end
+    if not non_empty_string(body.api_secret) then
+        return invalid("api_secret", "must be a non-empty string")
+    end
+    state.accounts[body.api_key] = body.api_secret
+    return 200, { api_key = body.api_key }
+end
+
+-- GET /_sandbox/outbox[?to=...][&channel=...]
+local function outbox()
+    local to, channel = query_arg("to"), query_arg("channel")
+    local messages = json.array()
+    for _, message in ipairs(state.outbox) do
+        if (not to or message.to == to) and (not channel or message.channel == channel) then
+            messages[#messages + 1] = message
+        end
+    end
+    return 200, { messages = messages }
+end
+
+-- POST /_sandbox/clock { advance = seconds }
+local function advance_clock()
+    local body, err = http.read_object()
+    if not body then
+        return invalid("body", err)
+    end
+    local seconds = body.advance
+    if type(seconds) ~= "number" or seconds ~= floor(seconds) then
+        return invalid("advance", "must be an integer number of seconds")
+    end
+    state.advance(seconds)
+    return clock()
+end
+
+-- GET /_sandbox/requests/:id
+local function request_state(_, id)
+    local req = state.requests[id]
+    if not req then
+        return problem.not_found(id)
+    end
+    return 200, req
+end
+
+-- GET /_sandbox/log
+local function log()
+    return 200, { requests = json.array(state.log) }
+end
+
+-- POST /_sandbox/faults { method, path, status, body | body_bytes, ... }
+local function add_fault()
+    local body, err = http.read_object()
+    if not body then
+        return invalid("body", err)
+    end
+    local problems = fault.validate(body)
+    if #problems > 0 then
+        return problem.invalid_params(problems)
+    end
+    local queued = fault.add(body)
+    -- Describe the body by size: echoing a 2 MiB filler back helps no one.
+    return 200, {
+        method = queued.method,
+        path = queued.path,
+        status = queued.status,
+        body_bytes = #queued.body,
+        chunked = queued.chunked,
+        headers = queued.headers,
+        times = queued.times,
+        delay = queued.delay,
+    }
+end
+
+M.routes = {
+    { "GET", "^/_sandbox/health$", health },
+    { "POST", "^/_sandbox/reset$", reset },
+    { "POST", "^/_sandbox/applications$", register_application },
+    { "POST", "^/_sandbox/accounts$", register_account },
+    { "GET", "^/_sandbox/outbox$", outbox },
+    { "GET", "^/_sandbox/clock$", clock },
+    { "POST", "^/_sandbox/clock$", advance_clock },
+    { "GET", "^/_sandbox/requests/([^/]+)$", request_state },
+    { "GET", "^/_sandbox/log$", log },
+    { "POST", "^/_sandbox/faults$", add_fault },
+}
+
+return M

@@ -1,0 +1,79 @@
+-- RFC 7807 problem bodies, shaped like Vonage's.
+--
+-- Every builder returns the triple a route handler returns:
+-- status, body table, content type.
+local crypto = require "vonage.sandbox.crypto"
+local json = require "vonage.sandbox.json"
+
+local format, byte = string.format, string.byte
+local pairs = pairs
+
+local M = {}
+
+M.CONTENT_TYPE = "application/problem+json"
+
+local GENERIC = "https://www.developer.vonage.com/api-errors#"
+local VERIFY = "https://www.developer.vonage.com/api-errors/verify#"
+
+-- uuid() -> random version 4 UUID; request ids and problem instances use it
+function M.uuid()
+    local b = { byte(crypto.random_bytes(16), 1, 16) }
+    b[7] = 0x40 + b[7] % 16 -- version 4
+    b[9] = 0x80 + b[9] % 64 -- RFC 4122 variant
+    return format("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+        b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
+        b[9], b[10], b[11], b[12], b[13], b[14], b[15], b[16])
+end
+
+local function build(status, type_uri, title, detail, extra)
+    local body = { type = type_uri, title = title, detail = detail, instance = M.uuid() }
+    for k, v in pairs(extra or {}) do
+        body[k] = v
+    end
+    return status, body, M.CONTENT_TYPE
+end
+
+-- The Verify errors the sandbox answers with, by the slug of their type URI.
+-- Titles and details are the reference's own words where it gives them.
+local catalogue = {
+    ["invalid-params"] = { 422, "Invalid params", "The value of one or more parameters is invalid." },
+    ["concurrent"] = { 409, "Conflict", "Concurrent verifications to the same number are not allowed." },
+    ["invalid-code"] = { 400, "Invalid Code", "The code you provided does not match the expected value." },
+    ["expired"] = { 410, "Invalid Code",
+        "An incorrect code has been provided too many times. Workflow terminated." },
+    ["no-code"] = { 409, "Conflict", "The current Verify workflow step does not support a code." },
+    ["no-more-workflows"] = { 409, "Conflict", "There are no more workflows" },
+    ["conflict"] = { 409, "Conflict", "Verification cannot be cancelled after the second event" },
+    ["request-not-found"] = { 404, "Not Found", "The request ID provided could not be found." },
+}
+
+-- verify(slug[, extra]) -> status, body, content type
+-- extra adds fields (request_id, invalid_parameters) or replaces detail.
+function M.verify(slug, extra)
+    local entry = assert(catalogue[slug], slug)
+    return build(entry[1], VERIFY .. slug, entry[2], entry[3], extra)
+end
+
+-- not_found(id): the reference's wording for ids that are gone or never were
+function M.not_found(id)
+    return M.verify("request-not-found", {
+        detail = format("Request '%s' was not found or it has been verified already.", id),
+    })
+end
+
+-- invalid_params(list) -> 422 with one { name, reason } per problem
+function M.invalid_params(list)
+    return M.verify("invalid-params", { invalid_parameters = json.array(list) })
+end
+
+-- generic(status, slug, title, detail) -> problem outside the Verify catalogue
+-- (authentication, routing, the control API)
+function M.generic(status, slug, title, detail)
+    return build(status, GENERIC .. slug, title, detail)
+end
+
+function M.unauthorized(detail)
+    return M.generic(401, "unauthorized", "Unauthorized", detail)
+end
+
+return M

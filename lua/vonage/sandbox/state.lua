@@ -1,0 +1,37 @@
+-- All of the sandbox's state, and its virtual clock.
+--
+-- nginx runs one worker (the launcher says so), so plain module tables are
+-- the whole store: no shared dict, no locks. Other modules always reach the
+-- tables through this module (state.requests, never a cached local), because
+-- reset() replaces them.
+local ngx = ngx
+
+local M = {}
+
+-- reset(): forget everything, as if the sandbox had just started.
+-- Later features add their own tables here, so one reset clears them too.
+function M.reset()
+    M.requests = {}     -- request_id -> verification record (verify.lua)
+    M.active = {}       -- request_id -> record, while it is in progress
+    M.outbox = {}       -- messages "sent" to users, oldest first
+    M.log = {}          -- authenticated API requests, oldest first
+    M.faults = {}       -- canned answers waiting to be served (fault.lua)
+    M.applications = {} -- application_id -> { public_key = pem, pkey = EVP_PKEY }
+    M.accounts = {}     -- api_key -> api_secret
+    M.offset = 0        -- seconds the virtual clock runs ahead of real time
+end
+
+-- now() -> virtual epoch seconds (integer). Deadlines and timestamps use this
+-- clock so specs can jump past a channel_timeout; JWT expiry does not.
+function M.now()
+    return ngx.time() + M.offset
+end
+
+-- advance(seconds): move the virtual clock
+function M.advance(seconds)
+    M.offset = M.offset + seconds
+end
+
+M.reset()
+
+return M

@@ -1,0 +1,399 @@
+-- Verify v2: start, check, cancel and advance verifications, with the state
+-- machine the reference describes.
+--
+-- A verification record walks its workflow one channel at a time. Each step
+-- gets a deadline on the virtual clock; tick() moves overdue requests on
+-- (next channel, or "expired" after the last), so there are no timers: the
+-- router calls tick() before serving anything.
+local crypto = require "vonage.sandbox.crypto"
+local http = require "vonage.sandbox.http"
+local json = require "vonage.sandbox.json"
+local problem = require "vonage.sandbox.problem"
+local state = require "vonage.sandbox.state"
+
+local type, pairs, ipairs = type, pairs, ipairs
+local floor = math.floor
+local concat = table.concat
+local format, byte = string.format, string.byte
+
+local M = {}
+
+-- Channel -> kind of address its "to" holds.
+local CHANNELS = {
+    silent_auth = "phone",
+    sms = "phone",
+    whatsapp = "phone",
+    whatsapp_interactive = "phone",
+    voice = "phone",
+    email = "email",
+    rcs = "phone",
+}
+local CHANNEL_LIST = "silent_auth, sms, whatsapp, whatsapp_interactive, voice, email, rcs"
+
+local DEFAULT_CODE_LENGTH = 4
+local DEFAULT_CHANNEL_TIMEOUT = 180
+local SILENT_AUTH_TIMEOUT = 60 -- fixed by the reference, whatever channel_timeout says
+local MAX_ATTEMPTS = 3
+
+local UUID = "^" .. ("%x"):rep(8) .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(4)
+    .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(12) .. "$"
+
+---------------------------------------------------------------------------
+-- Validation: each check appends { name = field path, reason } problems.
+---------------------------------------------------------------------------
+
+local function is_integer(v)
+    return type(v) == "number" and v == floor(v)
+end
+
+-- Length in characters, not bytes: brand limits count what users see.
+local function utf8_length(s)
+    return #(s:gsub("[\128-\191]", ""))
+end
+
+local function check_brand(brand, bad)
+    if brand == nil then
+        return bad("brand", "is required")
+    end
+    if type(brand) ~= "string" then
+        return bad("brand", "must be a string")
+    end
+    local length = utf8_length(brand)
+    if length < 1 or length > 18 then
+        return bad("brand", "must be 1 to 18 characters long")
+    end
+    if brand:find("[/{}:$]") then
+        bad("brand", "must match ^[^/{}:$]*$")
+    end
+end
+
+local function check_recipient(kind, to, name, bad)
+    if to == nil then
+        return bad(name, "is required")
+    end
+    if type(to) ~= "string" then
+        return bad(name, "must be a string")
+    end
+    if kind == "email" then
+        if #to > 254 or not to:find("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
+            bad(name, "must be an email address")
+        end
+    elseif #to < 7 or #to > 15 or not to:find("^[1-9]%d+$") then
+        bad(name, "must be an E.164 number of 7 to 15 digits, without a leading + or 00")
+    end
+end
+
+local function check_step(entry, index, bad)
+    local prefix = format("workflow[%d]", index - 1)
+    if type(entry) ~= "table" then
+        return bad(prefix, "must be an object")
+    end
+    local channel = entry.channel
+    local kind = CHANNELS[channel]
+    if channel == nil then
+        bad(prefix .. ".channel", "is required")
+    elseif not kind then
+        bad(prefix .. ".channel", "must be one of: " .. CHANNEL_LIST)
+    elseif channel == "silent_auth" and index > 1 then
+        bad(prefix .. ".channel", "silent_auth can only be the first channel of a workflow")
+    end
+    if kind then
+        check_recipient(kind, entry.to, prefix .. ".to", bad)
+    elseif entry.to == nil then
+        bad(prefix .. ".to", "is required")
+    end
+end
+
+local function is_sequence(t)
+    local count = 0
+    for _ in pairs(t) do
+        count = count + 1
+    end
+    return count == #t
+end
+
+local function check_workflow(workflow, bad)
+    if workflow == nil then
+        return bad("workflow", "is required")
+    end
+    if type(workflow) ~= "table" or not is_sequence(workflow) then
+        return bad("workflow", "must be an array")
+    end
+    if #workflow < 1 or #workflow > 3 then
+        return bad("workflow", "must contain 1 to 3 entries")
+    end
+    for i, entry in ipairs(workflow) do
+        check_step(entry, i, bad)
+    end
+end
+
+local function check_integer(value, name, low, high, bad)
+    if value ~= nil and not (is_integer(value) and value >= low and value <= high) then
+        bad(name, format("must be an integer between %d and %d", low, high))
+    end
+end
+
+local function check_string(value, name, low, high, bad)
+    if value ~= nil and not (type(value) == "string" and #value >= low and #value <= high) then
+        bad(name, format("must be a string of %d to %d characters", low, high))
+    end
+end
+
+local function check_options(body, bad)
+    check_integer(body.code_length, "code_length", 4, 10, bad)
+    check_integer(body.channel_timeout, "channel_timeout", 15, 900, bad)
+    if body.code ~= nil and not (type(body.code) == "string" and #body.code >= 4
+            and #body.code <= 10 and body.code:find("^%w+$")) then
+        bad("code", "must be 4 to 10 letters or digits")
+    end
+    check_string(body.client_ref, "client_ref", 1, 40, bad)
+    if body.template_id ~= nil and not (type(body.template_id) == "string" and body.template_id:find(UUID)) then
+        bad("template_id", "must be a UUID")
+    end
+    check_string(body.locale, "locale", 2, 35, bad)
+end
+
+-- validate(body) -> list of { name, reason }, empty when the request is valid
+local function validate(body)
+    local problems = {}
+    local function bad(name, reason)
+        problems[#problems + 1] = { name = name, reason = reason }
+    end
+    check_brand(body.brand, bad)
+    check_workflow(body.workflow, bad)
+    check_options(body, bad)
+    return problems
+end
+
+---------------------------------------------------------------------------
+-- The state machine
+---------------------------------------------------------------------------
+
+-- A uniformly random code of n digits (bytes >= 250 are rejected so that
+-- no digit is likelier than another).
+local function random_digits(n)
+    local digits = {}
+    while #digits < n do
+        for _, b in ipairs({ byte(crypto.random_bytes(n), 1, n) }) do
+            if b < 250 and #digits < n then
+                digits[#digits + 1] = b % 10
+            end
+        end
+    end
+    return concat(digits)
+end
+
+local function message_text(req, channel)
+    local code = req.code
+    if channel == "voice" then
+        code = (code:gsub(".", "%0 ")):sub(1, -2) -- spoken digit by digit
+    end
+    return format("Your %s verification code is %s", req.brand, code)
+end
+
+local function step_timeout(req, channel)
+    if channel == "silent_auth" then
+        return SILENT_AUTH_TIMEOUT
+    end
+    return req.channel_timeout
+end
+
+-- Start workflow step `index` at virtual time `at`; every channel except
+-- silent_auth "sends" the code, which lands in the outbox.
+local function start_step(req, index, at)
+    local step = req.workflow[index]
+    req.channel_index = index
+    req.channel = step.channel
+    step.status = "in_progress"
+    step.initiated_at = at
+    step.deadline = at + step_timeout(req, step.channel)
+    if step.channel ~= "silent_auth" then
+        state.outbox[#state.outbox + 1] = {
+            request_id = req.request_id,
+            channel = step.channel,
+            to = step.to,
+            code = req.code,
+            text = message_text(req, step.channel),
+            at = at,
+        }
+    end
+end
+
+-- End the request; its recipients become free for a new verification.
+local function finish(req, status, at)
+    req.status = status
+    req.finalized_at = at
+    state.active[req.request_id] = nil
+end
+
+-- Apply every deadline that passed by `now`. A step that times out hands
+-- over at its deadline, not at `now`, so one big clock jump replays the
+-- whole fallback chain with the times it would have had.
+local function settle(req, now)
+    while req.status == "in_progress" do
+        local step = req.workflow[req.channel_index]
+        if now < step.deadline then
+            return
+        end
+        step.status = "expired"
+        if req.workflow[req.channel_index + 1] then
+            start_step(req, req.channel_index + 1, step.deadline)
+        else
+            finish(req, "expired", step.deadline)
+        end
+    end
+end
+
+-- tick(now): bring every in-progress request up to the virtual time `now`
+function M.tick(now)
+    for _, req in pairs(state.active) do
+        settle(req, now)
+    end
+end
+
+-- The in-progress request already verifying one of `workflow`'s recipients
+local function in_flight(workflow)
+    for _, req in pairs(state.active) do
+        for _, step in ipairs(req.workflow) do
+            for _, entry in ipairs(workflow) do
+                if entry.to == step.to then
+                    return req
+                end
+            end
+        end
+    end
+end
+
+local function new_request(body, now)
+    local workflow = json.array()
+    for i, entry in ipairs(body.workflow) do
+        local step = { status = "unused" }
+        for k, v in pairs(entry) do
+            step[k] = v
+        end
+        workflow[i] = step
+    end
+    local req = {
+        request_id = problem.uuid(),
+        status = "in_progress",
+        brand = body.brand,
+        client_ref = body.client_ref,
+        locale = body.locale or "en-us",
+        template_id = body.template_id,
+        code_length = body.code_length or DEFAULT_CODE_LENGTH,
+        channel_timeout = body.channel_timeout or DEFAULT_CHANNEL_TIMEOUT,
+        attempts = 0,
+        created_at = now,
+        workflow = workflow,
+    }
+    req.code = body.code or random_digits(req.code_length)
+    return req
+end
+
+---------------------------------------------------------------------------
+-- Route handlers: (ctx, captures...) -> status, body, content type
+---------------------------------------------------------------------------
+
+-- POST /v2/verify
+local function create(ctx)
+    local body, err = http.read_object()
+    if not body then
+        return problem.invalid_params({ { name = "body", reason = err } })
+    end
+    local problems = validate(body)
+    if #problems > 0 then
+        return problem.invalid_params(problems)
+    end
+    local busy = in_flight(body.workflow)
+    if busy then
+        return problem.verify("concurrent", { request_id = busy.request_id })
+    end
+    local req = new_request(body, ctx.now)
+    state.requests[req.request_id] = req
+    state.active[req.request_id] = req
+    start_step(req, 1, ctx.now)
+    local answer = { request_id = req.request_id }
+    if req.channel == "silent_auth" then
+        answer.check_url = http.base_url() .. "/v2/verify/" .. req.request_id .. "/silent-auth/redirect"
+    end
+    return 202, answer
+end
+
+-- POST /v2/verify/:id with { "code": ... }
+local function check(ctx, id)
+    local body, err = http.read_object()
+    if not body then
+        return problem.invalid_params({ { name = "body", reason = err } })
+    end
+    local code = body.code
+    if type(code) ~= "string" or #code < 4 or #code > 10 then
+        return problem.invalid_params({ { name = "code", reason = "must be a string of 4 to 10 characters" } })
+    end
+    local req = state.requests[id]
+    if req and req.failure == "too_many_attempts" then
+        return problem.verify("expired")
+    end
+    if not req or req.status ~= "in_progress" then
+        return problem.not_found(id)
+    end
+    local step = req.workflow[req.channel_index]
+    if step.channel == "silent_auth" then
+        return problem.verify("no-code")
+    end
+    if code == req.code then
+        step.status = "completed"
+        finish(req, "completed", ctx.now)
+        return 200, { request_id = id, status = "completed" }
+    end
+    req.attempts = req.attempts + 1
+    if req.attempts < MAX_ATTEMPTS then
+        return problem.verify("invalid-code")
+    end
+    step.status = "failed"
+    req.failure = "too_many_attempts"
+    finish(req, "failed", ctx.now)
+    return problem.verify("expired")
+end
+
+-- DELETE /v2/verify/:id
+-- The reference also forbids cancelling in the first 30 s; the sandbox does
+-- not, so specs need not move the clock before they cancel.
+local function cancel(ctx, id)
+    local req = state.requests[id]
+    if not req or req.status ~= "in_progress" then
+        return problem.not_found(id)
+    end
+    if req.channel_index > 1 then
+        return problem.verify("conflict")
+    end
+    req.workflow[req.channel_index].status = "cancelled"
+    finish(req, "cancelled", ctx.now)
+    return 204
+end
+
+-- POST /v2/verify/:id/next_workflow
+local function next_workflow(ctx, id)
+    local req = state.requests[id]
+    if not req or req.status ~= "in_progress" then
+        return problem.not_found(id)
+    end
+    if not req.workflow[req.channel_index + 1] then
+        return problem.verify("no-more-workflows")
+    end
+    -- The skipped step counts as failed: it ended without a code.
+    req.workflow[req.channel_index].status = "failed"
+    start_step(req, req.channel_index + 1, ctx.now)
+    return 200, {}
+end
+
+-- Tried in order; the first whose method and pattern match serves. Later
+-- fixed paths under /v2/verify/ (templates, silent-auth) must come before
+-- the /v2/verify/:id patterns.
+M.routes = {
+    { "POST", "^/v2/verify/?$", create, auth = true },
+    { "POST", "^/v2/verify/([^/]+)/next_workflow$", next_workflow, auth = true },
+    { "POST", "^/v2/verify/([^/]+)$", check, auth = true },
+    { "DELETE", "^/v2/verify/([^/]+)$", cancel, auth = true },
+}
+
+return M

@@ -1,0 +1,280 @@
+-- Specs for the sandbox itself, spoken over plain HTTP with luasocket so they
+-- depend on nothing from the client. They mint their own RS256 JWTs with the
+-- openssl CLI: a third crypto path, next to the client's and the sandbox's.
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local mime = require "mime"
+local cjson = require "cjson"
+
+local BASE = assert(os.getenv("VONAGE_SANDBOX_URL"),
+  "VONAGE_SANDBOX_URL is not set: start sandbox/vonage-sandbox and source DIR/env")
+local APP_ID = "0f6a5d3e-sandbox-spec"
+local API_KEY, API_SECRET = "spec-key", "spec-secret"
+local PROBLEM = "application/problem+json"
+local VERIFY_ERRORS = "https://www.developer.vonage.com/api-errors/verify#"
+
+-- request(method, path[, body[, headers]]) -> status, decoded body, headers, raw body
+local function request(method, path, body, headers)
+  headers = headers or {}
+  local payload = body
+  if type(body) == "table" then
+    payload = cjson.encode(body)
+  end
+  if payload then
+    headers["content-type"] = "application/json"
+    headers["content-length"] = tostring(#payload)
+  end
+  local out = {}
+  local _, status, response_headers = http.request {
+    method = method,
+    url = BASE .. path,
+    headers = headers,
+    source = payload and ltn12.source.string(payload),
+    sink = ltn12.sink.table(out),
+  }
+  local raw = table.concat(out)
+  local ok, decoded = pcall(cjson.decode, raw)
+  return status, ok and decoded or nil, response_headers, raw
+end
+
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+local function spit(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+local function b64url(data)
+  if data == "" then return "" end -- mime.b64 answers nil for no input
+  return (mime.b64(data):gsub("=", ""):gsub("%+", "-"):gsub("/", "_"))
+end
+
+local function hex(data)
+  return (data:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+local workdir = os.tmpname()
+os.remove(workdir)
+assert(os.execute("mkdir -p " .. workdir))
+local KEY, PUB = workdir .. "/key.pem", workdir .. "/pub.pem"
+
+-- openssl(args, input) -> output bytes of `openssl args < input`
+local function openssl(args, input)
+  spit(workdir .. "/in", input)
+  os.execute("openssl " .. args .. " -binary -out " .. workdir .. "/out < " .. workdir .. "/in")
+  return slurp(workdir .. "/out")
+end
+
+-- jwt{ header = ..., claims = ..., sign = fn(signing_input) } with RS256 defaults
+local function jwt(opts)
+  local now = os.time()
+  local claims = { application_id = APP_ID, iat = now, exp = now + 300, jti = tostring(math.random(1e9)) }
+  for k, v in pairs(opts and opts.claims or {}) do claims[k] = v end
+  local header = opts and opts.header or { alg = "RS256", typ = "JWT" }
+  local input = b64url(cjson.encode(header)) .. "." .. b64url(cjson.encode(claims))
+  local sign = opts and opts.sign or function(data)
+    return openssl("dgst -sha256 -sign " .. KEY, data)
+  end
+  return input .. "." .. b64url(sign(input)), claims
+end
+
+local function bearer(token)
+  return { authorization = "Bearer " .. token }
+end
+
+local function basic(key, secret)
+  return { authorization = "Basic " .. mime.b64(key .. ":" .. secret) }
+end
+
+local function start(to, extra)
+  local body = { brand = "ACME", workflow = { { channel = "sms", to = to }, { channel = "voice", to = to } } }
+  for k, v in pairs(extra or {}) do body[k] = v end
+  return request("POST", "/v2/verify", body, basic(API_KEY, API_SECRET))
+end
+
+local function outbox(to)
+  local status, body = request("GET", "/_sandbox/outbox?to=" .. to)
+  assert.are.equal(200, status)
+  return body.messages
+end
+
+describe("vonage.sandbox", function()
+  setup(function()
+    assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. KEY
+      .. " 2>/dev/null && openssl pkey -in " .. KEY .. " -pubout -out " .. PUB))
+  end)
+
+  teardown(function()
+    os.execute("rm -rf " .. workdir)
+  end)
+
+  before_each(function()
+    assert.are.equal(200, (request("POST", "/_sandbox/reset")))
+    assert.are.equal(200, (request("POST", "/_sandbox/applications",
+      { application_id = APP_ID, public_key = slurp(PUB) })))
+    assert.are.equal(200, (request("POST", "/_sandbox/accounts",
+      { api_key = API_KEY, api_secret = API_SECRET })))
+  end)
+
+  describe("control API", function()
+    it("moves the virtual clock and forgets the offset on reset", function()
+      local _, before = request("GET", "/_sandbox/clock")
+      local status, after = request("POST", "/_sandbox/clock", { advance = 3600 })
+      assert.are.equal(200, status)
+      assert.are.equal(3600, after.offset)
+      assert.is_true(after.now - before.now >= 3600 and after.now - before.now <= 3602)
+      request("POST", "/_sandbox/reset")
+      local _, reset = request("GET", "/_sandbox/clock")
+      assert.are.equal(0, reset.offset)
+    end)
+
+    it("puts the code it sends in the outbox, and empties it on reset", function()
+      local _, started = start("447700900100", { code_length = 6 })
+      local messages = outbox("447700900100")
+      assert.are.equal(1, #messages)
+      assert.are.equal(started.request_id, messages[1].request_id)
+      assert.are.equal("sms", messages[1].channel)
+      assert.matches("^%d%d%d%d%d%d$", messages[1].code)
+      assert.are.equal("Your ACME verification code is " .. messages[1].code, messages[1].text)
+      request("POST", "/_sandbox/reset")
+      assert.are.same({}, outbox("447700900100"))
+    end)
+
+    it("serves an injected fault the given number of times, streaming big bodies chunked", function()
+      assert.are.equal(200, (request("POST", "/_sandbox/faults",
+        { method = "POST", path = "/v2/verify", status = 200, body_bytes = 2 * 1024 * 1024, chunked = true })))
+      local status, _, headers, raw = request("POST", "/v2/verify", {})
+      assert.are.equal(200, status)
+      assert.are.equal(2 * 1024 * 1024, #raw)
+      assert.are.equal("chunked", headers["transfer-encoding"])
+      -- Used up: the next request reaches the real endpoint again.
+      assert.are.equal(401, (request("POST", "/v2/verify", {})))
+    end)
+  end)
+
+  describe("authentication", function()
+    it("answers a request without credentials with a 401 problem", function()
+      local status, body, headers = request("POST", "/v2/verify", {})
+      assert.are.equal(401, status)
+      assert.are.equal(PROBLEM, headers["content-type"])
+      assert.are.equal("https://www.developer.vonage.com/api-errors#unauthorized", body.type)
+      assert.are.equal("Unauthorized", body.title)
+    end)
+
+    it("refuses JWTs that are unsigned, HMAC-signed, signed by another key or expired", function()
+      local other = workdir .. "/other.pem"
+      assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. other
+        .. " 2>/dev/null"))
+      -- Each token, with the reason the sandbox must give for refusing it.
+      local cases = {
+        { "algorithm", jwt { header = { alg = "none", typ = "JWT" }, sign = function() return "" end } },
+        -- The classic confusion attack: the public key used as HMAC secret.
+        { "algorithm", jwt { header = { alg = "HS256", typ = "JWT" }, sign = function(data)
+          return openssl("dgst -sha256 -mac HMAC -macopt hexkey:" .. hex(slurp(PUB)), data)
+        end } },
+        { "signature", jwt { sign = function(data) return openssl("dgst -sha256 -sign " .. other, data) end } },
+        { "expired", jwt { claims = { exp = os.time() - 1 } } },
+        { "application_id", jwt { claims = { application_id = "unknown-app" } } },
+      }
+      for _, case in ipairs(cases) do
+        local status, body = request("POST", "/v2/verify", {}, bearer(case[2]))
+        assert.are.equal(401, status)
+        assert.are.equal("Unauthorized", body.title)
+        assert.matches(case[1], body.detail, 1, true)
+      end
+      local _, log = request("GET", "/_sandbox/log")
+      assert.are.same({}, log.requests)
+    end)
+
+    it("accepts an RS256 JWT and logs its jti, and is not fooled by the virtual clock", function()
+      local token, claims = jwt()
+      request("POST", "/_sandbox/clock", { advance = 86400 })
+      assert.are.equal(422, (request("POST", "/v2/verify", {}, bearer(token))))
+      local _, log = request("GET", "/_sandbox/log")
+      assert.are.equal(1, #log.requests)
+      local entry = log.requests[1]
+      assert.are.equal("jwt", entry.auth)
+      assert.are.equal(claims.jti, entry.jti)
+      assert.are.equal(APP_ID, entry.application_id)
+      assert.are.equal(422, entry.status)
+    end)
+
+    it("accepts Basic credentials only with the registered secret", function()
+      assert.are.equal(401, (request("POST", "/v2/verify", {}, basic(API_KEY, "wrong"))))
+      assert.are.equal(422, (request("POST", "/v2/verify", {}, basic(API_KEY, API_SECRET))))
+    end)
+  end)
+
+  describe("Verify v2", function()
+    it("answers invalid input with 422 and one invalid_parameters entry per problem", function()
+      local status, body, headers = request("POST", "/v2/verify", {
+        brand = "AC:ME",
+        workflow = { { channel = "sms", to = "+447700900000" }, { channel = "silent_auth", to = "447700900000" } },
+        code_length = 3,
+      }, basic(API_KEY, API_SECRET))
+      assert.are.equal(422, status)
+      assert.are.equal(PROBLEM, headers["content-type"])
+      assert.are.equal(VERIFY_ERRORS .. "invalid-params", body.type)
+      assert.are.equal("Invalid params", body.title)
+      assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", body.instance)
+      local names = {}
+      for _, p in ipairs(body.invalid_parameters) do
+        names[#names + 1] = p.name
+        assert.are.equal("string", type(p.reason))
+      end
+      assert.are.same({ "brand", "workflow[0].to", "workflow[1].channel", "code_length" }, names)
+    end)
+
+    it("refuses a second verification to a number in flight with 409 and its request_id", function()
+      local _, first = start("447700900200")
+      local status, body = start("447700900200")
+      assert.are.equal(409, status)
+      assert.are.equal(VERIFY_ERRORS .. "concurrent", body.type)
+      assert.are.equal("Conflict", body.title)
+      assert.are.equal("Concurrent verifications to the same number are not allowed.", body.detail)
+      assert.are.equal(first.request_id, body.request_id)
+      -- Cancelling frees the number.
+      assert.are.equal(204, (request("DELETE", "/v2/verify/" .. first.request_id, nil, basic(API_KEY, API_SECRET))))
+      assert.are.equal(202, (start("447700900200")))
+    end)
+
+    it("falls back to the next channel when channel_timeout passes on the virtual clock, then expires", function()
+      local _, started = start("447700900300", { channel_timeout = 60 })
+      request("POST", "/_sandbox/clock", { advance = 30 })
+      assert.are.equal(1, #outbox("447700900300"))
+      request("POST", "/_sandbox/clock", { advance = 30 })
+      local messages = outbox("447700900300")
+      assert.are.equal(2, #messages)
+      assert.are.equal("voice", messages[2].channel)
+      assert.are.equal(messages[1].at + 60, messages[2].at)
+      assert.are.equal(messages[1].code:gsub(".", "%0 "):sub(1, -2),
+        messages[2].text:match("code is (.*)$"))
+      request("POST", "/_sandbox/clock", { advance = 60 })
+      local _, stored = request("GET", "/_sandbox/requests/" .. started.request_id)
+      assert.are.equal("expired", stored.status)
+      local status, body = request("POST", "/v2/verify/" .. started.request_id,
+        { code = messages[1].code }, basic(API_KEY, API_SECRET))
+      assert.are.equal(404, status)
+      assert.are.equal(VERIFY_ERRORS .. "request-not-found", body.type)
+    end)
+
+    it("terminates the workflow on the third wrong code", function()
+      local _, started = start("447700900400")
+      local path = "/v2/verify/" .. started.request_id
+      local auth = basic(API_KEY, API_SECRET)
+      assert.are.equal(400, (request("POST", path, { code = "0000x" }, auth)))
+      assert.are.equal(400, (request("POST", path, { code = "0000y" }, auth)))
+      local status, body = request("POST", path, { code = "0000z" }, auth)
+      assert.are.equal(410, status)
+      assert.are.equal(VERIFY_ERRORS .. "expired", body.type)
+      -- Even the right code is too late now.
+      assert.are.equal(410, (request("POST", path, { code = outbox("447700900400")[1].code }, auth)))
+    end)
+  end)
+end)
