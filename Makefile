@@ -3,7 +3,8 @@
 
 LUA        ?= lua5.4
 VERSION    := 0.1.0
-BUILD      := build/$(LUA)$(if $(SANITIZE),-san)
+BUILD_ROOT ?= $(or $(VN_BUILD_ROOT),build)
+BUILD      := $(BUILD_ROOT)/$(LUA)$(if $(SANITIZE),-san)
 SO         := $(BUILD)/vonage/core.so
 SRCS       := $(wildcard src/*.c)
 HDRS       := $(wildcard src/*.h)

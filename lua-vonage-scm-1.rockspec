@@ -27,7 +27,7 @@ build = {
    modules = {
       ["vonage.core"] = {
          sources = {
-            "src/vn_core.c", "src/vn_client.c", "src/vn_error.c", "src/vn_http.c",
+            "src/vn_core.c", "src/vn_client.c", "src/vn_crypto.c", "src/vn_error.c", "src/vn_http.c",
             "src/vn_jwt.c", "src/vn_request.c", "src/vn_util.c",
          },
          defines = { "VN_VERSION=\"0.1.0\"", "_POSIX_C_SOURCE=200809L" },
@@ -39,6 +39,7 @@ build = {
       ["vonage.api"] = "lua/vonage/api.lua",
       ["vonage.channels"] = "lua/vonage/channels.lua",
       ["vonage.client"] = "lua/vonage/client.lua",
+      ["vonage.dev"] = "lua/vonage/dev.lua",
       ["vonage.errors"] = "lua/vonage/errors.lua",
       ["vonage.json"] = "lua/vonage/json.lua",
       ["vonage.validate"] = "lua/vonage/validate.lua",

@@ -1,7 +1,8 @@
 # Sourced by the scripts: module paths for the interpreter in $LUA.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LUA=${LUA:-lua5.4}
-BUILD_DIR="$ROOT/build/$LUA${SANITIZE:+-san}"
+# VN_BUILD_ROOT lets parallel work trees of one checkout build apart.
+BUILD_DIR="${VN_BUILD_ROOT:-$ROOT/build}/$LUA${SANITIZE:+-san}"
 LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 LUA_CPATH="$BUILD_DIR/?.so;;"
 export LUA_PATH LUA_CPATH

@@ -1,6 +1,7 @@
 /* vonage.core: the C half of lua-vonage. Users require "vonage", never this. */
 #include "vn_compat.h"
 #include "vn_client.h"
+#include "vn_crypto.h"
 #include "vn_error.h"
 #include "vn_http.h"
 #include "vn_request.h"
@@ -112,6 +113,7 @@ VN_EXPORT int luaopen_vonage_core(lua_State *L)
     lua_pushstring(L, VN_VERSION);
     lua_setfield(L, -2, "version");
     vn_error_open(L);
+    vn_crypto_open(L);
     vn_http_open(L);
     vn_client_open(L);
     vn_request_open(L);
