@@ -309,6 +309,10 @@ local function create(ctx)
         return problem.verify("concurrent", { request_id = busy.request_id })
     end
     local req = new_request(body, ctx.now)
+    -- Callbacks go only to requests made with an application JWT (the guide:
+    -- Basic auth is for synchronous use), and to that application.
+    req.auth_kind = ctx.auth.kind
+    req.application_id = ctx.auth.application_id
     state.requests[req.request_id] = req
     state.active[req.request_id] = req
     start_step(req, 1, ctx.now)
