@@ -32,7 +32,7 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             lua-cjson lua-busted lua-socket lua-check luarocks \
             nginx libnginx-mod-http-lua valgrind
 
-.PHONY: all build deps demo test check asan valgrind lint rock clean sandbox-start sandbox-stop
+.PHONY: all build deps demo test asan valgrind lint rock clean sandbox-start sandbox-stop
 
 all: build
 
@@ -70,6 +70,13 @@ lint:
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps
 	@sh scripts/check-rock
+
+# A sandbox that stays up for the REPL:  eval "$$(make -s sandbox-start)"
+sandbox-start: deps build
+	@sh scripts/sandbox-dev start
+
+sandbox-stop:
+	@sh scripts/sandbox-dev stop
 
 clean:
 	rm -rf build

@@ -19,7 +19,7 @@ fi
 # Starts the sandbox in a fresh temporary prefix; sets SANDBOX_DIR and
 # exports what it wrote to its env file. The caller traps sandbox_stop.
 sandbox_start() {
-    SANDBOX_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vonage-sandbox.XXXXXX")
+    SANDBOX_DIR=${1:-$(mktemp -d "${TMPDIR:-/tmp}/vonage-sandbox.XXXXXX")}
     "$ROOT/sandbox/vonage-sandbox" start --dir "$SANDBOX_DIR" >/dev/null
     set -a
     . "$SANDBOX_DIR/env"
