@@ -49,10 +49,12 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	@sh scripts/with-sandbox $(LUA) examples/quickstart.lua
 
-# Everything: both interpreters, lint, the rockspec build. Ends with "N passed, N failed".
+# Everything: both interpreters, ASan+UBSan, valgrind, lint, the rockspec build.
+# Ends with "N passed, N failed".
 test: deps
 	@$(MAKE) --no-print-directory build LUA=lua5.4 WERROR=-Werror
 	@$(MAKE) --no-print-directory build LUA=luajit WERROR=-Werror
+	@$(MAKE) --no-print-directory build LUA=lua5.4 SANITIZE=1 WERROR=-Werror
 	@sh scripts/check-all
 
 # The spec suite under AddressSanitizer + UndefinedBehaviorSanitizer.

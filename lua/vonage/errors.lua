@@ -26,13 +26,16 @@ function M.invalid(op, field, reason)
   })
 end
 
+-- The directory this library's Lua files were loaded from ("@.../vonage/").
+local own_dir = getinfo(1, "S").source:match("^(@.*[/\\])errors%.lua$")
+
 -- Misuse (a wrong type, an unknown or missing field) raises, blaming the
 -- first caller outside this library, however deep the check sits.
 function M.misuse(op, message)
   local level = 2
-  while true do
+  while own_dir do
     local info = getinfo(level, "S")
-    if not info or not info.source:match("[/\\]vonage[/\\][%w_/]+%.lua$") then break end
+    if not info or info.source:sub(1, #own_dir) ~= own_dir then break end
     level = level + 1
   end
   error(format("vonage: %s: %s", op, message), level)
