@@ -32,7 +32,7 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             lua-cjson lua-busted lua-socket lua-check luarocks \
             nginx libnginx-mod-http-lua valgrind
 
-.PHONY: all build deps demo test asan valgrind lint rock clean sandbox-start sandbox-stop
+.PHONY: all build deps demo test asan valgrind lint rock clean sandbox-start sandbox-stop fuzz
 
 all: build
 
@@ -68,6 +68,19 @@ valgrind: deps
 
 lint:
 	@luacheck -q lua spec examples
+
+# libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
+# seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
+FUZZ_RUNS ?= 1000000
+FUZZ_DIR  := $(BUILD_ROOT)/fuzz
+fuzz:
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@rm -rf $(FUZZ_DIR) && mkdir -p $(FUZZ_DIR)/corpus
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
+	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/webhook_fuzz \
+	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c $(shell pkg-config --libs lua5.4 libcrypto)
+	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
+	$(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 $(FUZZ_DIR)/corpus
 
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps

@@ -28,7 +28,8 @@ build = {
       ["vonage.core"] = {
          sources = {
             "src/vn_core.c", "src/vn_client.c", "src/vn_crypto.c", "src/vn_error.c", "src/vn_http.c",
-            "src/vn_jwt.c", "src/vn_request.c", "src/vn_util.c",
+            "src/vn_jwt.c", "src/vn_request.c", "src/vn_template_page.c", "src/vn_util.c",
+            "src/vn_webhook.c",
          },
          defines = { "VN_VERSION=\"0.1.0\"", "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl", "jwt", "crypto" },
@@ -42,7 +43,13 @@ build = {
       ["vonage.dev"] = "lua/vonage/dev.lua",
       ["vonage.errors"] = "lua/vonage/errors.lua",
       ["vonage.json"] = "lua/vonage/json.lua",
+      ["vonage.number_verification"] = "lua/vonage/number_verification.lua",
+      ["vonage.silent_auth"] = "lua/vonage/silent_auth.lua",
+      ["vonage.state_store"] = "lua/vonage/state_store.lua",
+      ["vonage.url"] = "lua/vonage/url.lua",
+      ["vonage.templates"] = "lua/vonage/templates.lua",
       ["vonage.validate"] = "lua/vonage/validate.lua",
       ["vonage.verify"] = "lua/vonage/verify.lua",
+      ["vonage.webhook"] = "lua/vonage/webhook.lua",
    },
 }

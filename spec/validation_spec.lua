@@ -100,7 +100,6 @@ describe("validation before any request is sent", function()
     local req, msg = c:start_verification {
       brand = "ACME", locale = "es-es", channel_timeout = 300, client_ref = "ref-1",
       code_length = 6, code = "e4dR1Q", fraud_check = false,
-      template_id = "4ed3027d-8762-44a0-aa3f-c393717413a4",
       workflow = {
         vonage.sms { to = "447700900020", from = "ACME", entity_id = "1101407360000017170",
                      content_id = "1107900001243060020", app_hash = "FA+9qCX9VSu" },

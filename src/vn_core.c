@@ -5,7 +5,9 @@
 #include "vn_error.h"
 #include "vn_http.h"
 #include "vn_request.h"
+#include "vn_template_page.h"
 #include "vn_util.h"
+#include "vn_webhook.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -114,8 +116,10 @@ VN_EXPORT int luaopen_vonage_core(lua_State *L)
     lua_setfield(L, -2, "version");
     vn_error_open(L);
     vn_crypto_open(L);
+    vn_webhook_open(L);
     vn_http_open(L);
     vn_client_open(L);
     vn_request_open(L);
+    vn_template_page_open(L);
     return 1;
 }

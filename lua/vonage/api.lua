@@ -3,6 +3,7 @@
 local core = require "vonage.core"
 local json = require "vonage.json"
 local errors = require "vonage.errors"
+local url = require "vonage.url"
 
 local type, tostring, byte, format, floor, os_time =
       type, tostring, string.byte, string.format, math.floor, os.time
@@ -30,9 +31,10 @@ end
 
 -- Sends spec through the client's transport, retrying only failures where the
 -- request provably never reached the server (DNS, connect, TLS handshake).
-function M.send(client, op, spec)
+-- `retries` overrides the client's setting (0 for single-use payloads).
+function M.send(client, op, spec, retries)
   local transport = client.transport
-  local retries = client.retries or 0
+  retries = retries or client.retries or 0
   local attempt = 0
   while true do
     local status, headers, body = transport:send(spec)
@@ -54,17 +56,28 @@ end
 -- client, op, method, host ("api_host"...), path, payload table | nil, opts
 --   -> status, decoded body (table or nil) | nil, msg, err
 -- opts.auth picks "jwt" or "basic"; opts.expect lists the success statuses.
+-- opts.authorization: a ready header value instead (an OAuth access token);
+-- opts.form: payload is a list of { name, value } sent form-encoded;
+-- opts.retries: overrides client.retries; opts.on_error(op, status, decoded)
+-- maps non-2xx answers that are not RFC 7807 problems.
 function M.call(client, op, method, host_field, path, payload, opts)
   opts = opts or {}
-  local authorization, msg, err = client:_authorization(now(client), opts.auth)
-  if not authorization then return nil, op .. ": " .. msg, err end
+  local authorization = opts.authorization
+  if not authorization then
+    local msg, err
+    authorization, msg, err = client:_authorization(now(client), opts.auth)
+    if not authorization then return nil, op .. ": " .. msg, err end
+  end
   local headers = {
     ["Authorization"] = authorization,
     ["Accept"] = "application/json",
     ["User-Agent"] = client.user_agent or M.USER_AGENT,
   }
   local body
-  if payload ~= nil then
+  if payload ~= nil and opts.form then
+    body = url.query(payload)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+  elseif payload ~= nil then
     body = json.encode(payload)
     headers["Content-Type"] = "application/json"
   end
@@ -74,7 +87,7 @@ function M.call(client, op, method, host_field, path, payload, opts)
     timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
     max_response_bytes = client.max_response_bytes,
   }
-  local status, _, raw = M.send(client, op, spec)
+  local status, _, raw = M.send(client, op, spec, opts.retries)
   spec.headers = nil -- drop the credential as soon as it is sent
   if not status then return nil, _, raw end
   log(client, "debug", format("%s %s -> %d", method, path, status))
@@ -87,7 +100,7 @@ function M.call(client, op, method, host_field, path, payload, opts)
     end
     return status, decoded
   end
-  return errors.from_response(op, status, decoded, opts.codes)
+  return (opts.on_error or errors.from_response)(op, status, decoded, opts.codes)
 end
 
 return M

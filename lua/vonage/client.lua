@@ -17,6 +17,7 @@ M.DEFAULTS = {
   connect_timeout_ms = 3000,
   retries = 2,
   max_response_bytes = 1024 * 1024,
+  max_pages = 100, -- client:templates() stops there: a `next` link may never end
 }
 
 -- option = Lua type; credentials go to C, the rest become readable settings.
@@ -26,7 +27,7 @@ local OPTIONS = {
   jwt_ttl = "integer", jwt_sub = "string", jwt_acl = "table", jwt_nbf = "boolean",
   api_host = "string", network_host = "string", oidc_host = "string",
   timeout_ms = "integer", connect_timeout_ms = "integer", retries = "integer",
-  max_response_bytes = "integer",
+  max_response_bytes = "integer", max_pages = "integer",
   proxy = "string", ca_file = "string", user_agent = "string",
   transport = "any", on_log = "function", clock = "function",
 }
@@ -37,6 +38,7 @@ local CREDENTIALS = {
 local RANGES = {
   timeout_ms = { 1, 600000 }, connect_timeout_ms = { 1, 600000 }, retries = { 0, 5 },
   max_response_bytes = { 1024, 1024 * 1024 * 1024 }, jwt_ttl = { 30, 86400 },
+  max_pages = { 1, 100000 },
 }
 
 local function check_options(opts)
@@ -85,6 +87,7 @@ function M.new(opts)
     if settings[k] == nil then settings[k] = v end
   end
   settings.ca_file = opts.ca_file
+  settings.application_id = opts.application_id -- not a secret: the OAuth client_id
   settings.transport = make_transport(opts)
   settings.jwt_ttl = opts.jwt_ttl or 900
   return core.client_new(credentials, settings)

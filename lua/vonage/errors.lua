@@ -65,6 +65,10 @@ local by_slug = {
   ["fragment-exists"] = "fragment_exists",
   ["template-fragment-not-found"] = "template_fragment_not_found",
   ["not-empty-template"] = "not_empty_template",
+  ["network-error"] = "network_not_supported",
+  ["msisdn-error"] = "msisdn_mismatch",
+  ["precondition-failed"] = "precondition_failed",
+  ["user-rejected"] = "user_rejected",
 }
 
 local by_status = {
@@ -131,6 +135,24 @@ function M.from_response(op, status, body, overrides)
     invalid_parameters = params,
     request_id = clean(problem.request_id, 64),
   })
+end
+
+-- The network APIs (CAMARA) answer { status, code = "INVALID_ARGUMENT",
+-- message }, their OAuth endpoints { error = "invalid_grant",
+-- error_description }; err.code is the name in lower case ("." becomes "_").
+-- Anything else is left to from_response.
+function M.from_camara(op, status, body)
+  local b = type(body) == "table" and body or {}
+  local name, text = b.code, b.message
+  if type(name) ~= "string" then name, text = b.error, b.error_description end
+  if type(name) ~= "string" or #name > 100 or not name:match("^[%a_][%w_%.]*$") then
+    return M.from_response(op, status, body)
+  end
+  local code = name:lower():gsub("%.", "_")
+  local detail = clean(text, 300)
+  local message = format("%s: HTTP %d: %s", op, status, code) .. (detail and (": " .. detail) or "")
+  return M.fail((status == 401 or status == 403) and "auth" or "api", code, message,
+                { status = status, detail = detail })
 end
 
 return M

@@ -83,11 +83,11 @@ function client_methods.start_verification(client, params)
   _, msg, err = check_workflow(op, params.workflow)
   if msg then return nil, msg, err end
   if params.template_id then
-    local takes = false
-    for _, step in ipairs(params.workflow) do takes = takes or channels.takes_template[step.channel] end
-    if not takes then
-      return errors.invalid(op, "template_id", "applies only to sms and rcs channels, "
-        .. "and the workflow has neither")
+    for i, step in ipairs(params.workflow) do
+      if not channels.takes_template[step.channel] then
+        return errors.invalid(op, "template_id", format("applies only to sms and rcs channels, "
+          .. "and workflow[%d] is %s", i, step.channel))
+      end
     end
   end
 

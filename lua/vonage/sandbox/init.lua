@@ -5,11 +5,15 @@
 -- fault if one matches, brings the virtual clock's deadlines up to date,
 -- authenticates API routes, dispatches, and logs authenticated requests.
 local auth = require "vonage.sandbox.auth"
+local callbacks = require "vonage.sandbox.callbacks"
 local control = require "vonage.sandbox.control"
 local fault = require "vonage.sandbox.fault"
 local http = require "vonage.sandbox.http"
+local oauth = require "vonage.sandbox.oauth"
 local problem = require "vonage.sandbox.problem"
+local silent_auth = require "vonage.sandbox.silent_auth"
 local state = require "vonage.sandbox.state"
+local templates = require "vonage.sandbox.templates"
 local verify = require "vonage.sandbox.verify"
 
 local ngx = ngx
@@ -22,7 +26,7 @@ local M = {}
 -- handler, auth = bool }. Handlers take (ctx, captures...) and return
 -- status, body, content type.
 local routes = {}
-for _, module in ipairs({ control, verify }) do
+for _, module in ipairs({ control, callbacks, templates, silent_auth, oauth, verify }) do
     for _, route in ipairs(module.routes) do
         routes[#routes + 1] = route
     end

@@ -45,6 +45,23 @@ local catalogue = {
     ["no-more-workflows"] = { 409, "Conflict", "There are no more workflows" },
     ["conflict"] = { 409, "Conflict", "Verification cannot be cancelled after the second event" },
     ["request-not-found"] = { 404, "Not Found", "The request ID provided could not be found." },
+    -- Silent authentication (silent_auth.lua may replace title and detail)
+    ["network-error"] = { 412, "Network not supported", "The Silent Auth request could not be completed "
+        .. "due to formatting or the carrier is not supported." },
+    ["msisdn-error"] = { 412, "MSISDN mismatch", "The device MSISDN does not match." },
+    ["precondition-failed"] = { 412, "Precondition failed",
+        "Conditions for the Silent Auth request to complete have not been met." },
+    ["user-rejected"] = { 403, "User rejected", "The silent auth verification cannot be completed." },
+    -- Custom templates (templates.lua); the reference gives no statuses, so
+    -- missing things are 404, clashes 409 and a disabled feature 403.
+    ["template-not-found"] = { 404, "Not Found", "Template not found" },
+    ["template-fragment-not-found"] = { 404, "Not Found", "Template Fragment not found" },
+    ["template-exists"] = { 409, "Conflict", "A template with this name already exists" },
+    ["max-templates"] = { 409, "Conflict", "An account can only have a maximum of 10 custom templates" },
+    ["fragment-exists"] = { 409, "Conflict", "A template fragment for this channel and locale already exists" },
+    ["not-empty-template"] = { 409, "Conflict",
+        "The template is not empty and cannot be deleted. Please delete its fragments first" },
+    ["forbidden"] = { 403, "Forbidden", "Templates management is not enabled for your account" },
 }
 
 -- verify(slug[, extra]) -> status, body, content type

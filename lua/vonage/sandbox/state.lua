@@ -19,6 +19,17 @@ function M.reset()
     M.applications = {} -- application_id -> { public_key = pem, pkey = EVP_PKEY }
     M.accounts = {}     -- api_key -> api_secret
     M.offset = 0        -- seconds the virtual clock runs ahead of real time
+    M.redirect_uris = {} -- application_id -> registered OAuth redirect URIs, in order (oauth.lua)
+    M.oauth_codes = {}  -- authorization code -> grant (oauth.lua)
+    M.access_tokens = {} -- access token -> grant (oauth.lua)
+    M.device_number = nil -- the number the device's SIM holds; nil: the login_hint (oauth.lua)
+    M.silent_auth = {}  -- check_url chain token -> session (silent_auth.lua)
+    M.templates = {}    -- custom templates, oldest first, with their fragments (templates.lua)
+    M.template_switches = { forbidden = false, endless_next = false }
+    M.callback = nil    -- callback URL and signing settings (callbacks.lua)
+    M.deliveries = {}   -- every callback delivery, oldest first (callbacks.lua)
+    M.callback_queue = {} -- deliveries waiting for the delivery timer
+    M.sink = {}         -- what POST /_sink/... received
 end
 
 -- now() -> virtual epoch seconds (integer). Deadlines and timestamps use this

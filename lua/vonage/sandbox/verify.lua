@@ -5,11 +5,14 @@
 -- gets a deadline on the virtual clock; tick() moves overdue requests on
 -- (next channel, or "expired" after the last), so there are no timers: the
 -- router calls tick() before serving anything.
+local callbacks = require "vonage.sandbox.callbacks"
 local crypto = require "vonage.sandbox.crypto"
 local http = require "vonage.sandbox.http"
 local json = require "vonage.sandbox.json"
 local problem = require "vonage.sandbox.problem"
+local silent_auth = require "vonage.sandbox.silent_auth"
 local state = require "vonage.sandbox.state"
+local templates = require "vonage.sandbox.templates"
 
 local type, pairs, ipairs = type, pairs, ipairs
 local floor = math.floor
@@ -102,6 +105,9 @@ local function check_step(entry, index, bad)
     elseif entry.to == nil then
         bad(prefix .. ".to", "is required")
     end
+    if channel == "silent_auth" then
+        silent_auth.check_step(entry, prefix, bad)
+    end
 end
 
 local function is_sequence(t)
@@ -188,7 +194,8 @@ local function message_text(req, channel)
     if channel == "voice" then
         code = (code:gsub(".", "%0 ")):sub(1, -2) -- spoken digit by digit
     end
-    return format("Your %s verification code is %s", req.brand, code)
+    return templates.render(req, channel, code)
+        or format("Your %s verification code is %s", req.brand, code)
 end
 
 local function step_timeout(req, channel)
@@ -224,6 +231,7 @@ local function finish(req, status, at)
     req.status = status
     req.finalized_at = at
     state.active[req.request_id] = nil
+    callbacks.request_finished(req)
 end
 
 -- Apply every deadline that passed by `now`. A step that times out hands
@@ -235,11 +243,12 @@ local function settle(req, now)
         if now < step.deadline then
             return
         end
-        step.status = "expired"
+        -- A silent-auth step whose check already failed keeps that outcome.
+        step.status = step.outcome or "expired"
         if req.workflow[req.channel_index + 1] then
             start_step(req, req.channel_index + 1, step.deadline)
         else
-            finish(req, "expired", step.deadline)
+            finish(req, step.outcome and "failed" or "expired", step.deadline)
         end
     end
 end
@@ -304,9 +313,18 @@ local function create(ctx)
     if #problems > 0 then
         return problem.invalid_params(problems)
     end
+    if body.template_id and not templates.find(body.template_id) then
+        return problem.verify("template-not-found")
+    end
     local busy = in_flight(body.workflow)
     if busy then
         return problem.verify("concurrent", { request_id = busy.request_id })
+    end
+    -- The coverage pre-check (reference: coverage_check) fails at once, or
+    -- falls back to the next channel when there is one (guide).
+    local uncovered = body.workflow[1].channel == "silent_auth" and silent_auth.uncovered(body.workflow[1])
+    if uncovered and not body.workflow[2] then
+        return problem.verify("network-error")
     end
     local req = new_request(body, ctx.now)
     -- Callbacks go only to requests made with an application JWT (the guide:
@@ -316,11 +334,39 @@ local function create(ctx)
     state.requests[req.request_id] = req
     state.active[req.request_id] = req
     start_step(req, 1, ctx.now)
+    if uncovered then
+        silent_auth.step_failed(req, "failed", ctx.now)
+        req.workflow[1].status = "failed"
+        start_step(req, 2, ctx.now)
+    end
     local answer = { request_id = req.request_id }
     if req.channel == "silent_auth" then
-        answer.check_url = http.base_url() .. "/v2/verify/" .. req.request_id .. "/silent-auth/redirect"
+        answer.check_url = silent_auth.started(req, ctx.now)
     end
     return 202, answer
+end
+
+-- A code the device got through the check_url may be tried once
+-- (reference); before it has one, and after its one try, there is no code.
+local function check_silent_auth(ctx, req, step, code)
+    local expected = req.silent_auth_code
+    if not expected then
+        return problem.verify("no-code")
+    end
+    req.silent_auth_code = nil
+    if code == expected then
+        step.status = "completed"
+        finish(req, "completed", ctx.now)
+        return 200, { request_id = req.request_id, status = "completed" }
+    end
+    if req.workflow[req.channel_index + 1] then
+        silent_auth.step_failed(req, "failed", ctx.now)
+        return problem.verify("invalid-code")
+    end
+    step.status = "failed"
+    req.failure = "too_many_attempts"
+    finish(req, "failed", ctx.now)
+    return problem.verify("expired")
 end
 
 -- POST /v2/verify/:id with { "code": ... }
@@ -342,7 +388,7 @@ local function check(ctx, id)
     end
     local step = req.workflow[req.channel_index]
     if step.channel == "silent_auth" then
-        return problem.verify("no-code")
+        return check_silent_auth(ctx, req, step, code)
     end
     if code == req.code then
         step.status = "completed"
@@ -384,8 +430,10 @@ local function next_workflow(ctx, id)
     if not req.workflow[req.channel_index + 1] then
         return problem.verify("no-more-workflows")
     end
-    -- The skipped step counts as failed: it ended without a code.
-    req.workflow[req.channel_index].status = "failed"
+    -- The skipped step counts as failed (or keeps how its silent-auth
+    -- check ended): it ended without a code.
+    local skipped = req.workflow[req.channel_index]
+    skipped.status = skipped.outcome or "failed"
     start_step(req, req.channel_index + 1, ctx.now)
     return 200, {}
 end

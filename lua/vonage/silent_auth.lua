@@ -1,0 +1,392 @@
+-- Silent Authentication: what runs on the device (vonage.check_silent_auth
+-- follows the check_url's redirects to a code), and a backend flow with fast
+-- fallback (client:start_silent_auth, client:resume_silent_auth).
+local core = require "vonage.core"
+local api = require "vonage.api"
+local json = require "vonage.json"
+local errors = require "vonage.errors"
+local validate = require "vonage.validate"
+local url = require "vonage.url"
+
+local type, ipairs, pairs, setmetatable, format, concat =
+      type, ipairs, pairs, setmetatable, string.format, table.concat
+
+local M = {}
+
+---------------------------------------------------------------------------
+-- URLs: RFC 3986 reference resolution, for relative Location headers
+---------------------------------------------------------------------------
+
+-- split(u) -> { scheme, authority, path, query, fragment } (absent parts nil)
+local function split(u)
+  local t = {}
+  local hash = u:find("#", 1, true)
+  if hash then t.fragment, u = u:sub(hash + 1), u:sub(1, hash - 1) end
+  local question = u:find("?", 1, true)
+  if question then t.query, u = u:sub(question + 1), u:sub(1, question - 1) end
+  local scheme = u:match("^(%a[%w+.%-]*):")
+  if scheme then t.scheme, u = scheme:lower(), u:sub(#scheme + 2) end
+  if u:sub(1, 2) == "//" then
+    t.authority = u:match("^//([^/]*)")
+    u = u:sub(3 + #t.authority)
+  end
+  t.path = u
+  return t
+end
+
+local function remove_dot_segments(path)
+  local out, input = {}, path
+  while input ~= "" do
+    if input:sub(1, 3) == "../" then input = input:sub(4)
+    elseif input:sub(1, 2) == "./" then input = input:sub(3)
+    elseif input:sub(1, 3) == "/./" then input = input:sub(3)
+    elseif input == "/." then input = "/"
+    elseif input:sub(1, 4) == "/../" then input = input:sub(4); out[#out] = nil
+    elseif input == "/.." then input = "/"; out[#out] = nil
+    elseif input == "." or input == ".." then input = ""
+    else
+      local segment = input:match("^/?[^/]*")
+      out[#out + 1] = segment
+      input = input:sub(#segment + 1)
+    end
+  end
+  return concat(out)
+end
+
+-- resolve(base, ref) -> parts of the target URL (RFC 3986, 5.2.2)
+local function resolve(base, ref)
+  local b, r = split(base), split(ref)
+  local t = { fragment = r.fragment }
+  if r.scheme then
+    t.scheme, t.authority, t.path, t.query = r.scheme, r.authority, remove_dot_segments(r.path), r.query
+    return t
+  end
+  t.scheme = b.scheme
+  if r.authority then
+    t.authority, t.path, t.query = r.authority, remove_dot_segments(r.path), r.query
+    return t
+  end
+  t.authority = b.authority
+  if r.path == "" then
+    t.path, t.query = b.path, r.query or b.query
+  elseif r.path:sub(1, 1) == "/" then
+    t.path, t.query = remove_dot_segments(r.path), r.query
+  else
+    local dir = (b.authority and b.path == "") and "/" or (b.path:match("^(.*/)") or "")
+    t.path, t.query = remove_dot_segments(dir .. r.path), r.query
+  end
+  return t
+end
+
+-- join(parts) -> the URL without its fragment (which is never sent)
+local function join(t)
+  return (t.scheme and (t.scheme .. ":") or "") .. (t.authority and ("//" .. t.authority) or "")
+      .. t.path .. (t.query and ("?" .. t.query) or "")
+end
+
+-- What error messages show of a URL: never its path, which may hold tokens.
+local function origin(t)
+  return (t.scheme or "?") .. "://" .. (t.authority or ""):gsub("^.*@", "")
+end
+
+---------------------------------------------------------------------------
+-- The device side
+---------------------------------------------------------------------------
+
+local OP = "check_silent_auth"
+
+local OPTIONS = {
+  expected_request_id = "string", interface = "string", ca_file = "string",
+  max_redirects = "integer", timeout_ms = "integer", connect_timeout_ms = "integer",
+  max_response_bytes = "integer", transport = "any",
+}
+local RANGES = {
+  max_redirects = { 0, 50 }, timeout_ms = { 1, 600000 }, connect_timeout_ms = { 1, 600000 },
+  max_response_bytes = { 256, 1024 * 1024 },
+}
+local DEFAULTS = { max_redirects = 10, timeout_ms = 10000, connect_timeout_ms = 3000,
+                   max_response_bytes = 64 * 1024 }
+
+local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+-- The reference's error messages name the cause, whether they come as a
+-- problem's detail or as a redirect_url's error_description.
+local BY_MESSAGE = {
+  ["Device MSISDN does not match."] = "msisdn_mismatch",
+  ["Device number does not resolve to a supported Mobile Network Operator."] = "network_not_supported",
+  ["IP Address does not resolve to a cellular device."] = "not_cellular",
+}
+
+local function check_options(opts)
+  validate.typed(OP, "options", opts, "table")
+  opts = opts or {}
+  validate.known_fields(OP, opts, OPTIONS)
+  local out = {}
+  for k, want in pairs(OPTIONS) do
+    if want ~= "any" then validate.typed(OP, k, opts[k], want) end
+    local range = RANGES[k]
+    if range and opts[k] and (opts[k] < range[1] or opts[k] > range[2]) then
+      errors.misuse(OP, format("%s must be between %d and %d", k, range[1], range[2]))
+    end
+    out[k] = opts[k]
+    if out[k] == nil then out[k] = DEFAULTS[k] end
+  end
+  local t = opts.transport
+  if t ~= nil and not ((type(t) == "table" or type(t) == "userdata") and t.send) then
+    errors.misuse(OP, "transport must be an object with send(spec)")
+  end
+  return out
+end
+
+local function bad_response(message, status)
+  return errors.fail("http", "bad_response", OP .. ": " .. message, { status = status })
+end
+
+-- The outcome both final forms carry: request_id and code, checked.
+local function outcome(request_id, code, expected, status)
+  if not validate.is_uuid(request_id) then
+    return bad_response("the final answer has no valid request_id", status)
+  end
+  if type(code) ~= "string" or not code:match("^%w+$") or #code < 4 or #code > 10 then
+    return bad_response("the final answer has no valid code", status)
+  end
+  if expected and not core.const_equal(expected, request_id) then
+    return errors.fail("http", "request_id_mismatch", OP .. ": the answer is for another "
+      .. "request_id than the one started; refused as a possible man-in-the-middle", { status = status })
+  end
+  return { request_id = request_id, code = code }
+end
+
+-- The redirect to the application's redirect_url: the outcome is in the
+-- fragment, meant for the device, so that URL is not fetched.
+local function from_fragment(fragment, expected, status)
+  local fields, why = url.parse_query(fragment)
+  if not fields then return bad_response("the redirect_url fragment is malformed: " .. why, status) end
+  local description = fields.error_description
+  if description then
+    local text = description:gsub("%c", " "):sub(1, 200)
+    return errors.fail("api", BY_MESSAGE[description] or "silent_auth_failed",
+      format("%s: %s", OP, text), { status = status, detail = text })
+  end
+  return outcome(fields.request_id, fields.code, expected, status)
+end
+
+local function is_final_fragment(fragment)
+  return fragment and (fragment:find("code=", 1, true) or fragment:find("error_description=", 1, true)
+                       or fragment:find("request_id=", 1, true))
+end
+
+-- The last answer of the chain, when it is not a redirect.
+local function from_final(status, raw, expected)
+  local decoded = json.decode(raw)
+  if status == 200 then
+    if type(decoded) ~= "table" then return bad_response("HTTP 200 with a body that is not a JSON object", 200) end
+    return outcome(decoded.request_id, decoded.code, expected, 200)
+  end
+  if status >= 400 then
+    local _, msg, err = errors.from_response(OP, status, decoded)
+    err.code = BY_MESSAGE[err.detail] or err.code
+    return nil, msg, err
+  end
+  return bad_response(format("unexpected HTTP %d", status), status)
+end
+
+-- vonage.check_silent_auth(check_url [, opts]) -> { request_id, code } | nil, msg, err
+-- opts: expected_request_id, interface (bind to the cellular link), ca_file,
+-- max_redirects (10), timeout_ms and connect_timeout_ms (per hop),
+-- max_response_bytes (64 KiB), transport (an object with send(spec)).
+function M.check_silent_auth(check_url, opts)
+  validate.typed(OP, "check_url", check_url, "string", true)
+  opts = check_options(opts)
+  local transport = opts.transport or core.http_new { interface = opts.interface, ca_file = opts.ca_file }
+  local current = split(check_url)
+  if not current.scheme or not current.authority then
+    return errors.invalid(OP, "check_url", "must be an absolute URL")
+  end
+  local seen, redirects = {}, 0
+  while true do
+    local target = join(current)
+    local why = validate.rules.redirect_url(target)
+    if why then
+      local which = redirects == 0 and "the check_url" or format("redirect %d to %s", redirects, origin(current))
+      return errors.fail("transport", "insecure_redirect", format("%s: %s is refused: it %s", OP, which, why))
+    end
+    if seen[target] then
+      return errors.fail("transport", "redirect_loop",
+        format("%s: redirect %d to %s leads back to an earlier hop", OP, redirects, origin(current)))
+    end
+    seen[target] = true
+    -- No Authorization and no Cookie: only what a plain GET needs.
+    local status, headers, raw = transport:send {
+      method = "GET", url = target,
+      headers = { ["Accept"] = "application/json", ["User-Agent"] = api.USER_AGENT },
+      timeout_ms = opts.timeout_ms, connect_timeout_ms = opts.connect_timeout_ms,
+      max_response_bytes = opts.max_response_bytes,
+    }
+    if not status then return nil, OP .. ": " .. headers, raw end
+    local location = REDIRECTS[status] and headers.location
+    if not location then return from_final(status, raw, opts.expected_request_id) end
+    if #location > 4096 or location:find("[%c ]") then
+      return bad_response(format("HTTP %d with an unusable Location", status), status)
+    end
+    local nxt = resolve(target, location)
+    if is_final_fragment(nxt.fragment) then
+      return from_fragment(nxt.fragment, opts.expected_request_id, status)
+    end
+    if redirects == opts.max_redirects then
+      return errors.fail("transport", "too_many_redirects",
+        format("%s: more than %d redirects", OP, opts.max_redirects))
+    end
+    redirects = redirects + 1
+    current = nxt
+  end
+end
+
+---------------------------------------------------------------------------
+-- The backend flow
+---------------------------------------------------------------------------
+
+local STATES = { silent_auth_pending = true, code_pending = true, completed = true, failed = true }
+
+local Flow = { __name = "vonage.silent_auth_flow" }
+Flow.__index = Flow
+
+function Flow:__tostring()
+  local where = self.state == "failed" and (self.reason or "?") or self.channels[self.channel_index]
+  return format("vonage.silent_auth_flow %s (%s, %s)", self.request_id, self.state, where)
+end
+
+local function new_flow(client, req, fields)
+  fields.client, fields.req, fields.request_id = client, req, req.request_id
+  fields.channel = fields.channels[fields.channel_index]
+  return setmetatable(fields, Flow)
+end
+
+local function fail(flow, reason)
+  flow.state, flow.reason = "failed", reason
+  return flow.state
+end
+
+local function wrong_state(flow, op, want)
+  return errors.fail("validation", "wrong_state",
+    format("%s: the flow is %s, not %s", op, flow.state, want), { state = flow.state })
+end
+
+-- flow:fallback() -> state | nil, msg, err: move on to the next channel now
+-- (next_workflow), instead of waiting out the silent-auth timeout.
+function Flow:fallback(reason)
+  if self.state ~= "silent_auth_pending" then return wrong_state(self, "fallback", "silent_auth_pending") end
+  if not self.channels[self.channel_index + 1] then return fail(self, reason or "silent_auth_failed") end
+  local ok, msg, err = self.req:next_workflow()
+  if not ok then
+    if err.code == "not_found" then return fail(self, err.code) end
+    return nil, msg, err
+  end
+  self.channel_index = self.channel_index + 1
+  self.channel = self.channels[self.channel_index]
+  self.state, self.reason = "code_pending", reason -- why silent auth did not complete
+  return self.state
+end
+
+-- flow:device_result(result, msg, err) -> state | nil, msg, err
+-- Takes what vonage.check_silent_auth returned on the device: a code is
+-- checked (once, as the API allows); any failure falls back at once.
+function Flow:device_result(result, _, device_err)
+  if self.state ~= "silent_auth_pending" then
+    return wrong_state(self, "device_result", "silent_auth_pending")
+  end
+  if type(result) ~= "table" then
+    return self:fallback(errors.is(device_err) and device_err.code or nil)
+  end
+  if type(result.request_id) ~= "string" or not core.const_equal(result.request_id, self.request_id) then
+    return self:fallback("request_id_mismatch")
+  end
+  if type(result.code) ~= "string" then return self:fallback("bad_response") end
+  local status, msg, err = self.req:check(result.code)
+  if status == "completed" then self.state = "completed"; return self.state end
+  if not status then
+    if err.code == "invalid_code" or err.code == "invalid_params" then return self:fallback(err.code) end
+    if err.code == "too_many_attempts" or err.code == "not_found" then return fail(self, err.code) end
+    return nil, msg, err
+  end
+  return fail(self, status)
+end
+
+-- flow:check(code) -> state | nil, msg, err: the code the user typed
+function Flow:check(code)
+  if self.state ~= "code_pending" then return wrong_state(self, "check", "code_pending") end
+  local status, msg, err = self.req:check(code)
+  if status == "completed" then self.state = "completed"; return self.state end
+  if not status then
+    if err.code == "too_many_attempts" or err.code == "not_found" then fail(self, err.code) end
+    return nil, msg, err
+  end
+  return fail(self, status)
+end
+
+-- flow:to_table() -> a plain table to keep between HTTP requests
+function Flow:to_table()
+  local channels = {}
+  for i, name in ipairs(self.channels) do channels[i] = name end
+  return { state = self.state, request_id = self.request_id, check_url = self.check_url,
+           channels = channels, channel_index = self.channel_index, reason = self.reason }
+end
+
+local client_methods = core.client_methods
+
+-- client:start_silent_auth{ brand=, workflow={ vonage.silent_auth{...}, fallback... }, ... }
+--   -> flow | nil, msg, err
+function client_methods.start_silent_auth(client, params)
+  local op = "start_silent_auth"
+  validate.typed(op, "argument", params, "table", true)
+  validate.typed(op, "workflow", params.workflow, "table", true)
+  if type(params.workflow[1]) ~= "table" or params.workflow[1].channel ~= "silent_auth" then
+    errors.misuse(op, "workflow[1] must be a silent_auth channel")
+  end
+  local req, msg, err = client:start_verification(params)
+  if not req then return nil, msg, err end
+  local channels = {}
+  for i, step in ipairs(params.workflow) do channels[i] = step.channel end
+  local fields = { channels = channels, channel_index = 1, state = "silent_auth_pending",
+                   check_url = req.check_url }
+  if not req.check_url then
+    -- No check_url: the coverage check failed and the API went on to the
+    -- fallback channel (reference: check_url), which has the code now.
+    if not channels[2] then return bad_response("the answer has no check_url") end
+    fields.channel_index, fields.state, fields.reason = 2, "code_pending", "network_not_supported"
+  end
+  return new_flow(client, req, fields)
+end
+
+-- client:resume_silent_auth(saved) -> flow | nil, msg, err
+-- `saved` is what flow:to_table() gave; it is checked like any outside input.
+function client_methods.resume_silent_auth(client, saved)
+  local op = "resume_silent_auth"
+  validate.typed(op, "saved", saved, "table", true)
+  if not STATES[saved.state] then return errors.invalid(op, "state", "is not a flow state") end
+  if not validate.is_uuid(saved.request_id) then return errors.invalid(op, "request_id", "must be a UUID") end
+  local channels = saved.channels
+  if type(channels) ~= "table" or #channels < 1 or #channels > 3 or channels[1] ~= "silent_auth" then
+    return errors.invalid(op, "channels", "must list 1 to 3 channels, silent_auth first")
+  end
+  local fields = { state = saved.state, channels = {}, channel_index = saved.channel_index }
+  for i, name in ipairs(channels) do
+    if type(name) ~= "string" or not name:match("^[%a_]+$") then
+      return errors.invalid(op, format("channels[%d]", i), "is not a channel name")
+    end
+    fields.channels[i] = name
+  end
+  if not (validate.is_integer(fields.channel_index) and fields.channels[fields.channel_index]) then
+    return errors.invalid(op, "channel_index", "must point into channels")
+  end
+  for _, k in ipairs { "check_url", "reason" } do
+    local v = saved[k]
+    if v ~= nil and (type(v) ~= "string" or #v > 2048 or v:find("%c")) then
+      return errors.invalid(op, k, "must be a string")
+    end
+    fields[k] = v
+  end
+  return new_flow(client, client:request(saved.request_id), fields)
+end
+
+return M

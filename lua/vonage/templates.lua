@@ -1,0 +1,349 @@
+-- Custom templates and template fragments (Verify v2): create, read, update,
+-- delete; lists come back as vonage.template_page userdata (C), and
+-- client:templates() / client:template_fragments(id) walk every page.
+-- These are methods of vonage.client and vonage.template_page.
+local core = require "vonage.core"
+local api = require "vonage.api"
+local json = require "vonage.json"
+local errors = require "vonage.errors"
+local validate = require "vonage.validate"
+
+local rules = validate.rules
+local type, ipairs, error, format, concat = type, ipairs, error, string.format, table.concat
+
+local client_methods, page_methods = core.client_methods, core.template_page_methods
+
+local TEMPLATES = "/v2/verify/templates"
+local MAX_PAGE_SIZE = 100
+
+-- The variables a fragment's text may use, from the reference.
+local RESERVED = { code = true, brand = true, ["time-limit"] = true, ["time-limit-unit"] = true }
+
+local function template_text(v)
+  if v == "" then return "must not be empty" end
+  for name in v:gmatch("%${([^}]*)}") do
+    if not RESERVED[name] then
+      return "may only use the variables ${code}, ${brand}, ${time-limit} and ${time-limit-unit}"
+    end
+  end
+end
+
+local TEXT = { "string", template_text, required = true }
+local PAGE = {
+  page = { "integer", rules.range(1, 1000000) },
+  page_size = { "integer", rules.range(1, MAX_PAGE_SIZE) },
+}
+local CREATE_TEMPLATE = { name = { "string", rules.length(1, 64), required = true } }
+local UPDATE_TEMPLATE = { name = { "string", rules.length(1, 64) }, is_default = { "boolean" } }
+local CREATE_FRAGMENT = {
+  channel = { "string", rules.one_of { "sms", "voice" }, required = true },
+  locale = { "string", rules.pattern("^%l%l%l?%-[%l%d][%l%d][%l%d]?$", "must be a lowercase locale like en-us"),
+             required = true },
+  text = TEXT,
+}
+local UPDATE_FRAGMENT = { text = TEXT }
+
+-- What each kind of page holds: the list's key under _embedded, the item's
+-- id field, and the op name errors carry.
+local KINDS = {
+  templates = { key = "templates", id = "template_id", op = "template_page" },
+  fragments = { key = "template_fragments", id = "template_fragment_id", op = "template_fragment_page" },
+}
+
+local function bad_response(op, status, what)
+  return errors.fail("http", "bad_response", format("%s: HTTP %d %s", op, status, what),
+                     { status = status })
+end
+
+-- Ids go into a URL path: a UUID or a validation error, before any I/O.
+local function check_id(op, field, id)
+  validate.typed(op, field, id, "string", true)
+  if not validate.is_uuid(id) then return errors.invalid(op, field, "must be a UUID") end
+end
+
+local function fragments_path(template_id)
+  return TEMPLATES .. "/" .. template_id .. "/template_fragments"
+end
+
+-- An item of the API (a template or a fragment), checked for its id.
+local function check_item(kind, item)
+  return type(item) == "table" and validate.is_uuid(item[KINDS[kind].id])
+end
+
+-- One object answer (create, get, update): the decoded item, checked.
+local function item_call(client, op, kind, method, path, payload)
+  local status, body, err = api.call(client, op, method, "api_host", path, payload)
+  if not status then return nil, body, err end
+  if not check_item(kind, body) then
+    return bad_response(op, status, "without a valid " .. KINDS[kind].id)
+  end
+  return body
+end
+
+local function delete_call(client, op, path)
+  local status, body, err = api.call(client, op, "DELETE", "api_host", path)
+  if not status then return nil, body, err end
+  return true
+end
+
+---------------------------------------------------------------------------
+-- Pages
+---------------------------------------------------------------------------
+
+-- fetch_page(client, kind, template_id | nil, page | nil, page_size | nil)
+--   -> vonage.template_page | nil, msg, err
+-- Page numbers go out through json.integer: "page=2", never "page=2.0".
+local function fetch_page(client, kind, template_id, page, page_size)
+  local k = KINDS[kind]
+  local op = k.op
+  local query = {}
+  if page then query[#query + 1] = "page=" .. json.integer(page) end
+  if page_size then query[#query + 1] = "page_size=" .. json.integer(page_size) end
+  local path = template_id and fragments_path(template_id) or TEMPLATES
+  if query[1] then path = path .. "?" .. concat(query, "&") end
+
+  local status, body, err = api.call(client, op, "GET", "api_host", path)
+  if not status then return nil, body, err end
+  if type(body) ~= "table" then return bad_response(op, status, "without a body") end
+  local fields = { template_id = template_id }
+  for _, name in ipairs { "page", "page_size", "total_pages", "total_items" } do
+    local n = json.integer(body[name])
+    if not n or n < 0 or n > 1000000000 then
+      return bad_response(op, status, "without a valid " .. name)
+    end
+    fields[name] = n
+  end
+  local embedded, links = body._embedded, body._links
+  if embedded ~= nil and type(embedded) ~= "table" then return bad_response(op, status, "with a bad _embedded") end
+  if links ~= nil and type(links) ~= "table" then return bad_response(op, status, "with bad _links") end
+  local list = embedded and embedded[k.key] or {} -- an empty list may be left out
+  if type(list) ~= "table" then return bad_response(op, status, "with a bad " .. k.key .. " list") end
+  local items = {}
+  for i, item in ipairs(list) do
+    if not check_item(kind, item) then
+      return bad_response(op, status, format("with %s[%d] lacking a valid %s", k.key, i, k.id))
+    end
+    items[i] = item
+  end
+  fields.items, fields._links = items, links
+  return core.template_page_new(client, kind, fields)
+end
+
+-- The page number the neighbour `which` of page has, or nil when it has none.
+-- next/prev exist when the server links them; the number is counted here,
+-- never read from the href, so the request always goes to the client's own
+-- api_host with its credentials.
+local function neighbour(page, which)
+  local links, at, last = page._links or {}, page.page, page.total_pages
+  if which == "next" then return type(links.next) == "table" and at + 1 or nil end
+  if which == "prev" then return type(links.prev) == "table" and at > 1 and at - 1 or nil end
+  if last < 1 then return nil end
+  return which == "first" and 1 or last
+end
+
+-- page:next(), page:prev(), page:first(), page:last()
+--   -> vonage.template_page | nil (no such page) | nil, msg, err
+for _, which in ipairs { "next", "prev", "first", "last" } do
+  page_methods[which] = function(page)
+    local n = neighbour(page, which)
+    if not n then return nil end
+    local size = page.page_size
+    return fetch_page(page.client, page.kind, page.template_id, n, size > 0 and size or nil)
+  end
+end
+
+-- for i, item in page:ipairs() do ... end (ipairs(page) itself works only
+-- under Lua 5.3+, where ipairs respects __index; LuaJIT wants a table)
+function page_methods.ipairs(page)
+  local i, n = 0, #page
+  return function()
+    if i < n then
+      i = i + 1
+      return i, page[i]
+    end
+  end
+end
+
+-- page:items() -> a new plain list of the items on this page
+function page_methods.items(page)
+  local out = {}
+  for i = 1, #page do out[i] = page[i] end
+  return out
+end
+
+-- walk(client, op, kind, template_id, opts) -> iterator over every item of
+-- every page. A failed fetch, or a `next` link still there after max_pages
+-- pages, raises the vonage.error: a for loop has no way to return it.
+local function walk(client, op, kind, template_id, opts)
+  opts = opts or {}
+  validate.typed(op, "options", opts, "table")
+  validate.known_fields(op, opts, { page_size = true, max_pages = true })
+  validate.typed(op, "page_size", opts.page_size, "integer")
+  validate.typed(op, "max_pages", opts.max_pages, "integer")
+  local page_size, max_pages = opts.page_size, opts.max_pages or client.max_pages
+  if page_size and (page_size < 1 or page_size > MAX_PAGE_SIZE) then
+    errors.misuse(op, format("page_size must be between 1 and %d", MAX_PAGE_SIZE))
+  end
+  if max_pages < 1 then errors.misuse(op, "max_pages must be at least 1") end
+
+  local page, fetched, i = nil, 0, 0
+  local function fetch(n)
+    local result, _, err = fetch_page(client, kind, template_id, n, page_size)
+    if not result then error(err, 0) end
+    page, fetched, i = result, fetched + 1, 0
+  end
+  return function()
+    if not page then fetch(1) end
+    while true do
+      i = i + 1
+      local item = page[i]
+      if item then return item end
+      local n = neighbour(page, "next")
+      if not n then return nil end
+      if fetched >= max_pages then
+        local _, _, err = errors.fail("http", "too_many_pages", format("%s: stopped after %d pages: "
+          .. "the server still links a next page (max_pages)", op, max_pages))
+        error(err, 0)
+      end
+      fetch(n)
+    end
+  end
+end
+
+---------------------------------------------------------------------------
+-- Templates
+---------------------------------------------------------------------------
+
+-- client:template_page{ page=, page_size= } -> vonage.template_page | nil, msg, err
+function client_methods.template_page(client, opts)
+  local op = "template_page"
+  opts = opts or {}
+  validate.typed(op, "options", opts, "table")
+  local _, msg, err = validate.check(op, opts, PAGE)
+  if msg then return nil, msg, err end
+  return fetch_page(client, "templates", nil, opts.page, opts.page_size)
+end
+
+-- for template in client:templates{ page_size=, max_pages= } do ... end
+function client_methods.templates(client, opts)
+  return walk(client, "templates", "templates", nil, opts)
+end
+
+-- client:create_template{ name= } -> template | nil, msg, err
+function client_methods.create_template(client, params)
+  local op = "create_template"
+  validate.typed(op, "argument", params, "table", true)
+  local _, msg, err = validate.check(op, params, CREATE_TEMPLATE)
+  if msg then return nil, msg, err end
+  return item_call(client, op, "templates", "POST", TEMPLATES, { name = params.name })
+end
+
+-- client:get_template(template_id) -> template | nil, msg, err
+function client_methods.get_template(client, template_id)
+  local op = "get_template"
+  local _, msg, err = check_id(op, "template_id", template_id)
+  if msg then return nil, msg, err end
+  return item_call(client, op, "templates", "GET", TEMPLATES .. "/" .. template_id)
+end
+
+-- client:update_template(template_id, { name=, is_default= }) -> template | nil, msg, err
+function client_methods.update_template(client, template_id, params)
+  local op = "update_template"
+  validate.typed(op, "argument", params, "table", true)
+  if params.name == nil and params.is_default == nil then
+    errors.misuse(op, "give name, is_default or both")
+  end
+  local _, msg, err = check_id(op, "template_id", template_id)
+  if msg then return nil, msg, err end
+  _, msg, err = validate.check(op, params, UPDATE_TEMPLATE)
+  if msg then return nil, msg, err end
+  return item_call(client, op, "templates", "PATCH", TEMPLATES .. "/" .. template_id,
+                   { name = params.name, is_default = params.is_default })
+end
+
+-- client:delete_template(template_id) -> true | nil, msg, err ("not_empty_template"
+-- while it has fragments)
+function client_methods.delete_template(client, template_id)
+  local op = "delete_template"
+  local _, msg, err = check_id(op, "template_id", template_id)
+  if msg then return nil, msg, err end
+  return delete_call(client, op, TEMPLATES .. "/" .. template_id)
+end
+
+---------------------------------------------------------------------------
+-- Template fragments
+---------------------------------------------------------------------------
+
+-- client:template_fragment_page(template_id [, { page=, page_size= }])
+--   -> vonage.template_page | nil, msg, err
+function client_methods.template_fragment_page(client, template_id, opts)
+  local op = "template_fragment_page"
+  opts = opts or {}
+  validate.typed(op, "options", opts, "table")
+  local _, msg, err = check_id(op, "template_id", template_id)
+  if msg then return nil, msg, err end
+  _, msg, err = validate.check(op, opts, PAGE)
+  if msg then return nil, msg, err end
+  return fetch_page(client, "fragments", template_id, opts.page, opts.page_size)
+end
+
+-- for fragment in client:template_fragments(template_id [, { page_size=, max_pages= }]) do
+-- A template_id that is not a UUID raises here: there is no loop to return to.
+function client_methods.template_fragments(client, template_id, opts)
+  local op = "template_fragments"
+  local _, msg = check_id(op, "template_id", template_id)
+  if msg then errors.misuse(op, "template_id must be a UUID") end
+  return walk(client, op, "fragments", template_id, opts)
+end
+
+-- client:create_template_fragment(template_id, { channel=, locale=, text= })
+--   -> fragment | nil, msg, err
+function client_methods.create_template_fragment(client, template_id, params)
+  local op = "create_template_fragment"
+  validate.typed(op, "argument", params, "table", true)
+  local _, msg, err = check_id(op, "template_id", template_id)
+  if msg then return nil, msg, err end
+  _, msg, err = validate.check(op, params, CREATE_FRAGMENT)
+  if msg then return nil, msg, err end
+  return item_call(client, op, "fragments", "POST", fragments_path(template_id),
+                   { channel = params.channel, locale = params.locale, text = params.text })
+end
+
+local function fragment_path(op, template_id, fragment_id)
+  local _, msg, err = check_id(op, "template_id", template_id)
+  if msg then return nil, msg, err end
+  _, msg, err = check_id(op, "template_fragment_id", fragment_id)
+  if msg then return nil, msg, err end
+  return fragments_path(template_id) .. "/" .. fragment_id
+end
+
+-- client:get_template_fragment(template_id, template_fragment_id) -> fragment | nil, msg, err
+function client_methods.get_template_fragment(client, template_id, fragment_id)
+  local op = "get_template_fragment"
+  local path, msg, err = fragment_path(op, template_id, fragment_id)
+  if not path then return nil, msg, err end
+  return item_call(client, op, "fragments", "GET", path)
+end
+
+-- client:update_template_fragment(template_id, template_fragment_id, { text= })
+--   -> fragment | nil, msg, err
+function client_methods.update_template_fragment(client, template_id, fragment_id, params)
+  local op = "update_template_fragment"
+  validate.typed(op, "argument", params, "table", true)
+  local path, msg, err = fragment_path(op, template_id, fragment_id)
+  if not path then return nil, msg, err end
+  local _
+  _, msg, err = validate.check(op, params, UPDATE_FRAGMENT)
+  if msg then return nil, msg, err end
+  return item_call(client, op, "fragments", "PATCH", path, { text = params.text })
+end
+
+-- client:delete_template_fragment(template_id, template_fragment_id) -> true | nil, msg, err
+function client_methods.delete_template_fragment(client, template_id, fragment_id)
+  local op = "delete_template_fragment"
+  local path, msg, err = fragment_path(op, template_id, fragment_id)
+  if not path then return nil, msg, err end
+  return delete_call(client, op, path)
+end
+
+return true

@@ -1,0 +1,393 @@
+-- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts) and an
+-- OpenResty receiver, vonage.webhook.ngx_handler(opts, on_event).
+--
+-- Fails closed, in this order: token shape, JOSE header, secret, signature
+-- (all in C, core.webhook_check), then the claims, payload_hash, replay, and
+-- only then the body. Messages name what failed, never the token, the secret
+-- or the body.
+local core = require "vonage.core"
+local errors = require "vonage.errors"
+local json = require "vonage.json"
+local validate = require "vonage.validate"
+
+local type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, rawget =
+      type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, rawget
+local format, open, os_time = string.format, io.open, os.time
+
+local M = {}
+
+M.MIN_SECRET_BYTES = 16
+local DEFAULT_MAX_AGE, DEFAULT_MAX_AHEAD = 300, 60
+local DEFAULT_STORE_ENTRIES = 100000
+local MAX_BODY_BYTES = 1024 * 1024
+
+local function now()
+  local ngx = rawget(_G, "ngx")
+  return ngx and ngx.time() or os_time()
+end
+
+local function fail(code, message)
+  return errors.fail("webhook", code, "webhook: " .. message)
+end
+
+---------------------------------------------------------------------------
+-- Replay stores: add(jti, ttl) -> true when new, false when seen (atomic);
+-- delete(jti) forgets one, so a delivery whose handler failed can come again.
+---------------------------------------------------------------------------
+
+local memory_mt = { __name = "vonage.webhook.memory_store" }
+memory_mt.__index = memory_mt
+
+-- memory_store{ max_entries = 100000 }: per process (per nginx worker). TTLs
+-- are all equal, so insertion order is expiry order and a FIFO evicts: a
+-- queue of jtis with their expiry; slot[jti] is the live queue index of jti.
+function M.memory_store(opts)
+  opts = opts or {}
+  validate.typed("vonage.webhook.memory_store", "max_entries", opts.max_entries, "integer")
+  local max = opts.max_entries or DEFAULT_STORE_ENTRIES
+  if max < 1 then errors.misuse("vonage.webhook.memory_store", "max_entries must be positive") end
+  return setmetatable({ max = max, slot = {}, jtis = {}, expires = {}, head = 1, tail = 0, count = 0 },
+                      memory_mt)
+end
+
+-- Drops entries past their TTL, then the oldest until one more fits (the
+-- oldest iat leaves the window first). Deleted entries are skipped.
+function memory_mt:evict(t)
+  while self.head <= self.tail do
+    local i = self.head
+    local jti = self.jtis[i]
+    local live = self.slot[jti] == i
+    if live and self.expires[i] > t and self.count < self.max then break end
+    if live then
+      self.slot[jti] = nil
+      self.count = self.count - 1
+    end
+    self.jtis[i], self.expires[i] = nil, nil
+    self.head = i + 1
+  end
+end
+
+function memory_mt:add(jti, ttl)
+  local t = now()
+  local i = self.slot[jti]
+  if i and self.expires[i] > t then return false end
+  self:delete(jti)
+  self:evict(t)
+  i = self.tail + 1
+  self.tail = i
+  self.jtis[i], self.expires[i], self.slot[jti] = jti, t + ttl, i
+  self.count = self.count + 1
+  return true
+end
+
+function memory_mt:delete(jti)
+  if self.slot[jti] then
+    self.slot[jti] = nil
+    self.count = self.count - 1
+  end
+end
+
+function memory_mt:__tostring()
+  return format("vonage.webhook.memory_store (%d of %d)", self.count, self.max)
+end
+
+-- shared_dict_store(dict): an ngx.shared.DICT, shared by all nginx workers;
+-- its own LRU bounds it (lua_shared_dict size).
+function M.shared_dict_store(dict)
+  if type(dict) ~= "table" and type(dict) ~= "userdata" then
+    errors.misuse("vonage.webhook.shared_dict_store", "expected an ngx.shared.DICT")
+  end
+  return {
+    add = function(_, jti, ttl)
+      local ok, err = dict:add("vonage-jti:" .. jti, true, ttl)
+      if ok then return true end
+      if err == "exists" then return false end
+      return nil, err
+    end,
+    delete = function(_, jti) dict:delete("vonage-jti:" .. jti) end,
+  }
+end
+
+local default_store -- created on first use
+
+---------------------------------------------------------------------------
+-- Options
+---------------------------------------------------------------------------
+
+local OPTIONS = {
+  signature_secret = "string", api_key = "string", application_id = "string",
+  max_age = "integer", max_ahead = "integer", replay_store = "any",
+}
+
+local function check_options(op, opts)
+  validate.typed(op, "opts", opts, "table", true)
+  validate.known_fields(op, opts, OPTIONS)
+  for k, want in pairs(OPTIONS) do
+    if want ~= "any" then validate.typed(op, k, opts[k], want) end
+  end
+  local secret = opts.signature_secret
+  if secret == nil then errors.misuse(op, "signature_secret is required") end
+  if #secret < M.MIN_SECRET_BYTES then
+    errors.misuse(op, format("signature_secret must be at least %d bytes", M.MIN_SECRET_BYTES))
+  end
+  if opts.max_age and (opts.max_age < 1 or opts.max_age > 86400) then
+    errors.misuse(op, "max_age must be between 1 and 86400 seconds")
+  end
+  if opts.max_ahead and (opts.max_ahead < 0 or opts.max_ahead > 3600) then
+    errors.misuse(op, "max_ahead must be between 0 and 3600 seconds")
+  end
+  local store = opts.replay_store
+  if store ~= nil and not ((type(store) == "table" or type(store) == "userdata") and store.add) then
+    errors.misuse(op, "replay_store must be an object with add(jti, ttl) and delete(jti)")
+  end
+end
+
+---------------------------------------------------------------------------
+-- Claims (step 5)
+---------------------------------------------------------------------------
+
+local function check_claims(claims, opts)
+  if type(claims) ~= "table" then return fail("invalid_claims", "the token payload is not a JSON object") end
+  if claims.iss ~= "Vonage" then return fail("invalid_claims", "iss must be \"Vonage\"") end
+  -- C already refused fractions and exponents in number literals.
+  local iat = claims.iat
+  if not validate.is_integer(iat) then return fail("invalid_claims", "iat must be an integer") end
+  local t = now()
+  if iat < t - (opts.max_age or DEFAULT_MAX_AGE) then
+    return fail("expired", "iat is older than the accepted window")
+  end
+  if iat > t + (opts.max_ahead or DEFAULT_MAX_AHEAD) then
+    return fail("not_yet_valid", "iat is in the future")
+  end
+  if claims.exp ~= nil then
+    if not validate.is_integer(claims.exp) then return fail("invalid_claims", "exp must be an integer") end
+    if claims.exp <= t then return fail("expired", "the token has expired (exp)") end
+  end
+  if claims.nbf ~= nil then
+    if not validate.is_integer(claims.nbf) then return fail("invalid_claims", "nbf must be an integer") end
+    if claims.nbf > t + (opts.max_ahead or DEFAULT_MAX_AHEAD) then
+      return fail("not_yet_valid", "the token is not valid yet (nbf)")
+    end
+  end
+  local jti = claims.jti
+  if type(jti) ~= "string" or jti == "" or #jti > 256 then
+    return fail("invalid_claims", "jti must be a non-empty string")
+  end
+  if claims.api_key ~= nil and type(claims.api_key) ~= "string" then
+    return fail("invalid_claims", "api_key must be a string")
+  end
+  if claims.application_id ~= nil and type(claims.application_id) ~= "string" then
+    return fail("invalid_claims", "application_id must be a string")
+  end
+  if opts.api_key and claims.api_key ~= opts.api_key then
+    return fail("wrong_account", "api_key is not the configured one")
+  end
+  if opts.application_id and claims.application_id ~= opts.application_id then
+    return fail("wrong_account", "application_id is not the configured one")
+  end
+  return true
+end
+
+---------------------------------------------------------------------------
+-- The body (step 8)
+---------------------------------------------------------------------------
+
+local function bad_body(field, reason)
+  return fail("invalid_body", field .. " " .. reason)
+end
+
+local function opt_string(t, k, max)
+  local v = t[k]
+  if v == nil or v == json.null then return true, nil end
+  if type(v) ~= "string" or #v > (max or 256) then return false end
+  return true, v
+end
+
+-- Copies the string fields `names` of src into dst; `required` ones must be there.
+local function strings(src, dst, names, required, prefix)
+  for _, k in ipairs(names) do
+    local ok, v = opt_string(src, k)
+    if not ok then return bad_body(prefix .. k, "must be a string") end
+    if required and v == nil then return bad_body(prefix .. k, "is required") end
+    dst[k] = v
+  end
+  return true
+end
+
+local function is_status(s)
+  return s:match("^[%a_]+$") ~= nil
+end
+
+local function check_url_of(action)
+  if type(action) ~= "table" then return nil end
+  -- The reference shows an array of actions, the async guide one object.
+  local list = action[1] ~= nil and action or { action }
+  for _, a in ipairs(list) do
+    if type(a) == "table" and a.type == "check" then return a.check_url end
+  end
+end
+
+local function typed_event(body)
+  local event = { type = "event" }
+  local ok, msg, err = strings(body, event, { "request_id", "triggered_at", "channel", "status" }, true, "")
+  if not ok then return nil, msg, err end
+  ok, msg, err = strings(body, event, { "finalized_at", "client_ref" }, false, "")
+  if not ok then return nil, msg, err end
+  if not is_status(event.status) then return bad_body("status", "must be a status name") end
+  if event.status == "action_pending" then
+    local url = check_url_of(body.action)
+    if type(url) ~= "string" or #url > 2048 or not url:match("^https?://[%w%.%-%[%]:]+/[!-~]*$") then
+      return bad_body("action.check_url", "must be an http(s) URL")
+    end
+    event.action = { type = "check", check_url = url }
+    event.check_url = url
+  end
+  return event
+end
+
+local function typed_summary(body)
+  local summary = { type = "summary" }
+  local ok, msg, err = strings(body, summary, { "request_id", "submitted_at", "status" }, true, "")
+  if not ok then return nil, msg, err end
+  ok, msg, err = strings(body, summary, { "client_ref" }, false, "")
+  if not ok then return nil, msg, err end
+  if not is_status(summary.status) then return bad_body("status", "must be a status name") end
+  summary.channel_timeout = json.integer(body.channel_timeout)
+  if body.channel_timeout ~= nil and not summary.channel_timeout then
+    return bad_body("channel_timeout", "must be an integer")
+  end
+  if type(body.workflow) ~= "table" or (next(body.workflow) ~= nil and body.workflow[1] == nil) then
+    return bad_body("workflow", "must be an array")
+  end
+  summary.workflow = {}
+  for i, step in ipairs(body.workflow) do
+    local prefix = format("workflow[%d].", i - 1)
+    if type(step) ~= "table" then return bad_body(prefix:sub(1, -2), "must be an object") end
+    local out = {}
+    ok, msg, err = strings(step, out, { "channel", "status" }, true, prefix)
+    if not ok then return nil, msg, err end
+    ok, msg, err = strings(step, out, { "initiated_at" }, false, prefix)
+    if not ok then return nil, msg, err end
+    summary.workflow[i] = out
+  end
+  return summary
+end
+
+local function typed_body(raw_body)
+  local body = json.decode(raw_body)
+  if type(body) ~= "table" or body[1] ~= nil then
+    return fail("invalid_body", "the body is not a JSON object")
+  end
+  if body.type == "event" then return typed_event(body) end
+  if body.type == "summary" then return typed_summary(body) end
+  return bad_body("type", "must be \"event\" or \"summary\"")
+end
+
+---------------------------------------------------------------------------
+-- verify
+---------------------------------------------------------------------------
+
+-- verify(raw_body, authorization, opts) -> event | nil, message, err
+-- event.claims holds the checked claims (jti, iat, api_key, application_id).
+function M.verify(raw_body, authorization, opts)
+  local op = "vonage.webhook.verify"
+  validate.typed(op, "raw_body", raw_body, "string", true)
+  check_options(op, opts)
+  if type(authorization) ~= "string" then
+    return fail("malformed", "no Authorization header")
+  end
+  local claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
+  if not claims_json then return nil, hash, err end
+  local claims = json.decode(claims_json)
+  local ok, msg
+  ok, msg, err = check_claims(claims, opts)
+  if not ok then return nil, msg, err end
+  if hash == "missing" then return fail("invalid_claims", "payload_hash must be a string") end
+  if hash ~= "ok" then return fail("payload_hash_mismatch", "payload_hash does not match the body") end
+  local store = opts.replay_store
+  if not store then
+    default_store = default_store or M.memory_store()
+    store = default_store
+  end
+  -- Remember a jti as long as its iat could still pass the window.
+  local fresh, why = store:add(claims.jti, (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD))
+  if fresh == nil then return fail("replay_store", "the replay store failed: " .. tostring(why)) end
+  if not fresh then return fail("replay", "this token (jti) was seen before") end
+  local event
+  event, msg, err = typed_body(raw_body)
+  if not event then return nil, msg, err end
+  event.claims = { jti = claims.jti, iat = json.integer(claims.iat), api_key = claims.api_key,
+                  application_id = claims.application_id }
+  return event
+end
+
+---------------------------------------------------------------------------
+-- OpenResty receiver
+---------------------------------------------------------------------------
+
+-- The request body, also when nginx spilled it to a temp file; never an
+-- empty string standing in for a body that could not be read.
+local function read_body(ngx)
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if not body then
+    local path = ngx.req.get_body_file()
+    if path then
+      local f = open(path, "rb")
+      if not f then return nil, "cannot open the spilled request body" end
+      body = f:read(MAX_BODY_BYTES + 1)
+      f:close()
+    end
+  end
+  local declared = tonumber(ngx.var.http_content_length or "")
+  body = body or ""
+  if #body > MAX_BODY_BYTES then return nil, "the request body is too large", 413 end
+  if declared and declared ~= #body then return nil, "the request body was not read completely" end
+  if not declared and body == "" and ngx.var.http_transfer_encoding then
+    return nil, "the chunked request body was not read"
+  end
+  return body
+end
+
+-- ngx_handler(opts, on_event) -> function for content_by_lua: verifies, calls
+-- on_event(event) and answers 204; 401 for a bad token, 400 for a bad body,
+-- 200 for a replay (the handler is not run again), 500 when on_event raises
+-- or returns false or nil, err (the jti is forgotten, so Vonage's retry is
+-- processed). opts as for verify; replay_store defaults to this worker's
+-- memory store: pass shared_dict_store(ngx.shared.X) with several workers.
+function M.ngx_handler(opts, on_event)
+  local op = "vonage.webhook.ngx_handler"
+  check_options(op, opts)
+  if type(on_event) ~= "function" then errors.misuse(op, "on_event must be a function") end
+  local verify_opts = {}
+  for k, v in pairs(opts) do verify_opts[k] = v end
+  verify_opts.replay_store = opts.replay_store or M.memory_store()
+  return function()
+    local ngx = rawget(_G, "ngx")
+    local function answer(status, why)
+      if why then ngx.log(ngx.WARN, "vonage webhook: ", why) end
+      ngx.status = status
+      return ngx.exit(status)
+    end
+    if ngx.req.get_method() ~= "POST" then return answer(405) end
+    local body, why, status = read_body(ngx)
+    if not body then return answer(status or 500, why) end
+    local authorization = ngx.req.get_headers()["authorization"]
+    if type(authorization) ~= "string" then authorization = nil end
+    local event, msg, err = M.verify(body, authorization, verify_opts)
+    if not event then
+      if err.code == "replay" then return answer(200) end
+      if err.code == "invalid_body" then return answer(400, msg) end
+      if err.code == "replay_store" or err.code == "internal" then return answer(500, msg) end
+      return answer(401, msg)
+    end
+    local ok, result, handler_err = pcall(on_event, event)
+    if not ok or result == false or (result == nil and handler_err ~= nil) then
+      verify_opts.replay_store:delete(event.claims.jti)
+      return answer(500, "the handler failed: " .. tostring(ok and handler_err or result))
+    end
+    return answer(204)
+  end
+end
+
+return M

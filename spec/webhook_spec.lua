@@ -1,0 +1,359 @@
+local H = require "spec.helper"
+local core = require "vonage.core"
+local cjson = require "cjson"
+local socket = require "socket"
+
+local SECRET = "sandbox-signature-secret-0123456789"
+local SANDBOX_API_KEY = "sandbox-api-key"
+local NUMBER = "447700900123"
+
+-- Waits (bounded) until the sandbox's sink has received `n` requests.
+local function sunk(n)
+  for _ = 1, 250 do
+    local _, body = H.control("GET", "/_sandbox/sink")
+    if #body.received >= n then return body.received end
+    socket.sleep(0.02)
+  end
+  error("the sink did not receive " .. n .. " requests")
+end
+
+local function deliveries()
+  local _, body = H.control("GET", "/_sandbox/callbacks")
+  return body.deliveries
+end
+
+local function settled(n)
+  for _ = 1, 250 do
+    local list = deliveries()
+    local done = 0
+    for _, d in ipairs(list) do
+      if d.state ~= "pending" then done = done + 1 end
+    end
+    if done >= n then return list end
+    socket.sleep(0.02)
+  end
+  error("deliveries did not settle")
+end
+
+local function configure(extra)
+  local spec = { url = H.url .. "/_sink/hook", signature_secret = SECRET }
+  for k, v in pairs(extra or {}) do spec[k] = v end
+  local status, body = H.control("POST", "/_sandbox/callbacks", spec)
+  assert(status == 200, cjson.encode(body))
+end
+
+-- A completed SMS verification: the sandbox sends its event and summary.
+local function completed_verification(client)
+  local req = assert((client or H.client()):start_verification {
+    brand = "ACME", client_ref = "order-42", workflow = { { channel = "sms", to = NUMBER } } })
+  assert(req:check(H.last_code(NUMBER)))
+  return req
+end
+
+local function opts(extra)
+  local o = { signature_secret = SECRET, replay_store = require("vonage").webhook.memory_store() }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+local function b64(s) return core.base64url_encode(s) end
+
+-- forge{header=, claims=, body=, secret=} -> body, "Bearer <token>": a token
+-- signed here, so each field can be made hostile on its own.
+local function forge(spec)
+  spec = spec or {}
+  local body = spec.body or '{"type":"event","request_id":"r-1","triggered_at":"2020-01-01T14:00:00.000Z",'
+    .. '"channel":"sms","status":"completed"}'
+  local claims = {
+    iat = os.time(), jti = core.uuid4(), iss = "Vonage", api_key = SANDBOX_API_KEY,
+    application_id = H.APP_ID, payload_hash = core.hex(core.sha256(body)),
+  }
+  for k, v in pairs(spec.claims or {}) do claims[k] = v end
+  for _, k in ipairs(spec.drop or {}) do claims[k] = nil end
+  local header = spec.raw_header or cjson.encode(spec.header or { alg = "HS256", typ = "JWT" })
+  local input = b64(header) .. "." .. b64(spec.raw_claims or cjson.encode(claims))
+  return body, "Bearer " .. input .. "." .. b64(core.hmac_sha256(spec.secret or SECRET, input))
+end
+
+local function refused(code, body, auth, o)
+  local event, msg, err = require("vonage").webhook.verify(body, auth, o or opts())
+  assert.is_nil(event)
+  assert.equals(code, err.code, msg)
+  assert.equals("webhook", err.kind)
+  -- never the token, the secret or the body
+  local token = auth and auth:match("^%S+ (.+)$")
+  assert.is_nil(msg:find(SECRET, 1, true))
+  if token and #token > 0 then assert.is_nil(msg:find(token, 1, true)) end
+  if #body > 8 then assert.is_nil(msg:find(body, 1, true)) end
+  return msg
+end
+
+describe("vonage.webhook", function()
+  local vonage = require "vonage"
+
+  before_each(function()
+    H.reset()
+    configure()
+  end)
+
+  describe("with callbacks the sandbox signed", function()
+    it("accepts the event and the summary and types them", function()
+      local req = completed_verification()
+      local got = sunk(2)
+      local event = assert(vonage.webhook.verify(got[1].body, got[1].authorization,
+        opts { api_key = SANDBOX_API_KEY, application_id = H.APP_ID }))
+      assert.same({ "event", req.request_id, "sms", "completed", "order-42" },
+        { event.type, event.request_id, event.channel, event.status, event.client_ref })
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.000Z$", event.finalized_at)
+      assert.equals(SANDBOX_API_KEY, event.claims.api_key)
+      assert.equals(H.APP_ID, event.claims.application_id)
+      assert.equals(deliveries()[1].jti, event.claims.jti)
+
+      local summary = assert(vonage.webhook.verify(got[2].body, got[2].authorization, opts()))
+      assert.same({ "summary", req.request_id, "completed", 180, "order-42" },
+        { summary.type, summary.request_id, summary.status, summary.channel_timeout, summary.client_ref })
+      assert.same({ channel = "sms", status = "completed", initiated_at = summary.submitted_at },
+        summary.workflow[1])
+    end)
+
+    it("reports the same event delivered twice as a replay", function()
+      completed_verification()
+      local got = sunk(2)
+      local o = opts()
+      assert(vonage.webhook.verify(got[1].body, got[1].authorization, o))
+      assert(H.control("POST", "/_sandbox/callbacks/1/redeliver") == 200)
+      local again = sunk(3)[3]
+      assert.equals(got[1].authorization, again.authorization)
+      refused("replay", again.body, again.authorization, o)
+    end)
+
+    it("refuses a body changed by one byte", function()
+      completed_verification()
+      local got = sunk(1)[1]
+      local changed = got.body:gsub("completed", "complete_")
+      assert.equals(#got.body, #changed)
+      refused("payload_hash_mismatch", changed, got.authorization)
+    end)
+
+    it("refuses the sandbox's token under another secret, api_key or application", function()
+      completed_verification()
+      local got = sunk(1)[1]
+      refused("bad_signature", got.body, got.authorization, opts { signature_secret = SECRET .. "x" })
+      refused("wrong_account", got.body, got.authorization, opts { api_key = "another-key" })
+      refused("wrong_account", got.body, got.authorization,
+        opts { application_id = "00000000-0000-4000-8000-000000000000" })
+    end)
+  end)
+
+  describe("refuses hostile tokens", function()
+    it("with alg none, None, HS512 or RS256, whatever they are signed with", function()
+      for _, alg in ipairs { "none", "None", "HS512", "RS256", "hs256" } do
+        local body, auth = forge { header = { alg = alg, typ = "JWT" } }
+        refused("unsupported_alg", body, auth)
+      end
+      local body, auth = forge { header = { typ = "JWT" } }
+      refused("unsupported_alg", body, auth)
+    end)
+
+    it("unsigned, with an empty signature segment", function()
+      local body, auth = forge { header = { alg = "none" } }
+      refused("malformed", body, (auth:gsub("[^.]+$", "")))
+    end)
+
+    it("with a typ other than JWT, a crit header or a repeated alg", function()
+      local body, auth = forge { header = { alg = "HS256", typ = "at+jwt" } }
+      refused("unsupported_header", body, auth)
+      body, auth = forge { header = { alg = "HS256", crit = { "exp" } } }
+      refused("unsupported_header", body, auth)
+      body, auth = forge { raw_header = '{"alg":"HS256","alg":"none"}' }
+      refused("malformed", body, auth)
+    end)
+
+    it("signed with a wrong secret or with one signature byte flipped", function()
+      local body, auth = forge { secret = "not-the-signature-secret" }
+      refused("bad_signature", body, auth)
+      body, auth = forge()
+      local sig = core.base64url_decode(auth:match("[^.]+$"))
+      local flipped = string.char((sig:byte(1) + 1) % 256) .. sig:sub(2)
+      refused("bad_signature", body, (auth:gsub("[^.]+$", b64(flipped))))
+    end)
+
+    it("longer than 8 KiB, even at 9 MB, but not at exactly 8 KiB", function()
+      local body, auth = forge()
+      local token = auth:sub(8)
+      local padded = token .. string.rep("A", 8192 - #token) -- still three segments
+      local msg = refused("bad_signature", body, "Bearer " .. padded)
+      assert.is_nil(msg:find("8192"))
+      msg = refused("malformed", body, "Bearer " .. padded .. "A")
+      assert.matches("longer than 8192 bytes", msg)
+      refused("malformed", body, "Bearer " .. token .. string.rep("A", 9 * 1024 * 1024))
+    end)
+
+    it("with an embedded NUL, 2 or 4 segments, or another scheme", function()
+      local body, auth = forge()
+      refused("malformed", body, auth:sub(1, 20) .. "\0" .. auth:sub(21))
+      refused("malformed", body, auth:match("^(.*)%.[^.]+$"))
+      refused("malformed", body, auth .. ".AAAA")
+      refused("malformed", body, "Basic " .. auth:sub(8))
+      refused("malformed", body, nil)
+      assert(vonage.webhook.verify(body, "bearer  " .. auth:sub(8), opts()))
+    end)
+
+    it("whose iat is missing, a string, a float, an hour old or ten minutes ahead", function()
+      local now = os.time()
+      local cases = {
+        { "invalid_claims", { drop = { "iat" } } },
+        { "invalid_claims", { claims = { iat = tostring(now) } } },
+        { "invalid_claims", { raw_claims = '{"iss":"Vonage","jti":"j","iat":' .. now .. '.0}' } },
+        { "invalid_claims", { raw_claims = '{"iss":"Vonage","jti":"j","iat":' .. now .. 'e0}' } },
+        { "expired", { claims = { iat = now - 3600 } } },
+        { "not_yet_valid", { claims = { iat = now + 600 } } },
+      }
+      for _, case in ipairs(cases) do
+        local body, auth = forge(case[2])
+        refused(case[1], body, auth)
+      end
+      -- the window is an option both ways
+      local body, auth = forge { claims = { iat = now - 3600 } }
+      assert(vonage.webhook.verify(body, auth, opts { max_age = 7200 }))
+      body, auth = forge { claims = { iat = now + 600 } }
+      assert(vonage.webhook.verify(body, auth, opts { max_ahead = 900 }))
+    end)
+
+    it("whose iss is Vonag, jti is missing, exp has passed or payload_hash is missing", function()
+      local body, auth = forge { claims = { iss = "Vonag" } }
+      refused("invalid_claims", body, auth)
+      body, auth = forge { drop = { "jti" } }
+      refused("invalid_claims", body, auth)
+      body, auth = forge { claims = { exp = os.time() - 1 } }
+      refused("expired", body, auth)
+      body, auth = forge { drop = { "payload_hash" } }
+      refused("invalid_claims", body, auth)
+      body, auth = forge { claims = { exp = os.time() + 60 } }
+      assert(vonage.webhook.verify(body, auth, opts()))
+    end)
+
+    it("with a payload that is not a JSON object", function()
+      for _, raw in ipairs { "[1]", "not json", '{"iss":"Vonage",}', '{"a":1} x' } do
+        local body, auth = forge { raw_claims = raw }
+        refused("invalid_claims", body, auth)
+      end
+    end)
+  end)
+
+  describe("types the body", function()
+    it("of an action_pending event, with the check_url as the reference or the guide shows it", function()
+      local url = "https://api-eu-4.vonage.com/v2/verify/21a425df/silent-auth/redirect"
+      local shapes = {
+        { { type = "check", check_url = url } },
+        { type = "check", check_url = url },
+      }
+      for _, action in ipairs(shapes) do
+        local body, auth = forge { body = cjson.encode {
+          request_id = "21a425df", triggered_at = "2025-07-14T17:01:47.032Z", channel = "silent_auth",
+          status = "action_pending", type = "event", action = action } }
+        local event = assert(vonage.webhook.verify(body, auth, opts()))
+        assert.equals(url, event.check_url)
+        assert.same({ type = "check", check_url = url }, event.action)
+      end
+    end)
+
+    it("and refuses one without its fields, only after the signature checks", function()
+      local body, auth = forge { body = '{"type":"event","channel":"sms","status":"completed"}' }
+      local msg = refused("invalid_body", body, auth)
+      assert.matches("request_id is required", msg)
+      body, auth = forge { body = '{"type":"other"}' }
+      refused("invalid_body", body, auth)
+      body, auth = forge { body = '{"type":"event","request_id":"r","triggered_at":"t","channel":"silent_auth",'
+        .. '"status":"action_pending","action":{"type":"check","check_url":"javascript:alert(1)"}}' }
+      refused("invalid_body", body, auth)
+      body, auth = forge { body = "not json", secret = "another-secret-000000" }
+      refused("bad_signature", body, auth)
+    end)
+  end)
+
+  describe("configuration", function()
+    it("raises for a missing or short signature secret and unknown options", function()
+      local body, auth = forge()
+      assert.has_error(function() vonage.webhook.verify(body, auth, {}) end)
+      assert.has_error(function() vonage.webhook.verify(body, auth, { signature_secret = "short" }) end)
+      assert.has_error(function() vonage.webhook.verify(body, auth, opts { max_age = "5" }) end)
+      assert.has_error(function() vonage.webhook.verify(body, auth, opts { secret = SECRET }) end)
+    end)
+
+    it("keeps a bounded replay store that forgets the oldest first", function()
+      local store = vonage.webhook.memory_store { max_entries = 2 }
+      assert.is_true(store:add("a", 60))
+      assert.is_false(store:add("a", 60))
+      assert.is_true(store:add("b", 60))
+      assert.is_true(store:add("c", 60))
+      assert.is_true(store:add("a", 60)) -- evicted to make room for c
+      assert.is_false(store:add("c", 60))
+      store:delete("c")
+      assert.is_true(store:add("c", 60))
+      assert.matches("memory_store %(2 of 2%)", tostring(store))
+    end)
+  end)
+
+  describe("in the sandbox", function()
+    it("sends nothing for a request made with Basic auth", function()
+      completed_verification(H.basic_client())
+      completed_verification(H.client { }) -- a JWT one after it, to know the queue ran
+      local got = sunk(2)
+      assert.equals(2, #deliveries())
+      assert.equals(2, #got)
+    end)
+
+    it("retries a non-2xx answer with backoff and logs each attempt", function()
+      H.fault { path = "/_sink/hook", status = 500, times = 2 }
+      completed_verification()
+      local list = settled(2)
+      assert.equals("delivered", list[1].state)
+      assert.same({ 500, 500, 204 }, { list[1].attempts[1].status, list[1].attempts[2].status,
+                                       list[1].attempts[3].status })
+      assert.is_true(list[1].attempts[3].at - list[1].attempts[2].at > list[1].attempts[2].at
+                     - list[1].attempts[1].at - 0.05)
+      assert.equals("delivered", list[2].state)
+      assert.is_nil(cjson.encode(list):find(SECRET, 1, true))
+    end)
+
+    it("gives up after max_attempts", function()
+      configure { max_attempts = 2 }
+      H.fault { path = "/_sink/hook", status = 503, times = 5 }
+      completed_verification()
+      local list = settled(2)
+      assert.equals("failed", list[1].state)
+      assert.equals(2, #list[1].attempts)
+    end)
+
+    it("sends a summary when the last channel expires, and nothing on cancel", function()
+      local client = H.client()
+      local req = assert(client:start_verification { brand = "ACME",
+        workflow = { { channel = "sms", to = NUMBER } } })
+      H.advance(181)
+      assert(H.control("GET", "/_sandbox/clock") == 200) -- lets the sandbox notice the deadline
+      local cancelled = assert(client:start_verification { brand = "ACME",
+        workflow = { { channel = "sms", to = "447700900124" } } })
+      assert(cancelled:cancel())
+      completed_verification(client)
+      local got = sunk(3)
+      local first = vonage.webhook.verify(got[1].body, got[1].authorization, opts())
+      assert.same({ "summary", req.request_id, "expired", "expired" },
+        { first.type, first.request_id, first.status, first.workflow[1].status })
+      for _, d in ipairs(deliveries()) do
+        assert.are_not.equal(cancelled.request_id, d.request_id)
+      end
+    end)
+
+    it("refuses a callback URL off loopback and a short secret", function()
+      local status, body = H.control("POST", "/_sandbox/callbacks",
+        { url = "http://example.com:80/hook", signature_secret = SECRET })
+      assert.equals(422, status)
+      assert.equals("url", body.invalid_parameters[1].name)
+      status, body = H.control("POST", "/_sandbox/callbacks",
+        { url = H.url .. "/_sink/hook", signature_secret = "short" })
+      assert.equals(422, status)
+      assert.equals("signature_secret", body.invalid_parameters[1].name)
+    end)
+  end)
+end)
