@@ -200,6 +200,17 @@ describe("Silent authentication", function()
       end
     end)
 
+    it("holds the final redirect to the same policy as every hop", function()
+      H.fault { path = "/hop", status = 302, body = "",
+                headers = { Location = "http://app.example/#request_id=" .. OTHER_ID .. "&code=abcd" } }
+      refused("insecure_redirect", vonage.check_silent_auth(H.url .. "/hop"))
+    end)
+
+    it("is refused by the sandbox when it has a fragment of its own", function()
+      local _, err = refused("invalid_params", start(client, SUPPORTED, { redirect_url = "https://app.example/#x" }))
+      assert.equal("workflow[0].redirect_url", err.invalid_parameters[1].name)
+    end)
+
     it("refuses a fragment with a repeated field", function()
       H.fault { path = "/hop", status = 302, body = "",
                 headers = { Location = "https://app.example/#request_id=" .. OTHER_ID .. "&code=abcd&code=efgh" } }

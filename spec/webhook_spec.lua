@@ -116,6 +116,25 @@ describe("vonage.webhook", function()
         summary.workflow[1])
     end)
 
+    it("verifies with the signature_secret a client holds, never readable back", function()
+      completed_verification()
+      local got = sunk(1)[1]
+      local client = H.client { signature_secret = SECRET }
+      assert.is_nil(client.signature_secret)
+      assert.is_nil(tostring(client):find(SECRET, 1, true))
+      local event = assert(client:verify_webhook(got.body, got.authorization,
+        { replay_store = vonage.webhook.memory_store() }))
+      assert.equals("completed", event.status)
+      local other = H.client { signature_secret = SECRET:upper() }
+      local _, _, err = other:verify_webhook(got.body, got.authorization,
+        { replay_store = vonage.webhook.memory_store() })
+      assert.equals("bad_signature", err.code)
+      local _, _, err2 = H.client():verify_webhook(got.body, got.authorization)
+      assert.equals("no_secret", err2.code)
+      assert.has_error(function() H.client { signature_secret = "short" } end,
+        "vonage.client: signature_secret must be at least 16 bytes")
+    end)
+
     it("reports the same event delivered twice as a replay", function()
       completed_verification()
       local got = sunk(2)

@@ -8,6 +8,7 @@
 #include "vn_error.h"
 #include "vn_jwt.h"
 #include "vn_util.h"
+#include "vn_webhook.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <string.h>
 
 #define VN_MAX_KEY_BYTES (64 * 1024)
+/* A shorter HMAC key is guessable; Vonage's signature secrets are longer. */
+#define VN_MIN_SIGNATURE_SECRET 16
 /* Re-mint once 80% of the token's life has passed, so a token handed to a
  * slow request still has a margin left when the server checks it. */
 #define VN_JWT_REUSE_NUM 4
@@ -26,6 +29,8 @@ struct vn_client {
     size_t private_key_len;
     char *basic; /* the whole "Basic <base64>" header value */
     size_t basic_len;
+    unsigned char *signature_secret; /* HS256 key of signed webhooks */
+    size_t signature_secret_len;
     char *api_key; /* an identifier, shown by tostring */
     char *jwt_sub, *jwt_acl_json;
     long jwt_ttl;
@@ -55,6 +60,7 @@ static int client_close(lua_State *L)
     drop_jwt(c);
     vn_free_secret(c->private_key, c->private_key_len);
     vn_free_secret(c->basic, c->basic_len);
+    vn_free_secret(c->signature_secret, c->signature_secret_len);
     free(c->application_id);
     free(c->api_key);
     free(c->jwt_sub);
@@ -175,6 +181,19 @@ static int client_new(lua_State *L)
                              "private_key_path");
     }
 
+    {
+        size_t n;
+        const char *secret_text = vn_optfield_string(L, 1, "signature_secret", &n);
+        if (secret_text != NULL) {
+            if (n < VN_MIN_SIGNATURE_SECRET)
+                return luaL_error(L, "vonage.client: signature_secret must be at least %d bytes",
+                                  VN_MIN_SIGNATURE_SECRET);
+            if ((c->signature_secret = (unsigned char *)vn_strdup_len(secret_text, n)) == NULL)
+                return luaL_error(L, "vonage.client: out of memory");
+            c->signature_secret_len = n;
+        }
+    }
+
     key = vn_optfield_string(L, 1, "api_key", &kn);
     secret = vn_optfield_string(L, 1, "api_secret", &sn);
     if ((key == NULL) != (secret == NULL))
@@ -246,6 +265,17 @@ static int client_authorization(lua_State *L)
     return 1;
 }
 
+/* client:_webhook_check(authorization, raw_body)
+ *   -> claims_json, hash state | nil, msg, err -- with the secret held here */
+static int client_webhook_check(lua_State *L)
+{
+    vn_client *c = vn_client_check(L, 1);
+    if (c->signature_secret == NULL)
+        return vn_error_push(L, "webhook", "no_secret", 0,
+                             "the client has no signature_secret to verify webhooks with");
+    return vn_webhook_push_check(L, 2, 3, c->signature_secret, c->signature_secret_len);
+}
+
 /* client:_jwt_mints() -> how many JWTs this client has signed */
 static int client_jwt_mints(lua_State *L)
 {
@@ -313,6 +343,7 @@ static int client_tostring(lua_State *L)
 static const luaL_Reg client_methods[] = {
     {"_authorization", client_authorization},
     {"_jwt_mints", client_jwt_mints},
+    {"_webhook_check", client_webhook_check},
     {"close", client_close},
     {NULL, NULL},
 };

@@ -528,22 +528,29 @@ int vn_webhook_check(const char *authorization, size_t auth_len,
 
 /* ---------------------------------------------------------- Lua binding */
 
-/* core.webhook_check(authorization, body, secret)
- *   -> claims_json, "ok"|"missing"|"mismatch" | nil, msg, err */
-static int core_webhook_check(lua_State *L)
+int vn_webhook_push_check(lua_State *L, int auth_idx, int body_idx,
+                          const unsigned char *secret, size_t secret_len)
 {
     static const char *const hash_states[] = { "missing", "mismatch", "ok" };
-    size_t auth_len, body_len, secret_len;
-    const char *authorization = luaL_checklstring(L, 1, &auth_len);
-    const char *body = luaL_checklstring(L, 2, &body_len);
-    const char *secret = luaL_checklstring(L, 3, &secret_len);
+    size_t auth_len, body_len;
+    const char *authorization = luaL_checklstring(L, auth_idx, &auth_len);
+    const char *body = luaL_checklstring(L, body_idx, &body_len);
     vn_webhook_result result;
-    if (vn_webhook_check(authorization, auth_len, (const unsigned char *)secret, secret_len,
+    if (vn_webhook_check(authorization, auth_len, secret, secret_len,
                          (const unsigned char *)body, body_len, &result) != 0)
         return vn_error_push(L, "webhook", result.code, 0, "%s", result.message);
     lua_pushlstring(L, result.claims_json, result.claims_len);
     lua_pushstring(L, hash_states[result.payload_hash]);
     return 2;
+}
+
+/* core.webhook_check(authorization, body, secret)
+ *   -> claims_json, "ok"|"missing"|"mismatch" | nil, msg, err */
+static int core_webhook_check(lua_State *L)
+{
+    size_t secret_len;
+    const char *secret = luaL_checklstring(L, 3, &secret_len);
+    return vn_webhook_push_check(L, 1, 2, (const unsigned char *)secret, secret_len);
 }
 
 static const luaL_Reg webhook_functions[] = {

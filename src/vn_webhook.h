@@ -41,6 +41,11 @@ int vn_webhook_check(const char *authorization, size_t auth_len,
                      const unsigned char *body, size_t body_len,
                      vn_webhook_result *out);
 
+/* Runs vn_webhook_check on the strings at auth_idx and body_idx and pushes
+ * claims_json, "ok"|"missing"|"mismatch" (returns 2) or nil, msg, err (3). */
+int vn_webhook_push_check(lua_State *L, int auth_idx, int body_idx,
+                          const unsigned char *secret, size_t secret_len);
+
 int vn_webhook_open(lua_State *L);
 
 #endif

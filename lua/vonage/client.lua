@@ -23,7 +23,7 @@ M.DEFAULTS = {
 -- option = Lua type; credentials go to C, the rest become readable settings.
 local OPTIONS = {
   application_id = "string", private_key = "string", private_key_path = "string",
-  api_key = "string", api_secret = "string",
+  api_key = "string", api_secret = "string", signature_secret = "string",
   jwt_ttl = "integer", jwt_sub = "string", jwt_acl = "table", jwt_nbf = "boolean",
   api_host = "string", network_host = "string", oidc_host = "string",
   timeout_ms = "integer", connect_timeout_ms = "integer", retries = "integer",
@@ -33,7 +33,8 @@ local OPTIONS = {
 }
 local CREDENTIALS = {
   application_id = true, private_key = true, private_key_path = true,
-  api_key = true, api_secret = true, jwt_ttl = true, jwt_sub = true, jwt_nbf = true,
+  api_key = true, api_secret = true, signature_secret = true,
+  jwt_ttl = true, jwt_sub = true, jwt_nbf = true,
 }
 local RANGES = {
   timeout_ms = { 1, 600000 }, connect_timeout_ms = { 1, 600000 }, retries = { 0, 5 },
@@ -100,6 +101,7 @@ function M.from_env(overrides)
     application_id = "VONAGE_APPLICATION_ID", private_key_path = "VONAGE_PRIVATE_KEY_PATH",
     private_key = "VONAGE_PRIVATE_KEY", api_key = "VONAGE_API_KEY",
     api_secret = "VONAGE_API_SECRET", api_host = "VONAGE_API_HOST",
+    signature_secret = "VONAGE_SIGNATURE_SECRET",
     network_host = "VONAGE_NETWORK_HOST", oidc_host = "VONAGE_OIDC_HOST",
     ca_file = "VONAGE_CA_FILE",
   }

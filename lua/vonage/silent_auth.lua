@@ -158,7 +158,8 @@ local function outcome(request_id, code, expected, status)
 end
 
 -- The redirect to the application's redirect_url: the outcome is in the
--- fragment, meant for the device, so that URL is not fetched.
+-- fragment, meant for the device, so that URL is not fetched (but it must
+-- pass the same policy as every hop).
 local function from_fragment(fragment, expected, status)
   local fields, why = url.parse_query(fragment)
   if not fields then return bad_response("the redirect_url fragment is malformed: " .. why, status) end
@@ -203,7 +204,7 @@ function M.check_silent_auth(check_url, opts)
   if not current.scheme or not current.authority then
     return errors.invalid(OP, "check_url", "must be an absolute URL")
   end
-  local seen, redirects = {}, 0
+  local seen, redirects, last_status = {}, 0, nil
   while true do
     local target = join(current)
     local why = validate.rules.redirect_url(target)
@@ -216,6 +217,9 @@ function M.check_silent_auth(check_url, opts)
         format("%s: redirect %d to %s leads back to an earlier hop", OP, redirects, origin(current)))
     end
     seen[target] = true
+    if redirects > 0 and is_final_fragment(current.fragment) then
+      return from_fragment(current.fragment, opts.expected_request_id, last_status)
+    end
     -- No Authorization and no Cookie: only what a plain GET needs.
     local status, headers, raw = transport:send {
       method = "GET", url = target,
@@ -229,16 +233,12 @@ function M.check_silent_auth(check_url, opts)
     if #location > 4096 or location:find("[%c ]") then
       return bad_response(format("HTTP %d with an unusable Location", status), status)
     end
-    local nxt = resolve(target, location)
-    if is_final_fragment(nxt.fragment) then
-      return from_fragment(nxt.fragment, opts.expected_request_id, status)
-    end
     if redirects == opts.max_redirects then
       return errors.fail("transport", "too_many_redirects",
         format("%s: more than %d redirects", OP, opts.max_redirects))
     end
     redirects = redirects + 1
-    current = nxt
+    current, last_status = resolve(target, location), status
   end
 end
 

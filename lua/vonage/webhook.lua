@@ -10,8 +10,8 @@ local errors = require "vonage.errors"
 local json = require "vonage.json"
 local validate = require "vonage.validate"
 
-local type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, rawget =
-      type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, rawget
+local type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, getmetatable, rawget =
+      type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, getmetatable, rawget
 local format, open, os_time = string.format, io.open, os.time
 
 local M = {}
@@ -117,6 +117,7 @@ local default_store -- created on first use
 local OPTIONS = {
   signature_secret = "string", api_key = "string", application_id = "string",
   max_age = "integer", max_ahead = "integer", replay_store = "any",
+  client = "userdata", -- a vonage.client holding the signature_secret instead
 }
 
 local function check_options(op, opts)
@@ -126,8 +127,13 @@ local function check_options(op, opts)
     if want ~= "any" then validate.typed(op, k, opts[k], want) end
   end
   local secret = opts.signature_secret
-  if secret == nil then errors.misuse(op, "signature_secret is required") end
-  if #secret < M.MIN_SECRET_BYTES then
+  if opts.client ~= nil then
+    local mt = getmetatable(opts.client)
+    if not (mt and mt.__name == "vonage.client") then errors.misuse(op, "client must be a vonage.client") end
+    if secret ~= nil then errors.misuse(op, "give signature_secret or client, not both") end
+  elseif secret == nil then
+    errors.misuse(op, "signature_secret (or a client configured with one) is required")
+  elseif #secret < M.MIN_SECRET_BYTES then
     errors.misuse(op, format("signature_secret must be at least %d bytes", M.MIN_SECRET_BYTES))
   end
   if opts.max_age and (opts.max_age < 1 or opts.max_age > 86400) then
@@ -296,7 +302,12 @@ function M.verify(raw_body, authorization, opts)
   if type(authorization) ~= "string" then
     return fail("malformed", "no Authorization header")
   end
-  local claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
+  local claims_json, hash, err
+  if opts.client then
+    claims_json, hash, err = opts.client:_webhook_check(authorization, raw_body)
+  else
+    claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
+  end
   if not claims_json then return nil, hash, err end
   local claims = json.decode(claims_json)
   local ok, msg
@@ -319,6 +330,14 @@ function M.verify(raw_body, authorization, opts)
   event.claims = { jti = claims.jti, iat = json.integer(claims.iat), api_key = claims.api_key,
                   application_id = claims.application_id }
   return event
+end
+
+-- client:verify_webhook(raw_body, authorization [, opts]) -> event | nil, message, err
+-- The same checks, with the signature_secret the client holds in C.
+function core.client_methods.verify_webhook(client, raw_body, authorization, opts)
+  local with_client = { client = client }
+  for k, v in pairs(opts or {}) do with_client[k] = v end
+  return M.verify(raw_body, authorization, with_client)
 end
 
 ---------------------------------------------------------------------------
