@@ -30,7 +30,7 @@ LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto)
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
             libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
             lua-cjson lua-busted lua-socket lua-check luarocks \
-            nginx libnginx-mod-http-lua valgrind
+            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev
 
 .PHONY: all build deps demo test asan valgrind lint rock clean sandbox-start sandbox-stop fuzz
 
