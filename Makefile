@@ -78,7 +78,7 @@ fuzz:
 	@rm -rf $(FUZZ_DIR) && mkdir -p $(FUZZ_DIR)/corpus
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
 	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/webhook_fuzz \
-	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c $(shell pkg-config --libs lua5.4 libcrypto)
+	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c src/vn_util.c $(shell pkg-config --libs lua5.4 libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 $(FUZZ_DIR)/corpus
 

@@ -358,17 +358,8 @@ static const luaL_Reg client_metamethods[] = {
 
 int vn_client_open(lua_State *L)
 {
-    vn_newclass(L, VN_CLIENT_TNAME, client_methods, client_metamethods);
-    /* Field access needs a function __index; keep the methods table reachable
-     * under __index_methods so the Lua layer can still extend it. */
-    luaL_getmetatable(L, VN_CLIENT_TNAME);
-    lua_getfield(L, -1, "__index");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -4, "client_methods"); /* core.client_methods: the Lua layer adds to it */
-    lua_setfield(L, -2, "__index_methods");
-    lua_pushcfunction(L, client_index);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    vn_newclass_fields(L, VN_CLIENT_TNAME, client_methods, client_metamethods, client_index,
+                       "client_methods");
     lua_pushcfunction(L, client_new);
     lua_setfield(L, -2, "client_new");
     return 0;

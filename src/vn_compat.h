@@ -50,6 +50,13 @@ static inline void *vn_testudata(lua_State *L, int idx, const char *tname)
 void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                  const luaL_Reg *metamethods);
 
+/* Like vn_newclass, for types with readable fields: __index becomes `index`
+ * (which looks in __index_methods first), and the methods table is exported as
+ * core[methods_name] so the Lua layer can add to it. Module table on top. */
+void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods,
+                        const luaL_Reg *metamethods, lua_CFunction index,
+                        const char *methods_name);
+
 /* Reads an optional string field of the table at idx; raises if not a string. */
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len);
 /* Reads an optional integer field in [lo, hi]; raises when out of range. */

@@ -30,6 +30,21 @@ void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
+void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods,
+                        const luaL_Reg *metamethods, lua_CFunction index,
+                        const char *methods_name)
+{
+    vn_newclass(L, tname, methods, metamethods);
+    luaL_getmetatable(L, tname);
+    lua_getfield(L, -1, "__index");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, methods_name);
+    lua_setfield(L, -2, "__index_methods");
+    lua_pushcfunction(L, index);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}
+
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len)
 {
     const char *s = NULL;

@@ -5,6 +5,7 @@
  */
 #include "vn_crypto.h"
 #include "vn_compat.h"
+#include "vn_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,16 +89,6 @@ static int crypto_b64url_encode(lua_State *L)
     return 1;
 }
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
 /* core.base64url_decode(s) -> bytes | nil when s is not strict unpadded base64url */
 static int crypto_b64url_decode(lua_State *L)
 {
@@ -112,7 +103,7 @@ static int crypto_b64url_decode(lua_State *L)
     }
     luaL_buffinit(L, &b);
     for (size_t i = 0; i < n; i++) {
-        int v = b64url_value(s[i]);
+        int v = vn_b64url_value(s[i]);
         if (v < 0) {
             luaL_pushresult(&b);
             lua_pop(L, 1);

@@ -138,15 +138,8 @@ static const luaL_Reg request_metamethods[] = {
 
 int vn_request_open(lua_State *L)
 {
-    vn_newclass(L, VN_REQUEST_TNAME, request_methods, request_metamethods);
-    luaL_getmetatable(L, VN_REQUEST_TNAME);
-    lua_getfield(L, -1, "__index");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -4, "request_methods"); /* core.request_methods: the Lua layer adds to it */
-    lua_setfield(L, -2, "__index_methods");
-    lua_pushcfunction(L, request_index);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    vn_newclass_fields(L, VN_REQUEST_TNAME, request_methods, request_metamethods, request_index,
+                       "request_methods");
     lua_pushcfunction(L, request_new);
     lua_setfield(L, -2, "request_new");
     return 0;

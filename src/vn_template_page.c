@@ -171,17 +171,8 @@ static const luaL_Reg template_page_metamethods[] = {
 
 int vn_template_page_open(lua_State *L)
 {
-    vn_newclass(L, VN_TEMPLATE_PAGE_TNAME, template_page_methods, template_page_metamethods);
-    /* Field access needs a function __index; the methods table stays
-     * reachable under __index_methods for the Lua layer to extend. */
-    luaL_getmetatable(L, VN_TEMPLATE_PAGE_TNAME);
-    lua_getfield(L, -1, "__index");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -4, "template_page_methods"); /* core.template_page_methods */
-    lua_setfield(L, -2, "__index_methods");
-    lua_pushcfunction(L, template_page_index);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
+    vn_newclass_fields(L, VN_TEMPLATE_PAGE_TNAME, template_page_methods, template_page_metamethods,
+                       template_page_index, "template_page_methods");
     lua_pushcfunction(L, template_page_new);
     lua_setfield(L, -2, "template_page_new");
     return 0;

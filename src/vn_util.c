@@ -36,6 +36,16 @@ void vn_base64_encode(const unsigned char *in, size_t n, char *out)
     *out = '\0';
 }
 
+int vn_b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
 int vn_random_bytes(unsigned char *buf, size_t n)
 {
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;

@@ -8,6 +8,9 @@
 size_t vn_base64_len(size_t n);
 void vn_base64_encode(const unsigned char *in, size_t n, char *out);
 
+/* The 6-bit value of a base64url character, or -1 for any other byte. */
+int vn_b64url_value(unsigned char c);
+
 /* Fills buf from the OpenSSL CSPRNG; returns 0 on success, -1 on failure. */
 int vn_random_bytes(unsigned char *buf, size_t n);
 

@@ -9,6 +9,7 @@
  */
 #include "vn_webhook.h"
 #include "vn_compat.h"
+#include "vn_util.h"
 #include "vn_error.h"
 
 #include <string.h>
@@ -31,16 +32,6 @@ static int fail(vn_webhook_result *out, const char *code, const char *message)
 
 /* ------------------------------------------------------------ base64url */
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
 /* Strict unpadded base64url into out (cap bytes); -1 unless s is the one
  * canonical encoding of some byte string that fits. */
 static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
@@ -51,7 +42,7 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
     if (n % 4 == 1)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int v = b64url_value((unsigned char)s[i]);
+        int v = vn_b64url_value((unsigned char)s[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6 | (unsigned)v) & 0xffffff;
