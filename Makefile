@@ -32,7 +32,7 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             lua-cjson lua-busted lua-socket lua-check luarocks \
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev
 
-.PHONY: all build deps demo test asan valgrind lint rock clean sandbox-start sandbox-stop fuzz
+.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz
 
 all: build
 
@@ -67,7 +67,7 @@ valgrind: deps
 	@VALGRIND=1 sh scripts/run-specs lua5.4
 
 lint:
-	@luacheck -q lua spec examples
+	@luacheck -q lua spec examples bench fuzz
 
 # libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
 # seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
@@ -81,6 +81,10 @@ fuzz:
 	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c src/vn_util.c $(shell pkg-config --libs lua5.4 libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 $(FUZZ_DIR)/corpus
+
+# Speed and memory as ratios against a plain libcurl loop, in one run.
+bench: deps build
+	@sh bench/run
 
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps
