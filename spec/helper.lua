@@ -129,4 +129,53 @@ function H.recording_transport(opts)
   return t
 end
 
+local function sh(command)
+  local ok = os.execute(command)
+  return ok == true or ok == 0
+end
+
+local function nginx_module_lines()
+  for _, dir in ipairs { "/usr/share/nginx/modules", "/usr/lib/nginx/modules" } do
+    local f = io.open(dir .. "/ngx_http_lua_module.so")
+    if f then
+      f:close()
+      return ("load_module %s/ndk_http_module.so;\nload_module %s/ngx_http_lua_module.so;"):format(dir, dir)
+    end
+  end
+  return ""
+end
+
+H.ROOT = assert(io.popen("pwd")):read("*l")
+-- Where `make build LUA=luajit` put the module nginx's LuaJIT loads.
+H.LUAJIT_CPATH = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/luajit"
+
+-- Starts an nginx of the spec's own (an OpenResty app using this module) from
+-- a config template whose @MODULES@ @USER@ @PREFIX@ @ROOT@ @CPATH@ @PORT@ are
+-- filled in here. Returns { url =, prefix =, stop = function }.
+function H.nginx(template, env)
+  assert(io.open(H.LUAJIT_CPATH .. "/vonage/core.so"), "build the LuaJIT module first: make build LUA=luajit")
+  local server = { prefix = assert(io.popen("mktemp -d /tmp/vonage-nginx.XXXXXX")):read("*l") }
+  local is_root = assert(io.popen("id -u")):read("*l") == "0"
+  for _ = 1, 5 do
+    local port = 20000 + math.random(0, 39999)
+    local conf = template:gsub("@(%u+)@", {
+      MODULES = nginx_module_lines(), USER = is_root and "user root;" or "", PREFIX = server.prefix,
+      ROOT = H.ROOT, CPATH = H.LUAJIT_CPATH, PORT = tostring(port),
+    })
+    local f = assert(io.open(server.prefix .. "/nginx.conf", "w"))
+    f:write(conf)
+    f:close()
+    local nginx = os.getenv("VONAGE_SANDBOX_NGINX") or "nginx"
+    if sh(("env -u LD_PRELOAD %s PATH=$PATH:/usr/sbin %s -p %s/ -c %s/nginx.conf -e %s/error.log >/dev/null 2>&1")
+          :format(env or "", nginx, server.prefix, server.prefix, server.prefix)) then
+      server.url = "http://127.0.0.1:" .. port
+      function server.stop()
+        sh(("kill -QUIT $(cat %s/nginx.pid) 2>/dev/null; sleep 0.2; rm -rf %s"):format(server.prefix, server.prefix))
+      end
+      return server
+    end
+  end
+  error("nginx did not start: " .. read(server.prefix .. "/error.log"))
+end
+
 return H

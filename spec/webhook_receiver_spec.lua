@@ -7,60 +7,18 @@ local http = require "socket.http"
 local socket = require "socket"
 
 local SECRET = "receiver-signature-secret-0123456789"
-local ROOT = assert(io.popen("pwd")):read("*l")
-local CPATH = (os.getenv("VN_BUILD_ROOT") or (ROOT .. "/build")) .. "/luajit"
-
-local function sh(command)
-  local ok = os.execute(command)
-  return ok == true or ok == 0
-end
-
-local function module_lines()
-  for _, dir in ipairs { "/usr/share/nginx/modules", "/usr/lib/nginx/modules" } do
-    local f = io.open(dir .. "/ngx_http_lua_module.so")
-    if f then
-      f:close()
-      return ("load_module %s/ndk_http_module.so;\nload_module %s/ngx_http_lua_module.so;"):format(dir, dir)
-    end
-  end
-  return ""
-end
-
 local receiver = {}
 
 local function start_receiver()
-  assert(io.open(CPATH .. "/vonage/core.so"), "build the LuaJIT module first: make build LUA=luajit")
-  receiver.prefix = assert(io.popen("mktemp -d /tmp/vonage-receiver.XXXXXX")):read("*l")
-  local template = H.read(ROOT .. "/examples/webhook_openresty/nginx.conf")
-  local is_root = assert(io.popen("id -u")):read("*l") == "0"
-  for _ = 1, 5 do
-    receiver.port = 20000 + math.random(0, 39999)
-    local conf = template:gsub("@(%u+)@", {
-      MODULES = module_lines(), USER = is_root and "user root;" or "", PREFIX = receiver.prefix,
-      ROOT = ROOT, CPATH = CPATH, PORT = tostring(receiver.port),
-    })
-    local f = assert(io.open(receiver.prefix .. "/nginx.conf", "w"))
-    f:write(conf)
-    f:close()
-    local nginx = os.getenv("VONAGE_SANDBOX_NGINX") or "nginx"
-    if sh(("env -u LD_PRELOAD VONAGE_SIGNATURE_SECRET=%s PATH=$PATH:/usr/sbin %s -p %s/ -c %s/nginx.conf "
-           .. "-e %s/error.log >/dev/null 2>&1"):format(SECRET, nginx, receiver.prefix, receiver.prefix,
-                                                       receiver.prefix)) then
-      receiver.url = "http://127.0.0.1:" .. receiver.port
-      return
-    end
-  end
-  error("the receiver nginx did not start: " .. H.read(receiver.prefix .. "/error.log"))
+  local server = H.nginx(H.read(H.ROOT .. "/examples/webhook_openresty/nginx.conf"),
+                         "VONAGE_SIGNATURE_SECRET=" .. SECRET)
+  receiver.url, receiver.stop = server.url, server.stop
 end
 
 local function stop_receiver()
-  if receiver.prefix then
-    sh(("kill -QUIT $(cat %s/nginx.pid) 2>/dev/null; sleep 0.2; rm -rf %s"):format(receiver.prefix,
-                                                                                receiver.prefix))
-  end
+  if receiver.stop then receiver.stop() end
 end
 
--- Waits (bounded) until the handler has accepted n events.
 local function received(n)
   for _ = 1, 250 do
     local body = http.request(receiver.url .. "/received")
