@@ -8,81 +8,10 @@ local errors = require "vonage.errors"
 local validate = require "vonage.validate"
 local url = require "vonage.url"
 
-local type, ipairs, pairs, setmetatable, format, concat =
-      type, ipairs, pairs, setmetatable, string.format, table.concat
+local type, ipairs, pairs, setmetatable, format =
+      type, ipairs, pairs, setmetatable, string.format
 
 local M = {}
-
----------------------------------------------------------------------------
--- URLs: RFC 3986 reference resolution, for relative Location headers
----------------------------------------------------------------------------
-
--- split(u) -> { scheme, authority, path, query, fragment } (absent parts nil)
-local function split(u)
-  local t = {}
-  local hash = u:find("#", 1, true)
-  if hash then t.fragment, u = u:sub(hash + 1), u:sub(1, hash - 1) end
-  local question = u:find("?", 1, true)
-  if question then t.query, u = u:sub(question + 1), u:sub(1, question - 1) end
-  local scheme = u:match("^(%a[%w+.%-]*):")
-  if scheme then t.scheme, u = scheme:lower(), u:sub(#scheme + 2) end
-  if u:sub(1, 2) == "//" then
-    t.authority = u:match("^//([^/]*)")
-    u = u:sub(3 + #t.authority)
-  end
-  t.path = u
-  return t
-end
-
-local function remove_dot_segments(path)
-  local out, input = {}, path
-  while input ~= "" do
-    if input:sub(1, 3) == "../" then input = input:sub(4)
-    elseif input:sub(1, 2) == "./" then input = input:sub(3)
-    elseif input:sub(1, 3) == "/./" then input = input:sub(3)
-    elseif input == "/." then input = "/"
-    elseif input:sub(1, 4) == "/../" then input = input:sub(4); out[#out] = nil
-    elseif input == "/.." then input = "/"; out[#out] = nil
-    elseif input == "." or input == ".." then input = ""
-    else
-      local segment = input:match("^/?[^/]*")
-      out[#out + 1] = segment
-      input = input:sub(#segment + 1)
-    end
-  end
-  return concat(out)
-end
-
--- resolve(base, ref) -> parts of the target URL (RFC 3986, 5.2.2)
-local function resolve(base, ref)
-  local b, r = split(base), split(ref)
-  local t = { fragment = r.fragment }
-  if r.scheme then
-    t.scheme, t.authority, t.path, t.query = r.scheme, r.authority, remove_dot_segments(r.path), r.query
-    return t
-  end
-  t.scheme = b.scheme
-  if r.authority then
-    t.authority, t.path, t.query = r.authority, remove_dot_segments(r.path), r.query
-    return t
-  end
-  t.authority = b.authority
-  if r.path == "" then
-    t.path, t.query = b.path, r.query or b.query
-  elseif r.path:sub(1, 1) == "/" then
-    t.path, t.query = remove_dot_segments(r.path), r.query
-  else
-    local dir = (b.authority and b.path == "") and "/" or (b.path:match("^(.*/)") or "")
-    t.path, t.query = remove_dot_segments(dir .. r.path), r.query
-  end
-  return t
-end
-
--- join(parts) -> the URL without its fragment (which is never sent)
-local function join(t)
-  return (t.scheme and (t.scheme .. ":") or "") .. (t.authority and ("//" .. t.authority) or "")
-      .. t.path .. (t.query and ("?" .. t.query) or "")
-end
 
 -- What error messages show of a URL: never its path, which may hold tokens.
 local function origin(t)
@@ -200,13 +129,13 @@ function M.check_silent_auth(check_url, opts)
   validate.typed(OP, "check_url", check_url, "string", true)
   opts = check_options(opts)
   local transport = opts.transport or core.http_new { interface = opts.interface, ca_file = opts.ca_file }
-  local current = split(check_url)
+  local current = url.split(check_url)
   if not current.scheme or not current.authority then
     return errors.invalid(OP, "check_url", "must be an absolute URL")
   end
   local seen, redirects, last_status = {}, 0, nil
   while true do
-    local target = join(current)
+    local target = url.join(current)
     local why = validate.rules.redirect_url(target)
     if why then
       local which = redirects == 0 and "the check_url" or format("redirect %d to %s", redirects, origin(current))
@@ -238,7 +167,7 @@ function M.check_silent_auth(check_url, opts)
         format("%s: more than %d redirects", OP, opts.max_redirects))
     end
     redirects = redirects + 1
-    current, last_status = resolve(target, location), status
+    current, last_status = url.resolve(target, location), status
   end
 end
 

@@ -55,4 +55,74 @@ function M.parse_query(s)
   return out
 end
 
+-- RFC 3986 reference resolution, for relative Location headers --------------
+
+
+-- url.split(u) -> { scheme, authority, path, query, fragment } (absent parts nil)
+function M.split(u)
+  local t = {}
+  local hash = u:find("#", 1, true)
+  if hash then t.fragment, u = u:sub(hash + 1), u:sub(1, hash - 1) end
+  local question = u:find("?", 1, true)
+  if question then t.query, u = u:sub(question + 1), u:sub(1, question - 1) end
+  local scheme = u:match("^(%a[%w+.%-]*):")
+  if scheme then t.scheme, u = scheme:lower(), u:sub(#scheme + 2) end
+  if u:sub(1, 2) == "//" then
+    t.authority = u:match("^//([^/]*)")
+    u = u:sub(3 + #t.authority)
+  end
+  t.path = u
+  return t
+end
+
+local function remove_dot_segments(path)
+  local out, input = {}, path
+  while input ~= "" do
+    if input:sub(1, 3) == "../" then input = input:sub(4)
+    elseif input:sub(1, 2) == "./" then input = input:sub(3)
+    elseif input:sub(1, 3) == "/./" then input = input:sub(3)
+    elseif input == "/." then input = "/"
+    elseif input:sub(1, 4) == "/../" then input = input:sub(4); out[#out] = nil
+    elseif input == "/.." then input = "/"; out[#out] = nil
+    elseif input == "." or input == ".." then input = ""
+    else
+      local segment = input:match("^/?[^/]*")
+      out[#out + 1] = segment
+      input = input:sub(#segment + 1)
+    end
+  end
+  return concat(out)
+end
+
+-- url.resolve(base, ref) -> parts of the target URL (RFC 3986, 5.2.2)
+function M.resolve(base, ref)
+  local b, r = M.split(base), M.split(ref)
+  local t = { fragment = r.fragment }
+  if r.scheme then
+    t.scheme, t.authority, t.path, t.query = r.scheme, r.authority, remove_dot_segments(r.path), r.query
+    return t
+  end
+  t.scheme = b.scheme
+  if r.authority then
+    t.authority, t.path, t.query = r.authority, remove_dot_segments(r.path), r.query
+    return t
+  end
+  t.authority = b.authority
+  if r.path == "" then
+    t.path, t.query = b.path, r.query or b.query
+  elseif r.path:sub(1, 1) == "/" then
+    t.path, t.query = remove_dot_segments(r.path), r.query
+  else
+    local dir = (b.authority and b.path == "") and "/" or (b.path:match("^(.*/)") or "")
+    t.path, t.query = remove_dot_segments(dir .. r.path), r.query
+  end
+  return t
+end
+
+-- url.join(parts) -> the URL without its fragment (which is never sent)
+function M.join(t)
+  return (t.scheme and (t.scheme .. ":") or "") .. (t.authority and ("//" .. t.authority) or "")
+      .. t.path .. (t.query and ("?" .. t.query) or "")
+end
+
 return M
