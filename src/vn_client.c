@@ -287,11 +287,7 @@ static int client_jwt_mints(lua_State *L)
 static int client_index(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index_methods");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1))
+    if (vn_index_method(L))
         return 1;
     if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "auth") == 0) {
         lua_pushstring(L, auth_kinds(c));

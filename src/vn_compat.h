@@ -57,6 +57,10 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods
                         const luaL_Reg *metamethods, lua_CFunction index,
                         const char *methods_name);
 
+/* For an __index made by vn_newclass_fields: pushes the method named by the
+ * key at index 2 and returns 1, or pushes nothing and returns 0. */
+int vn_index_method(lua_State *L);
+
 /* Reads an optional string field of the table at idx; raises if not a string. */
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len);
 /* Reads an optional integer field in [lo, hi]; raises when out of range. */

@@ -45,6 +45,21 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods
     lua_pop(L, 1);
 }
 
+int vn_index_method(lua_State *L)
+{
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index_methods");
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) {
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        return 1;
+    }
+    lua_pop(L, 3);
+    return 0;
+}
+
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len)
 {
     const char *s = NULL;

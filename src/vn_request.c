@@ -79,13 +79,14 @@ static int request_set(lua_State *L)
 static int request_index(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
-    const char *k = lua_tostring(L, 2);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index_methods");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1) || lua_type(L, 2) != LUA_TSTRING)
+    const char *k;
+    if (vn_index_method(L))
         return 1;
+    if (lua_type(L, 2) != LUA_TSTRING) {
+        lua_pushnil(L);
+        return 1;
+    }
+    k = lua_tostring(L, 2);
     if (strcmp(k, "request_id") == 0)
         lua_pushstring(L, r->request_id);
     else if (strcmp(k, "channel") == 0)

@@ -108,12 +108,12 @@ static int template_page_index(lua_State *L)
         }
         return 1;
     }
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index_methods");
-    lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
-    if (!lua_isnil(L, -1) || lua_type(L, 2) != LUA_TSTRING)
+    if (vn_index_method(L))
         return 1;
+    if (lua_type(L, 2) != LUA_TSTRING) {
+        lua_pushnil(L);
+        return 1;
+    }
     k = lua_tostring(L, 2);
     if (strcmp(k, "page") == 0)
         lua_pushinteger(L, (lua_Integer)p->page);
