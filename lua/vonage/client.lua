@@ -5,7 +5,7 @@ local json = require "vonage.json"
 local validate = require "vonage.validate"
 local errors = require "vonage.errors"
 
-local type, pairs, setmetatable, format, getenv = type, pairs, setmetatable, string.format, os.getenv
+local pairs, setmetatable, getenv = pairs, setmetatable, os.getenv
 
 local M = {}
 
@@ -44,15 +44,7 @@ local RANGES = {
 
 local function check_options(opts)
   local op = "vonage.client"
-  validate.typed(op, "options", opts, "table", true)
-  validate.known_fields(op, opts, OPTIONS)
-  for k, want in pairs(OPTIONS) do
-    if want ~= "any" then validate.typed(op, k, opts[k], want) end
-    local range = RANGES[k]
-    if range and opts[k] and (opts[k] < range[1] or opts[k] > range[2]) then
-      errors.misuse(op, format("%s must be between %d and %d", k, range[1], range[2]))
-    end
-  end
+  validate.options(op, opts, OPTIONS, RANGES)
   for _, k in pairs { "api_host", "network_host", "oidc_host" } do
     local v = opts[k]
     if v and not (v:match("^https://[%w.%-]+[:%d]*$") or v:match("^http://[%w.%-]+[:%d]*$")) then
@@ -72,7 +64,7 @@ local function make_transport(opts)
   if t == nil or t == "curl" then
     return core.http_new { ca_file = opts.ca_file, proxy = opts.proxy }
   end
-  if (type(t) == "table" or type(t) == "userdata") and t.send then return t end
+  if validate.is_transport(t) then return t end
   errors.misuse("vonage.client", "transport must be nil, \"curl\" or an object with send(spec)")
 end
 

@@ -47,21 +47,14 @@ local BY_MESSAGE = {
 }
 
 local function check_options(opts)
-  validate.typed(OP, "options", opts, "table")
   opts = opts or {}
-  validate.known_fields(OP, opts, OPTIONS)
+  validate.options(OP, opts, OPTIONS, RANGES)
   local out = {}
-  for k, want in pairs(OPTIONS) do
-    if want ~= "any" then validate.typed(OP, k, opts[k], want) end
-    local range = RANGES[k]
-    if range and opts[k] and (opts[k] < range[1] or opts[k] > range[2]) then
-      errors.misuse(OP, format("%s must be between %d and %d", k, range[1], range[2]))
-    end
+  for k in pairs(OPTIONS) do
     out[k] = opts[k]
     if out[k] == nil then out[k] = DEFAULTS[k] end
   end
-  local t = opts.transport
-  if t ~= nil and not ((type(t) == "table" or type(t) == "userdata") and t.send) then
+  if opts.transport ~= nil and not validate.is_transport(opts.transport) then
     errors.misuse(OP, "transport must be an object with send(spec)")
   end
   return out

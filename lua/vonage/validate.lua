@@ -48,6 +48,27 @@ function M.typed(op, field, v, want, required)
   end
 end
 
+-- Checks a constructor's options: raises for an unknown option, a wrong type
+-- (`types` maps option -> Lua type, "any" for no check) or an integer outside
+-- its { min, max } in `ranges`.
+function M.options(op, opts, types, ranges)
+  M.typed(op, "options", opts, "table", true)
+  M.known_fields(op, opts, types)
+  for k, want in pairs(types) do
+    local v = opts[k]
+    if want ~= "any" then M.typed(op, k, v, want) end
+    local range = ranges[k]
+    if range and v ~= nil and (v < range[1] or v > range[2]) then
+      errors.misuse(op, format("%s must be between %d and %d", k, range[1], range[2]))
+    end
+  end
+end
+
+-- A transport is any object with send(spec) (and optionally sleep(ms)).
+function M.is_transport(t)
+  return (type(t) == "table" or type(t) == "userdata") and t.send ~= nil
+end
+
 -- Rule checkers: each returns nil when the value is fine, else the reason.
 local rules = {}
 M.rules = rules
