@@ -267,9 +267,7 @@ end
 -- Control API
 ---------------------------------------------------------------------------
 
-local function invalid(name, reason)
-    return problem.invalid_params({ { name = name, reason = reason } })
-end
+local invalid = problem.invalid
 
 -- POST /_sandbox/callbacks { url, signature_secret [, api_key] [, max_attempts] }
 local function configure()

@@ -13,9 +13,7 @@ local floor = math.floor
 
 local M = {}
 
-local function invalid(name, reason)
-    return problem.invalid_params({ { name = name, reason = reason } })
-end
+local invalid = problem.invalid
 
 local function non_empty_string(v)
     return type(v) == "string" and v ~= ""

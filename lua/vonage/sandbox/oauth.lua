@@ -263,13 +263,13 @@ end
 local function add_redirect_uri()
     local body, err = http.read_object()
     if not body then
-        return problem.invalid_params({ { name = "body", reason = err } })
+        return problem.invalid("body", err)
     end
     if type(body.application_id) ~= "string" or not state.applications[body.application_id] then
-        return problem.invalid_params({ { name = "application_id", reason = "must be a registered application" } })
+        return problem.invalid("application_id", "must be a registered application")
     end
     if type(body.redirect_uri) ~= "string" or not body.redirect_uri:find("^https?://[^%s]+$") then
-        return problem.invalid_params({ { name = "redirect_uri", reason = "must be an http(s) URL" } })
+        return problem.invalid("redirect_uri", "must be an http(s) URL")
     end
     local list = state.redirect_uris[body.application_id] or json.array()
     if not registered(body.application_id, body.redirect_uri) then
@@ -284,13 +284,13 @@ end
 local function set_device()
     local body, err = http.read_object()
     if not body then
-        return problem.invalid_params({ { name = "body", reason = err } })
+        return problem.invalid("body", err)
     end
     local number = body.phone_number
     if number == json.null then
         number = nil
     elseif not is_e164(number) then
-        return problem.invalid_params({ { name = "phone_number", reason = "must be an E.164 number with + or null" } })
+        return problem.invalid("phone_number", "must be an E.164 number with + or null")
     end
     state.device_number = number
     return 200, { phone_number = number or json.null }

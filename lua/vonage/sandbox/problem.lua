@@ -83,6 +83,11 @@ function M.invalid_params(list)
     return M.verify("invalid-params", { invalid_parameters = json.array(list) })
 end
 
+-- invalid(name, reason) -> a 422 about one field
+function M.invalid(name, reason)
+    return M.invalid_params({ { name = name, reason = reason } })
+end
+
 -- generic(status, slug, title, detail) -> problem outside the Verify catalogue
 -- (authentication, routing, the control API)
 function M.generic(status, slug, title, detail)

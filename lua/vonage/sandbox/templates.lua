@@ -95,9 +95,7 @@ end
 -- Input checks: each returns the reason a value is refused, or nil
 ---------------------------------------------------------------------------
 
-local function invalid(name, reason)
-    return problem.invalid_params({ { name = name, reason = reason } })
-end
+local invalid = problem.invalid
 
 local function check_name(name)
     if type(name) ~= "string" or #name < 1 or #name > 64 then
@@ -134,8 +132,14 @@ local function page_arg(args, name, default, limit)
 end
 
 -- Writes need the feature; reads work without it, as the reference says.
-local function writes_forbidden()
-    return state.template_switches.forbidden
+-- write(handler) -> the handler, answering 403 while the switch is on.
+local function write(handler)
+    return function(...)
+        if state.template_switches.forbidden then
+            return problem.verify("forbidden")
+        end
+        return handler(...)
+    end
 end
 
 ---------------------------------------------------------------------------
@@ -203,9 +207,6 @@ end
 
 -- POST /v2/verify/templates { name }
 local function create_template()
-    if writes_forbidden() then
-        return problem.verify("forbidden")
-    end
     local body, err = http.read_object()
     if not body then
         return invalid("body", err)
@@ -241,9 +242,6 @@ end
 
 -- PATCH /v2/verify/templates/:id { name?, is_default? }
 local function update_template(_, id)
-    if writes_forbidden() then
-        return problem.verify("forbidden")
-    end
     local template = find_template(id)
     if not template then
         return problem.verify("template-not-found")
@@ -279,9 +277,6 @@ end
 
 -- DELETE /v2/verify/templates/:id
 local function delete_template(_, id)
-    if writes_forbidden() then
-        return problem.verify("forbidden")
-    end
     local template, index = find_template(id)
     if not template then
         return problem.verify("template-not-found")
@@ -311,9 +306,6 @@ end
 
 -- POST /v2/verify/templates/:id/template_fragments { channel, locale, text }
 local function create_fragment(ctx, id)
-    if writes_forbidden() then
-        return problem.verify("forbidden")
-    end
     local template = find_template(id)
     if not template then
         return problem.verify("template-not-found")
@@ -374,9 +366,6 @@ end
 
 -- PATCH /v2/verify/templates/:id/template_fragments/:fragment_id { text }
 local function update_fragment(ctx, template_id, fragment_id)
-    if writes_forbidden() then
-        return problem.verify("forbidden")
-    end
     local template, fragment = fragment_of(template_id, fragment_id)
     if not template then
         return problem.verify(fragment)
@@ -396,9 +385,6 @@ end
 
 -- DELETE /v2/verify/templates/:id/template_fragments/:fragment_id
 local function delete_fragment(_, template_id, fragment_id)
-    if writes_forbidden() then
-        return problem.verify("forbidden")
-    end
     local template, fragment, index = fragment_of(template_id, fragment_id)
     if not template then
         return problem.verify(fragment)
@@ -481,15 +467,15 @@ M.routes = {
     { "GET", "^/_sandbox/templates$", switches },
     { "POST", "^/_sandbox/templates$", set_switches },
     { "GET", "^/v2/verify/templates$", list_templates, auth = true },
-    { "POST", "^/v2/verify/templates$", create_template, auth = true },
+    { "POST", "^/v2/verify/templates$", write(create_template), auth = true },
     { "GET", "^/v2/verify/templates/([^/]+)$", get_template, auth = true },
-    { "PATCH", "^/v2/verify/templates/([^/]+)$", update_template, auth = true },
-    { "DELETE", "^/v2/verify/templates/([^/]+)$", delete_template, auth = true },
+    { "PATCH", "^/v2/verify/templates/([^/]+)$", write(update_template), auth = true },
+    { "DELETE", "^/v2/verify/templates/([^/]+)$", write(delete_template), auth = true },
     { "GET", "^/v2/verify/templates/([^/]+)/template_fragments$", list_fragments, auth = true },
-    { "POST", "^/v2/verify/templates/([^/]+)/template_fragments$", create_fragment, auth = true },
+    { "POST", "^/v2/verify/templates/([^/]+)/template_fragments$", write(create_fragment), auth = true },
     { "GET", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", get_fragment, auth = true },
-    { "PATCH", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", update_fragment, auth = true },
-    { "DELETE", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", delete_fragment, auth = true },
+    { "PATCH", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", write(update_fragment), auth = true },
+    { "DELETE", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", write(delete_fragment), auth = true },
 }
 
 return M

@@ -307,7 +307,7 @@ end
 local function create(ctx)
     local body, err = http.read_object()
     if not body then
-        return problem.invalid_params({ { name = "body", reason = err } })
+        return problem.invalid("body", err)
     end
     local problems = validate(body)
     if #problems > 0 then
@@ -346,6 +346,21 @@ local function create(ctx)
     return 202, answer
 end
 
+-- The right code: the step and the request are done.
+local function code_accepted(ctx, req, step)
+    step.status = "completed"
+    finish(req, "completed", ctx.now)
+    return 200, { request_id = req.request_id, status = "completed" }
+end
+
+-- No tries left: the workflow ends, and later checks get the same 410.
+local function out_of_tries(ctx, req, step)
+    step.status = "failed"
+    req.failure = "too_many_attempts"
+    finish(req, "failed", ctx.now)
+    return problem.verify("expired")
+end
+
 -- A code the device got through the check_url may be tried once
 -- (reference); before it has one, and after its one try, there is no code.
 local function check_silent_auth(ctx, req, step, code)
@@ -355,29 +370,24 @@ local function check_silent_auth(ctx, req, step, code)
     end
     req.silent_auth_code = nil
     if code == expected then
-        step.status = "completed"
-        finish(req, "completed", ctx.now)
-        return 200, { request_id = req.request_id, status = "completed" }
+        return code_accepted(ctx, req, step)
     end
     if req.workflow[req.channel_index + 1] then
         silent_auth.step_failed(req, "failed", ctx.now)
         return problem.verify("invalid-code")
     end
-    step.status = "failed"
-    req.failure = "too_many_attempts"
-    finish(req, "failed", ctx.now)
-    return problem.verify("expired")
+    return out_of_tries(ctx, req, step)
 end
 
 -- POST /v2/verify/:id with { "code": ... }
 local function check(ctx, id)
     local body, err = http.read_object()
     if not body then
-        return problem.invalid_params({ { name = "body", reason = err } })
+        return problem.invalid("body", err)
     end
     local code = body.code
     if type(code) ~= "string" or #code < 4 or #code > 10 then
-        return problem.invalid_params({ { name = "code", reason = "must be a string of 4 to 10 characters" } })
+        return problem.invalid("code", "must be a string of 4 to 10 characters")
     end
     local req = state.requests[id]
     if req and req.failure == "too_many_attempts" then
@@ -391,18 +401,13 @@ local function check(ctx, id)
         return check_silent_auth(ctx, req, step, code)
     end
     if code == req.code then
-        step.status = "completed"
-        finish(req, "completed", ctx.now)
-        return 200, { request_id = id, status = "completed" }
+        return code_accepted(ctx, req, step)
     end
     req.attempts = req.attempts + 1
     if req.attempts < MAX_ATTEMPTS then
         return problem.verify("invalid-code")
     end
-    step.status = "failed"
-    req.failure = "too_many_attempts"
-    finish(req, "failed", ctx.now)
-    return problem.verify("expired")
+    return out_of_tries(ctx, req, step)
 end
 
 -- DELETE /v2/verify/:id
