@@ -94,6 +94,43 @@ function H.fault(spec)
   assert(H.control("POST", "/_sandbox/faults", spec) == 200)
 end
 
+-- Polls (bounded) until ready() gives a value; what the sandbox sends from
+-- its timers arrives a moment after the call that caused it.
+local function eventually(ready, what)
+  for _ = 1, 250 do
+    local v = ready()
+    if v then return v end
+    require("socket").sleep(0.02)
+  end
+  error(what)
+end
+H.eventually = eventually
+
+-- The callbacks the sandbox's own sink received, once there are n of them.
+function H.sunk(n)
+  return eventually(function()
+    local _, body = H.control("GET", "/_sandbox/sink")
+    return #body.received >= n and body.received
+  end, "the sink did not receive " .. n .. " requests")
+end
+
+-- The sandbox's delivery log (no tokens in it).
+function H.deliveries()
+  local _, body = H.control("GET", "/_sandbox/callbacks")
+  return body.deliveries
+end
+
+-- The delivery log once n deliveries are no longer pending.
+function H.settled(n)
+  return eventually(function()
+    local list, done = H.deliveries(), 0
+    for _, d in ipairs(list) do
+      if d.state ~= "pending" then done = done + 1 end
+    end
+    return done >= n and list
+  end, "deliveries did not settle")
+end
+
 -- Decodes a JWT's payload (base64url JSON) the plain way, independent of the module.
 function H.jwt_claims(token)
   local payload = token:match("^[^.]+%.([^.]+)%.[^.]+$")

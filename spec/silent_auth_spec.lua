@@ -1,6 +1,5 @@
 local vonage = require "vonage"
 local cjson = require "cjson"
-local socket = require "socket"
 local H = require "spec.helper"
 
 local CARRIER_URL = assert(os.getenv("VONAGE_SANDBOX_CARRIER_URL"))
@@ -415,20 +414,7 @@ describe("Silent authentication", function()
   describe("asynchronous mode", function()
     local SECRET = "silent-auth-spec-secret-0123456789"
 
-    local function deliveries()
-      local _, body = H.control("GET", "/_sandbox/callbacks")
-      return body.deliveries
-    end
-
-    -- What the sink received, once n deliveries arrived (bounded wait).
-    local function sunk(n)
-      for _ = 1, 250 do
-        local _, body = H.control("GET", "/_sandbox/sink")
-        if #body.received >= n then return body.received end
-        socket.sleep(0.02)
-      end
-      error("the sandbox delivered fewer than " .. n .. " callbacks")
-    end
+    local sunk, deliveries = H.sunk, H.deliveries
 
     before_each(function()
       assert.equal(200, (H.control("POST", "/_sandbox/callbacks",

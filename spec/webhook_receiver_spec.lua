@@ -4,7 +4,6 @@
 local H = require "spec.helper"
 local cjson = require "cjson"
 local http = require "socket.http"
-local socket = require "socket"
 
 local SECRET = "receiver-signature-secret-0123456789"
 local receiver = {}
@@ -20,41 +19,26 @@ local function stop_receiver()
 end
 
 local function received(n)
-  for _ = 1, 250 do
+  return H.eventually(function()
     local body = http.request(receiver.url .. "/received")
     local events = body and cjson.decode(body).events
-    if events and #events >= n then return events end
-    socket.sleep(0.02)
-  end
-  error("the receiver did not accept " .. n .. " events")
+    return events and #events >= n and events
+  end, "the receiver did not accept " .. n .. " events")
 end
 
 -- The events the receiver accepted for one request, oldest first: matching by
 -- request_id, a late delivery from an earlier spec cannot shift the positions.
 local function received_for(request_id, n)
-  for _ = 1, 250 do
+  return H.eventually(function()
     local mine = {}
     for _, event in ipairs(received(0)) do
       if event.request_id == request_id then mine[#mine + 1] = event end
     end
-    if #mine >= n then return mine end
-    socket.sleep(0.02)
-  end
-  error("the receiver did not accept " .. n .. " events for " .. request_id)
+    return #mine >= n and mine
+  end, "the receiver did not accept " .. n .. " events for " .. request_id)
 end
 
-local function deliveries(n)
-  for _ = 1, 250 do
-    local _, body = H.control("GET", "/_sandbox/callbacks")
-    local done = 0
-    for _, d in ipairs(body.deliveries) do
-      if d.state ~= "pending" then done = done + 1 end
-    end
-    if done >= n then return body.deliveries end
-    socket.sleep(0.02)
-  end
-  error("deliveries did not settle")
-end
+local deliveries = H.settled
 
 local function complete(to, client_ref)
   local req = assert(H.client():start_verification {

@@ -1,39 +1,12 @@
 local H = require "spec.helper"
 local core = require "vonage.core"
 local cjson = require "cjson"
-local socket = require "socket"
 
 local SECRET = "sandbox-signature-secret-0123456789"
 local SANDBOX_API_KEY = "sandbox-api-key"
 local NUMBER = "447700900123"
 
--- Waits (bounded) until the sandbox's sink has received `n` requests.
-local function sunk(n)
-  for _ = 1, 250 do
-    local _, body = H.control("GET", "/_sandbox/sink")
-    if #body.received >= n then return body.received end
-    socket.sleep(0.02)
-  end
-  error("the sink did not receive " .. n .. " requests")
-end
-
-local function deliveries()
-  local _, body = H.control("GET", "/_sandbox/callbacks")
-  return body.deliveries
-end
-
-local function settled(n)
-  for _ = 1, 250 do
-    local list = deliveries()
-    local done = 0
-    for _, d in ipairs(list) do
-      if d.state ~= "pending" then done = done + 1 end
-    end
-    if done >= n then return list end
-    socket.sleep(0.02)
-  end
-  error("deliveries did not settle")
-end
+local sunk, deliveries, settled = H.sunk, H.deliveries, H.settled
 
 local function configure(extra)
   local spec = { url = H.url .. "/_sink/hook", signature_secret = SECRET }
