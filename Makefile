@@ -57,13 +57,16 @@ test: deps
 	@$(MAKE) --no-print-directory build LUA=lua5.4 SANITIZE=1 WERROR=-Werror
 	@sh scripts/check-all
 
-# The spec suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The spec suite under AddressSanitizer + UndefinedBehaviorSanitizer. Its
+# OpenResty specs start an nginx whose LuaJIT loads the plain LuaJIT build.
 asan: deps
 	@$(MAKE) --no-print-directory build LUA=lua5.4 SANITIZE=1 WERROR=-Werror
+	@$(MAKE) --no-print-directory build LUA=luajit WERROR=-Werror
 	@SANITIZE=1 sh scripts/run-specs lua5.4
 
 valgrind: deps
 	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@$(MAKE) --no-print-directory build LUA=luajit
 	@VALGRIND=1 sh scripts/run-specs lua5.4
 
 lint:
