@@ -24,11 +24,13 @@ external_dependencies = {
 }
 build = {
    type = "builtin",
+   -- The builtin backend installs everything under lua/ as it is, so only
+   -- the C module is listed.
    modules = {
       ["vonage.core"] = {
          sources = {
             "src/vn_core.c", "src/vn_client.c", "src/vn_crypto.c", "src/vn_error.c", "src/vn_http.c",
-            "src/vn_jwt.c", "src/vn_request.c", "src/vn_template_page.c", "src/vn_util.c",
+            "src/vn_jwt.c", "src/vn_multi.c", "src/vn_request.c", "src/vn_template_page.c", "src/vn_util.c",
             "src/vn_webhook.c",
          },
          defines = { "VN_VERSION=\"0.1.0\"", "_POSIX_C_SOURCE=200809L" },
@@ -36,20 +38,5 @@ build = {
          incdirs = { "$(CURL_INCDIR)", "$(LIBJWT_INCDIR)", "$(OPENSSL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)", "$(LIBJWT_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       },
-      ["vonage"] = "lua/vonage/init.lua",
-      ["vonage.api"] = "lua/vonage/api.lua",
-      ["vonage.channels"] = "lua/vonage/channels.lua",
-      ["vonage.client"] = "lua/vonage/client.lua",
-      ["vonage.dev"] = "lua/vonage/dev.lua",
-      ["vonage.errors"] = "lua/vonage/errors.lua",
-      ["vonage.json"] = "lua/vonage/json.lua",
-      ["vonage.number_verification"] = "lua/vonage/number_verification.lua",
-      ["vonage.silent_auth"] = "lua/vonage/silent_auth.lua",
-      ["vonage.state_store"] = "lua/vonage/state_store.lua",
-      ["vonage.url"] = "lua/vonage/url.lua",
-      ["vonage.templates"] = "lua/vonage/templates.lua",
-      ["vonage.validate"] = "lua/vonage/validate.lua",
-      ["vonage.verify"] = "lua/vonage/verify.lua",
-      ["vonage.webhook"] = "lua/vonage/webhook.lua",
    },
 }

@@ -4,6 +4,7 @@
 #include "vn_crypto.h"
 #include "vn_error.h"
 #include "vn_http.h"
+#include "vn_multi.h"
 #include "vn_request.h"
 #include "vn_template_page.h"
 #include "vn_util.h"
@@ -148,6 +149,7 @@ VN_EXPORT int luaopen_vonage_core(lua_State *L)
     vn_crypto_open(L);
     vn_webhook_open(L);
     vn_http_open(L);
+    vn_multi_open(L);
     vn_client_open(L);
     vn_request_open(L);
     vn_template_page_open(L);

@@ -1,9 +1,10 @@
 /*
- * vonage.http: the blocking libcurl transport.
+ * vonage.http: the blocking libcurl transport, and the per-transfer setup it
+ * shares with vonage.multi (vn_multi.c).
  *
  * One easy handle per userdata, reset before each transfer (curl_easy_reset
  * keeps the connection cache, so keep-alive survives across calls). Callbacks
- * only append to buffers owned by the userdata; they never touch Lua. The
+ * only append to buffers owned by the transfer; they never touch Lua. The
  * policy (which hosts may use plain http, body cap, no redirects) is enforced
  * here, where the bytes go on the wire, so every caller gets it.
  */
@@ -17,24 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <curl/curl.h>
 
 #define VN_DEFAULT_MAX_BODY (1024L * 1024L)
 #define VN_MAX_HEADER_BYTES (64L * 1024L)
 #define VN_KEEP_BUFFER_BYTES (64 * 1024)
 
-typedef struct vn_buf {
-    char *data;
-    size_t len, cap, limit;
-    int overflow;
-} vn_buf;
-
 typedef struct vn_http {
-    CURL *easy;
-    struct curl_slist *req_headers; /* anchored here so a raise cannot leak it */
-    char *ca_file, *proxy, *user_agent, *interface_name;
-    vn_buf body, headers;
-    char errbuf[CURL_ERROR_SIZE];
+    vn_transfer t; /* t.easy == NULL once closed */
+    vn_http_config cfg;
 } vn_http;
 
 static void buf_reset(vn_buf *b, size_t limit)
@@ -88,15 +79,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return buf_append(b, p, n) == 0 ? n : 0;
 }
 
-static vn_http *check_http(lua_State *L, int idx)
-{
-    vn_http *h = luaL_checkudata(L, idx, VN_HTTP_TNAME);
-    if (h->easy == NULL)
-        luaL_error(L, "vonage.http: the transport is closed");
-    return h;
-}
-
-static char *dup_opt(lua_State *L, int idx, const char *field)
+static char *dup_opt(lua_State *L, int idx, const char *field, const char *who)
 {
     size_t n;
     const char *s = vn_optfield_string(L, idx, field, &n);
@@ -104,60 +87,49 @@ static char *dup_opt(lua_State *L, int idx, const char *field)
     if (s == NULL)
         return NULL;
     if (memchr(s, '\0', n) != NULL || memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL)
-        luaL_error(L, "vonage.http: option '%s' holds a control character", field);
+        luaL_error(L, "%s: option '%s' holds a control character", who, field);
     d = vn_strdup_len(s, n);
     if (d == NULL)
-        luaL_error(L, "vonage.http: out of memory");
+        luaL_error(L, "%s: out of memory", who);
     return d;
 }
 
-/* core.http_new{ ca_file=, proxy=, user_agent=, interface= } -> vonage.http */
-static int http_new(lua_State *L)
+void vn_http_config_read(lua_State *L, int idx, vn_http_config *cfg, const char *who)
 {
-    vn_http *h;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    /* The userdata exists before any resource, so __gc sees valid-or-NULL. */
-    h = vn_newuserdata(L, sizeof *h);
-    memset(h, 0, sizeof *h);
-    luaL_getmetatable(L, VN_HTTP_TNAME);
-    lua_setmetatable(L, -2);
-    h->ca_file = dup_opt(L, 1, "ca_file");
-    h->proxy = dup_opt(L, 1, "proxy");
-    h->user_agent = dup_opt(L, 1, "user_agent");
-    h->interface_name = dup_opt(L, 1, "interface");
-    h->easy = curl_easy_init();
-    if (h->easy == NULL)
-        return luaL_error(L, "vonage.http: curl_easy_init failed");
-    return 1;
+    cfg->ca_file = dup_opt(L, idx, "ca_file", who);
+    cfg->proxy = dup_opt(L, idx, "proxy", who);
+    cfg->user_agent = dup_opt(L, idx, "user_agent", who);
+    cfg->interface_name = dup_opt(L, idx, "interface", who);
 }
 
-/* http:close() -- also __gc and __close; safe to call twice */
-static int http_close(lua_State *L)
+void vn_http_config_free(vn_http_config *cfg)
 {
-    vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
-    if (h->easy != NULL)
-        curl_easy_cleanup(h->easy);
-    h->easy = NULL;
-    curl_slist_free_all(h->req_headers);
-    h->req_headers = NULL;
-    free(h->body.data);
-    free(h->headers.data);
-    memset(&h->body, 0, sizeof h->body);
-    memset(&h->headers, 0, sizeof h->headers);
-    free(h->ca_file);
-    free(h->proxy);
-    free(h->user_agent);
-    free(h->interface_name);
-    h->ca_file = h->proxy = h->user_agent = h->interface_name = NULL;
-    return 0;
+    free(cfg->ca_file);
+    free(cfg->proxy);
+    free(cfg->user_agent);
+    free(cfg->interface_name);
+    cfg->ca_file = cfg->proxy = cfg->user_agent = cfg->interface_name = NULL;
 }
 
-static int http_tostring(lua_State *L)
+void vn_transfer_release(vn_transfer *t)
 {
-    vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
-    lua_pushfstring(L, "vonage.http (curl%s%s)", h->easy ? "" : ", closed",
-                    h->proxy ? ", via proxy" : "");
-    return 1;
+    curl_slist_free_all(t->req_headers); /* it holds the Authorization header */
+    t->req_headers = NULL;
+    buf_reset(&t->body, 0);
+    buf_reset(&t->headers, 0);
+}
+
+void vn_transfer_free(vn_transfer *t)
+{
+    if (t->easy != NULL)
+        curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+    curl_slist_free_all(t->req_headers);
+    t->req_headers = NULL;
+    free(t->body.data);
+    free(t->headers.data);
+    memset(&t->body, 0, sizeof t->body);
+    memset(&t->headers, 0, sizeof t->headers);
 }
 
 static int is_loopback_host(const char *host)
@@ -209,7 +181,7 @@ static int has_bad_byte(const char *s, size_t n)
 
 /* Checks every header name and value before anything is allocated, so the
  * raise for a wrong type and the refusal of CR/LF/NUL happen with nothing to free. */
-static const char *check_headers(lua_State *L, int idx)
+static const char *check_headers(lua_State *L, int idx, const char *who)
 {
     const char *bad = NULL;
     lua_pushnil(L);
@@ -217,7 +189,7 @@ static const char *check_headers(lua_State *L, int idx)
         size_t kn, vn;
         const char *k, *v;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "vonage.http: spec.headers must map strings to strings");
+            luaL_error(L, "%s: spec.headers must map strings to strings", who);
         k = lua_tolstring(L, -2, &kn);
         v = lua_tolstring(L, -1, &vn);
         if (bad == NULL && (kn == 0 || has_bad_byte(k, kn) || memchr(k, ':', kn) ||
@@ -228,25 +200,25 @@ static const char *check_headers(lua_State *L, int idx)
     return bad;
 }
 
-static int build_headers(lua_State *L, vn_http *h, int idx)
+static int build_headers(lua_State *L, vn_transfer *t, int idx)
 {
-    curl_slist_free_all(h->req_headers);
-    h->req_headers = NULL;
+    curl_slist_free_all(t->req_headers);
+    t->req_headers = NULL;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         const char *line = lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-        struct curl_slist *next = curl_slist_append(h->req_headers, line);
+        struct curl_slist *next = curl_slist_append(t->req_headers, line);
         lua_pop(L, 2);
         if (next == NULL)
             return -1;
-        h->req_headers = next;
+        t->req_headers = next;
     }
     /* libcurl would otherwise wait for 100-continue on larger POST bodies. */
     {
-        struct curl_slist *next = curl_slist_append(h->req_headers, "Expect:");
+        struct curl_slist *next = curl_slist_append(t->req_headers, "Expect:");
         if (next == NULL)
             return -1;
-        h->req_headers = next;
+        t->req_headers = next;
     }
     return 0;
 }
@@ -288,18 +260,19 @@ static void push_headers(lua_State *L, const vn_buf *b)
     }
 }
 
-static int transfer_error(lua_State *L, vn_http *h, CURLcode rc, const char *url_host)
+/* Maps a failed transfer to nil, msg, err; retryable only when the request
+ * provably never left (no connection was made). */
+static int transfer_error(lua_State *L, vn_transfer *t, CURLcode rc)
 {
-    const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
     curl_off_t connect_us = 0;
-    (void)url_host;
     switch (rc) {
     case CURLE_WRITE_ERROR:
-        if (h->body.overflow)
+        if (t->body.overflow)
             return vn_error_push(L, "transport", "body_too_large", 0,
                                  "response body exceeds the %lu byte limit",
-                                 (unsigned long)h->body.limit);
-        if (h->headers.overflow)
+                                 (unsigned long)t->body.limit);
+        if (t->headers.overflow)
             return vn_error_push(L, "transport", "headers_too_large", 0,
                                  "response headers exceed %ld bytes", VN_MAX_HEADER_BYTES);
         break;
@@ -319,7 +292,7 @@ static int transfer_error(lua_State *L, vn_http *h, CURLcode rc, const char *url
         return vn_error_push(L, "transport", "tls_verify", 0,
                              "TLS certificate verification failed: %s", detail);
     case CURLE_OPERATION_TIMEDOUT:
-        curl_easy_getinfo(h->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+        curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
         vn_error_push(L, "transport", "timeout", 0, "timed out: %s", detail);
         if (connect_us == 0)
             goto retryable; /* never connected: the request cannot have been sent */
@@ -334,6 +307,149 @@ retryable:
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "retryable");
     return 3;
+}
+
+int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc)
+{
+    long status = 0;
+    if (rc != CURLE_OK)
+        return transfer_error(L, t, rc);
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    lua_pushinteger(L, status);
+    push_headers(L, &t->headers);
+    lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+    return 3;
+}
+
+/*
+ * spec_idx is an absolute stack index. The spec: { method=, url=, headers={name=value}, body=, timeout_ms=,
+ *             connect_timeout_ms=, max_response_bytes= }
+ * Redirects are never followed: the caller sees the 3xx and its location.
+ */
+int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg, int spec_idx,
+                        const char *who)
+{
+    CURL *e = t->easy;
+    const char *method, *url, *protocols = NULL, *why, *bad, *body;
+    size_t body_len = 0;
+    long timeout_ms, connect_ms, max_body;
+    int headers_idx;
+
+    method = vn_optfield_string(L, spec_idx, "method", NULL);
+    url = vn_optfield_string(L, spec_idx, "url", NULL);
+    body = vn_optfield_string(L, spec_idx, "body", &body_len);
+    if (method == NULL || url == NULL)
+        return luaL_error(L, "%s: spec.method and spec.url are required", who);
+    timeout_ms = vn_optfield_integer(L, spec_idx, "timeout_ms", 10000, 1, 600000);
+    connect_ms = vn_optfield_integer(L, spec_idx, "connect_timeout_ms", 3000, 1, 600000);
+    max_body = vn_optfield_integer(L, spec_idx, "max_response_bytes", VN_DEFAULT_MAX_BODY, 0,
+                                   1L << 30);
+    lua_getfield(L, spec_idx, "headers");
+    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+        return luaL_error(L, "%s: spec.headers must be a table", who);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    headers_idx = lua_gettop(L);
+
+    if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "DELETE") &&
+        strcmp(method, "PATCH") && strcmp(method, "PUT"))
+        return luaL_error(L, "%s: unsupported method '%s'", who, method);
+    if ((why = url_policy(url, &protocols)) != NULL)
+        return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
+    if ((bad = check_headers(L, headers_idx, who)) != NULL)
+        return vn_error_push(L, "validation", "bad_header", 0,
+                             "refused header '%.64s': names and values must not hold CR, LF or NUL",
+                             has_bad_byte(bad, strlen(bad)) ? "?" : bad);
+    if (build_headers(L, t, headers_idx) != 0)
+        return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
+    lua_pop(L, 1); /* the headers table */
+
+    curl_easy_reset(e);
+    t->errbuf[0] = '\0';
+    buf_reset(&t->body, (size_t)max_body);
+    buf_reset(&t->headers, VN_MAX_HEADER_BYTES);
+    /* libcurl copies every string option, so the spec may go once this returns. */
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->headers);
+    if (cfg->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+    if (cfg->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
+    if (cfg->user_agent)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
+    if (cfg->interface_name)
+        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->interface_name);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        if (body != NULL || strcmp(method, "POST") == 0) {
+            /* The size first: COPYPOSTFIELDS then copies that many bytes (NULs too). */
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+            if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK)
+                return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
+        }
+    }
+    return 0;
+}
+
+static vn_http *check_http(lua_State *L, int idx)
+{
+    vn_http *h = luaL_checkudata(L, idx, VN_HTTP_TNAME);
+    if (h->t.easy == NULL)
+        luaL_error(L, "vonage.http: the transport is closed");
+    return h;
+}
+
+/* core.http_new{ ca_file=, proxy=, user_agent=, interface= } -> vonage.http */
+static int http_new(lua_State *L)
+{
+    vn_http *h;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    /* The userdata exists before any resource, so __gc sees valid-or-NULL. */
+    h = vn_newuserdata(L, sizeof *h);
+    memset(h, 0, sizeof *h);
+    luaL_getmetatable(L, VN_HTTP_TNAME);
+    lua_setmetatable(L, -2);
+    vn_http_config_read(L, 1, &h->cfg, "vonage.http");
+    h->t.easy = curl_easy_init();
+    if (h->t.easy == NULL)
+        return luaL_error(L, "vonage.http: curl_easy_init failed");
+    return 1;
+}
+
+/* http:close() -- also __gc and __close; safe to call twice */
+static int http_close(lua_State *L)
+{
+    vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
+    vn_transfer_free(&h->t);
+    vn_http_config_free(&h->cfg);
+    return 0;
+}
+
+static int http_tostring(lua_State *L)
+{
+    vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
+    lua_pushfstring(L, "vonage.http (curl%s%s)", h->t.easy ? "" : ", closed",
+                    h->cfg.proxy ? ", via proxy" : "");
+    return 1;
 }
 
 static void sleep_ms(long ms)
@@ -354,99 +470,18 @@ static int http_sleep(lua_State *L)
     return 0;
 }
 
-/*
- * http:send{ method=, url=, headers={name=value}, body=, timeout_ms=,
- *            connect_timeout_ms=, max_response_bytes= }
- *   -> status, headers, body | nil, msg, err
- * Redirects are never followed: the caller sees the 3xx and its location.
- */
+/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_transfer_prepare) */
 static int http_send(lua_State *L)
 {
     vn_http *h = check_http(L, 1);
-    const char *method, *url, *protocols = NULL, *why, *bad, *body;
-    size_t body_len = 0;
-    long timeout_ms, connect_ms, max_body, status = 0;
-    CURLcode rc;
-
+    int n;
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    method = vn_optfield_string(L, 2, "method", NULL);
-    url = vn_optfield_string(L, 2, "url", NULL);
-    body = vn_optfield_string(L, 2, "body", &body_len);
-    if (method == NULL || url == NULL)
-        return luaL_error(L, "vonage.http: spec.method and spec.url are required");
-    timeout_ms = vn_optfield_integer(L, 2, "timeout_ms", 10000, 1, 600000);
-    connect_ms = vn_optfield_integer(L, 2, "connect_timeout_ms", 3000, 1, 600000);
-    max_body = vn_optfield_integer(L, 2, "max_response_bytes", VN_DEFAULT_MAX_BODY, 0, 1L << 30);
-    lua_getfield(L, 2, "headers");
-    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
-        return luaL_error(L, "vonage.http: spec.headers must be a table");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-    }
-    /* the headers table is now at index 3 */
-
-    if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "DELETE") &&
-        strcmp(method, "PATCH") && strcmp(method, "PUT"))
-        return luaL_error(L, "vonage.http: unsupported method '%s'", method);
-    if ((why = url_policy(url, &protocols)) != NULL)
-        return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
-    if ((bad = check_headers(L, 3)) != NULL)
-        return vn_error_push(L, "validation", "bad_header", 0,
-                             "refused header '%.64s': names and values must not hold CR, LF or NUL",
-                             has_bad_byte(bad, strlen(bad)) ? "?" : bad);
-    if (build_headers(L, h, 3) != 0)
-        return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
-
-    curl_easy_reset(h->easy);
-    h->errbuf[0] = '\0';
-    buf_reset(&h->body, (size_t)max_body);
-    buf_reset(&h->headers, VN_MAX_HEADER_BYTES);
-    curl_easy_setopt(h->easy, CURLOPT_URL, url);
-    curl_easy_setopt(h->easy, CURLOPT_PROTOCOLS_STR, protocols);
-    curl_easy_setopt(h->easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h->easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    curl_easy_setopt(h->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h->easy, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->req_headers);
-    curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, &h->body);
-    curl_easy_setopt(h->easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h->easy, CURLOPT_HEADERDATA, &h->headers);
-    if (h->ca_file)
-        curl_easy_setopt(h->easy, CURLOPT_CAINFO, h->ca_file);
-    if (h->proxy)
-        curl_easy_setopt(h->easy, CURLOPT_PROXY, h->proxy);
-    if (h->user_agent)
-        curl_easy_setopt(h->easy, CURLOPT_USERAGENT, h->user_agent);
-    if (h->interface_name)
-        curl_easy_setopt(h->easy, CURLOPT_INTERFACE, h->interface_name);
-    if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(h->easy, CURLOPT_HTTPGET, 1L);
-    } else {
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(h->easy, CURLOPT_CUSTOMREQUEST, method);
-        if (body != NULL || strcmp(method, "POST") == 0) {
-            curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-            curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, body ? body : "");
-        }
-    }
-
-    rc = curl_easy_perform(h->easy);
-    /* The spec table stays on the stack, so body/url stayed valid until here. */
-    if (rc != CURLE_OK)
-        return transfer_error(L, h, rc, url);
-    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
-    lua_pushinteger(L, status);
-    push_headers(L, &h->headers);
-    lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
-    return 3;
+    if ((n = vn_transfer_prepare(L, &h->t, &h->cfg, 2, "vonage.http")) != 0)
+        return n;
+    n = vn_transfer_push_result(L, &h->t, curl_easy_perform(h->t.easy));
+    vn_transfer_release(&h->t);
+    return n;
 }
 
 static const luaL_Reg http_methods[] = {

@@ -1,10 +1,59 @@
-/* The libcurl transport: one reusable easy handle per userdata. */
+/*
+ * The libcurl transports' shared half: one transfer's setup (spec checks, URL
+ * and header policy, limits, TLS) and its outcome (response or vonage.error),
+ * used by the blocking vonage.http and by vonage.multi alike.
+ */
 #ifndef VN_HTTP_H
 #define VN_HTTP_H
 
+#include <stddef.h>
 #include <lua.h>
+#include <curl/curl.h>
 
 #define VN_HTTP_TNAME "vonage.http"
+
+typedef struct vn_buf {
+    char *data;
+    size_t len, cap, limit;
+    int overflow;
+} vn_buf;
+
+/* Options fixed when a transport is made; owned C strings or NULL. */
+typedef struct vn_http_config {
+    char *ca_file, *proxy, *user_agent, *interface_name;
+} vn_http_config;
+
+/* One easy handle and what a transfer writes to. Its callbacks point into
+ * this struct, so it must not move while a transfer runs. */
+typedef struct vn_transfer {
+    CURL *easy;
+    struct curl_slist *req_headers; /* anchored here so a raise cannot leak it */
+    vn_buf body, headers;
+    char errbuf[CURL_ERROR_SIZE];
+} vn_transfer;
+
+/* Reads ca_file, proxy, user_agent, interface from the table at idx into cfg
+ * (zeroed by the caller and anchored in a userdata: this raises on misuse). */
+void vn_http_config_read(lua_State *L, int idx, vn_http_config *cfg, const char *who);
+void vn_http_config_free(vn_http_config *cfg);
+
+/*
+ * Checks the spec table at spec_idx (absolute) and sets t->easy up for it (reset first).
+ * Returns 0 when ready to run, or 3 after pushing nil, msg, err for a policy
+ * refusal (nothing sent). Raises on misuse (wrong types, unknown method).
+ */
+int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg, int spec_idx,
+                        const char *who);
+
+/* After the transfer ended with rc: pushes status, headers, body or
+ * nil, msg, err. Returns 3. */
+int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc);
+
+/* Drops what the last transfer left (request headers, large buffers); the
+ * easy handle stays for the next one. */
+void vn_transfer_release(vn_transfer *t);
+/* Frees everything, the easy handle included; safe twice. */
+void vn_transfer_free(vn_transfer *t);
 
 int vn_http_open(lua_State *L);
 

@@ -1,0 +1,291 @@
+/*
+ * vonage.multi: many libcurl transfers in flight on one CURLM, driven by
+ * m:perform(). The Lua transport (lua/vonage/transport/multi.lua) yields the
+ * calling coroutine on m:start and resumes it when m:perform reports its id.
+ *
+ * The multi owns every transfer's C memory (one malloc'd slot each, so the
+ * buffers libcurl writes to never move); Lua sees only integer ids. Nothing
+ * points from one userdata into another, so __gc order cannot leave a
+ * dangling pointer. The per-transfer setup and policy are vn_http.c's, shared
+ * with the blocking transport; its callbacks never touch Lua. Connections are
+ * pooled by the CURLM, so keep-alive spans transfers.
+ */
+#include "vn_multi.h"
+#include "vn_compat.h"
+#include "vn_error.h"
+#include "vn_http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+
+enum { SLOT_FREE, SLOT_RUNNING, SLOT_DONE };
+
+typedef struct vn_slot {
+    vn_transfer t;
+    lua_Integer id; /* 0 while free */
+    int state;
+    CURLcode rc; /* the outcome, once SLOT_DONE */
+} vn_slot;
+
+typedef struct vn_multi {
+    CURLM *multi; /* NULL once closed */
+    vn_http_config cfg;
+    vn_slot **slots; /* free slots keep their easy handle for the next transfer */
+    size_t nslots, cap, in_flight, finished;
+    lua_Integer next_id;
+} vn_multi;
+
+static vn_multi *check_multi(lua_State *L, int idx)
+{
+    vn_multi *m = luaL_checkudata(L, idx, VN_MULTI_TNAME);
+    if (m->multi == NULL)
+        luaL_error(L, "vonage.multi: the transport is closed");
+    return m;
+}
+
+static vn_slot *find_slot(vn_multi *m, lua_Integer id)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i]->state != SLOT_FREE && m->slots[i]->id == id)
+            return m->slots[i];
+    return NULL;
+}
+
+/* A free slot with an easy handle; raises only with nothing unanchored. */
+static vn_slot *take_free_slot(lua_State *L, vn_multi *m)
+{
+    vn_slot *s;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i]->state == SLOT_FREE)
+            return m->slots[i];
+    if (m->nslots == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        vn_slot **grown = realloc(m->slots, cap * sizeof *grown);
+        if (grown == NULL)
+            luaL_error(L, "vonage.multi: out of memory");
+        m->slots = grown;
+        m->cap = cap;
+    }
+    if ((s = calloc(1, sizeof *s)) == NULL)
+        luaL_error(L, "vonage.multi: out of memory");
+    if ((s->t.easy = curl_easy_init()) == NULL) {
+        free(s);
+        luaL_error(L, "vonage.multi: curl_easy_init failed");
+    }
+    m->slots[m->nslots++] = s;
+    return s;
+}
+
+static void release_slot(vn_multi *m, vn_slot *s)
+{
+    if (s->state == SLOT_RUNNING) {
+        curl_multi_remove_handle(m->multi, s->t.easy);
+        m->in_flight--;
+    } else if (s->state == SLOT_DONE) {
+        m->finished--;
+    }
+    vn_transfer_release(&s->t);
+    s->state = SLOT_FREE;
+    s->id = 0;
+}
+
+/* core.multi_new{ ca_file=, proxy=, user_agent=, interface= } -> vonage.multi */
+static int multi_new(lua_State *L)
+{
+    vn_multi *m;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    /* The userdata exists before any resource, so __gc sees valid-or-NULL. */
+    m = vn_newuserdata(L, sizeof *m);
+    memset(m, 0, sizeof *m);
+    luaL_getmetatable(L, VN_MULTI_TNAME);
+    lua_setmetatable(L, -2);
+    vn_http_config_read(L, 1, &m->cfg, "vonage.multi");
+    m->next_id = 1;
+    if ((m->multi = curl_multi_init()) == NULL)
+        return luaL_error(L, "vonage.multi: curl_multi_init failed");
+    return 1;
+}
+
+/* m:close() -- also __gc and __close; transfers in flight are dropped; safe twice */
+static int multi_close(lua_State *L)
+{
+    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
+    /* libcurl's order: detach every easy handle, clean them, then the multi. */
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i]->state == SLOT_RUNNING)
+            curl_multi_remove_handle(m->multi, m->slots[i]->t.easy);
+    for (size_t i = 0; i < m->nslots; i++) {
+        vn_transfer_free(&m->slots[i]->t);
+        free(m->slots[i]);
+    }
+    free(m->slots);
+    m->slots = NULL;
+    m->nslots = m->cap = m->in_flight = m->finished = 0;
+    if (m->multi != NULL)
+        curl_multi_cleanup(m->multi);
+    m->multi = NULL;
+    vn_http_config_free(&m->cfg);
+    return 0;
+}
+
+/* m:start(spec) -> id | nil, msg, err   (spec as for http:send; nothing is
+ * sent until m:perform) */
+static int multi_start(lua_State *L)
+{
+    vn_multi *m = check_multi(L, 1);
+    vn_slot *s;
+    int n;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    s = take_free_slot(L, m);
+    if ((n = vn_transfer_prepare(L, &s->t, &m->cfg, 2, "vonage.multi")) != 0) {
+        vn_transfer_release(&s->t);
+        return n;
+    }
+    curl_easy_setopt(s->t.easy, CURLOPT_PRIVATE, (void *)s);
+    if (curl_multi_add_handle(m->multi, s->t.easy) != CURLM_OK) {
+        vn_transfer_release(&s->t);
+        return vn_error_push(L, "transport", "network", 0, "could not start the transfer");
+    }
+    s->state = SLOT_RUNNING;
+    s->id = m->next_id++;
+    m->in_flight++;
+    lua_pushinteger(L, s->id);
+    return 1;
+}
+
+/* Moves every transfer libcurl reports done to SLOT_DONE and appends its id
+ * to the table on top (n entries so far); returns the new count. */
+static int collect_finished(lua_State *L, vn_multi *m, int n)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+        CURL *easy = msg->easy_handle;
+        CURLcode rc = msg->data.result;
+        char *private_ptr = NULL;
+        vn_slot *s;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &private_ptr);
+        s = (vn_slot *)(void *)private_ptr;
+        curl_multi_remove_handle(m->multi, easy); /* msg is invalid from here */
+        s->rc = rc;
+        s->state = SLOT_DONE;
+        m->in_flight--;
+        m->finished++;
+        lua_pushinteger(L, s->id);
+        lua_rawseti(L, -2, ++n);
+    }
+    return n;
+}
+
+static void check_mcode(lua_State *L, CURLMcode mc)
+{
+    if (mc != CURLM_OK)
+        luaL_error(L, "vonage.multi: %s", curl_multi_strerror(mc));
+}
+
+/* m:perform([timeout_ms]) -> { finished ids }
+ * Drives every transfer; when none finished, waits at most timeout_ms for
+ * network activity (or just sleeps that long when nothing is in flight) and
+ * drives them again. */
+static int multi_perform(lua_State *L)
+{
+    vn_multi *m = check_multi(L, 1);
+    lua_Integer timeout_ms = luaL_optinteger(L, 2, 0);
+    int running = 0, n;
+    luaL_argcheck(L, timeout_ms >= 0 && timeout_ms <= 600000, 2, "timeout must be 0..600000 ms");
+    lua_newtable(L);
+    check_mcode(L, curl_multi_perform(m->multi, &running));
+    n = collect_finished(L, m, 0);
+    if (n == 0 && timeout_ms > 0) {
+        check_mcode(L, curl_multi_poll(m->multi, NULL, 0, (int)timeout_ms, NULL));
+        check_mcode(L, curl_multi_perform(m->multi, &running));
+        collect_finished(L, m, 0);
+    }
+    return 1;
+}
+
+/* m:result(id) -> status, headers, body | nil, msg, err   (frees the transfer) */
+static int multi_result(lua_State *L)
+{
+    vn_multi *m = check_multi(L, 1);
+    vn_slot *s = find_slot(m, luaL_checkinteger(L, 2));
+    int n;
+    if (s == NULL)
+        return luaL_error(L, "vonage.multi: no transfer with id %s", lua_tostring(L, 2));
+    if (s->state != SLOT_DONE)
+        return luaL_error(L, "vonage.multi: transfer %s is still in flight", lua_tostring(L, 2));
+    n = vn_transfer_push_result(L, &s->t, s->rc);
+    release_slot(m, s);
+    return n;
+}
+
+/* m:cancel(id) -> true if there was such a transfer (in flight or finished) */
+static int multi_cancel(lua_State *L)
+{
+    vn_multi *m = check_multi(L, 1);
+    vn_slot *s = find_slot(m, luaL_checkinteger(L, 2));
+    if (s != NULL)
+        release_slot(m, s);
+    lua_pushboolean(L, s != NULL);
+    return 1;
+}
+
+/* m:pending() -> transfers in flight plus finished ones whose result was not taken */
+static int multi_pending(lua_State *L)
+{
+    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
+    lua_pushinteger(L, (lua_Integer)(m->in_flight + m->finished));
+    return 1;
+}
+
+static int multi_tostring(lua_State *L)
+{
+    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
+    if (m->multi == NULL)
+        lua_pushliteral(L, "vonage.multi (curl, closed)");
+    else
+        lua_pushfstring(L, "vonage.multi (curl, %d in flight%s)", (int)m->in_flight,
+                        m->cfg.proxy ? ", via proxy" : "");
+    return 1;
+}
+
+/* core.monotonic_ms() -> milliseconds from an arbitrary start; never jumps back */
+static int core_monotonic_ms(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000 + (lua_Integer)(ts.tv_nsec / 1000000));
+    return 1;
+}
+
+static const luaL_Reg multi_methods[] = {
+    {"start", multi_start},
+    {"perform", multi_perform},
+    {"result", multi_result},
+    {"cancel", multi_cancel},
+    {"pending", multi_pending},
+    {"close", multi_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg multi_metamethods[] = {
+    {"__gc", multi_close},
+    {"__close", multi_close},
+    {"__tostring", multi_tostring},
+    {NULL, NULL},
+};
+
+int vn_multi_open(lua_State *L)
+{
+    vn_newclass(L, VN_MULTI_TNAME, multi_methods, multi_metamethods);
+    lua_pushcfunction(L, multi_new);
+    lua_setfield(L, -2, "multi_new");
+    lua_pushcfunction(L, core_monotonic_ms);
+    lua_setfield(L, -2, "monotonic_ms");
+    return 0;
+}
