@@ -5,7 +5,7 @@ local json = require "vonage.json"
 local validate = require "vonage.validate"
 local errors = require "vonage.errors"
 
-local pairs, setmetatable, getenv = pairs, setmetatable, os.getenv
+local pairs, type, setmetatable, getenv = pairs, type, setmetatable, os.getenv
 
 local M = {}
 
@@ -59,13 +59,28 @@ local function check_options(opts)
   end
 end
 
+-- The built-in transports, by name: "curl" blocks the caller; "multi" yields
+-- the calling coroutine and client:poll() resumes it; "resty" runs on OpenResty
+-- cosockets. Each module is loaded only when a client asks for it.
+local TRANSPORTS = {
+  curl = function(opts) return core.http_new { ca_file = opts.ca_file, proxy = opts.proxy } end,
+  multi = function(opts) return require("vonage.transport.multi").new(opts) end,
+  resty = function(opts) return require("vonage.transport.resty").new(opts) end,
+}
+
+-- Inside nginx the default is "resty": a blocking call there would stall every
+-- request the worker serves. Elsewhere it is "curl".
+local function default_transport()
+  local ngx = rawget(_G, "ngx")
+  return ngx and type(ngx.socket) == "table" and ngx.socket.tcp and "resty" or "curl"
+end
+
 local function make_transport(opts)
   local t = opts.transport
-  if t == nil or t == "curl" then
-    return core.http_new { ca_file = opts.ca_file, proxy = opts.proxy }
-  end
+  if t == nil then t = default_transport() end
+  if type(t) == "string" and TRANSPORTS[t] then return TRANSPORTS[t](opts) end
   if validate.is_transport(t) then return t end
-  errors.misuse("vonage.client", "transport must be nil, \"curl\" or an object with send(spec)")
+  errors.misuse("vonage.client", 'transport must be "curl", "multi", "resty" or an object with send(spec)')
 end
 
 function M.new(opts)

@@ -9,6 +9,7 @@ require "vonage.verify" -- adds the Verify methods to client and request
 require "vonage.templates" -- adds the template methods to client and template_page
 local number_verification = require "vonage.number_verification" -- adds client:number_verification
 local silent_auth = require "vonage.silent_auth" -- adds client:start_silent_auth, resume_silent_auth
+require "vonage.transport.multi" -- adds client:poll and client:spawn
 
 local M = {
   _VERSION = "lua-vonage " .. core.version,

@@ -1,0 +1,285 @@
+-- The curl multi transport (transport = "multi"): many requests in flight in
+-- one Lua thread, for game loops. In a coroutine, send() starts the transfer
+-- and yields; client:poll() drives libcurl and resumes each coroutine whose
+-- transfer (or retry backoff) is done. In the main thread send() drives the
+-- multi itself until its own transfer is done, like the blocking transport;
+-- transfers other coroutines wait for that finish meanwhile are kept for the
+-- next poll. The policy (URLs, headers, caps, TLS) is the C transport's own.
+--
+-- Closing (transport:close(), or client:close() on a client using it) drops
+-- the transfers in flight; each coroutine waiting for one is resumed by the
+-- next poll with nil, msg, err (kind "transport", code "closed"), sleeping
+-- coroutines wake at that poll, and a later send answers "closed" at once.
+-- Nothing is left waiting forever, as long as the loop keeps polling.
+local core = require "vonage.core"
+local errors = require "vonage.errors"
+local validate = require "vonage.validate"
+
+local running, yield, resume, create, co_status =
+      coroutine.running, coroutine.yield, coroutine.resume, coroutine.create, coroutine.status
+local setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall =
+      setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall
+local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
+local now_ms = core.monotonic_ms
+
+local M = {}
+
+local Transport = { __name = "vonage.transport.multi" }
+Transport.__index = Transport
+
+-- The main thread's send waits this long per round, then looks again;
+-- libcurl's own timeouts (timeout_ms) are what end a transfer.
+local MAIN_SLICE_MS = 1000
+local MAX_POLL_MS = 600000
+
+-- Passed by poll on every resume, so a waiting send can tell that it was
+-- resumed by poll and not by some other scheduler.
+local WAKE = {}
+
+-- The running coroutine, or nil in the main thread (Lua 5.1/LuaJIT answer
+-- nil there, Lua 5.2+ answer the main coroutine and true).
+local function current_coroutine()
+  local co, is_main = running()
+  if is_main then return nil end
+  return co
+end
+
+-- new{ ca_file=, proxy=, user_agent= } -> a transport; client options may be
+-- passed whole, only those three are read (the credentials are not kept).
+function M.new(opts)
+  opts = opts or {}
+  validate.typed("vonage.transport.multi", "options", opts, "table")
+  return setmetatable({
+    multi = core.multi_new { ca_file = opts.ca_file, proxy = opts.proxy, user_agent = opts.user_agent },
+    waiting = {},   -- transfer id -> the coroutine waiting for it
+    n_waiting = 0,
+    finished = {},  -- ids of finished transfers not yet handed over, oldest first
+    timers = {},    -- { at = monotonic ms, co = coroutine } for coroutines in sleep()
+    due = {},       -- { co =, a =, b =, c = }: coroutines to resume with a, b, c
+    closed = false,
+    polling = false,
+  }, Transport)
+end
+
+function M.is_multi(t)
+  return getmetatable(t) == Transport
+end
+
+local function closed_error(message)
+  return errors.fail("transport", "closed", message)
+end
+
+local function stray_resume()
+  errors.misuse("vonage.transport.multi",
+    "a coroutine waiting for the transport was resumed by something other than client:poll()")
+end
+
+-- What send() returns once poll resumes it. Resumed by anything else, it
+-- gives up its transfer and raises.
+local function woken(self, id, token, ...)
+  if token ~= WAKE then
+    if self.waiting[id] then
+      self.waiting[id] = nil
+      self.n_waiting = self.n_waiting - 1
+      if not self.closed then self.multi:cancel(id) end
+    end
+    stray_resume()
+  end
+  return ...
+end
+
+local function queue_finished(self, ids)
+  local finished = self.finished
+  for i = 1, #ids do finished[#finished + 1] = ids[i] end
+end
+
+-- send(spec) -> status, headers, body | nil, msg, err
+function Transport:send(spec)
+  if self.closed then return closed_error("the transport is closed") end
+  local multi = self.multi
+  local id, msg, err = multi:start(spec)
+  if not id then return nil, msg, err end
+  local co = current_coroutine()
+  if co then
+    self.waiting[id] = co
+    self.n_waiting = self.n_waiting + 1
+    return woken(self, id, yield())
+  end
+  while true do
+    local done, mine = multi:perform(MAIN_SLICE_MS), false
+    for i = #done, 1, -1 do
+      if done[i] == id then
+        mine = true
+        remove(done, i)
+      end
+    end
+    queue_finished(self, done)
+    if mine then return multi:result(id) end
+  end
+end
+
+-- sleep(ms): the retry backoff. A coroutine waits on a timer that poll fires;
+-- the main thread blocks, still driving (and keeping) other transfers.
+function Transport:sleep(ms)
+  local co = current_coroutine()
+  if co then
+    local timer = { at = now_ms() + ms, co = co }
+    self.timers[#self.timers + 1] = timer
+    if yield() ~= WAKE then
+      timer.co = nil -- expire_timers drops it
+      stray_resume()
+    end
+    return
+  end
+  local deadline = now_ms() + ms
+  while not self.closed do
+    local left = deadline - now_ms()
+    if left <= 0 then return end
+    queue_finished(self, self.multi:perform(left))
+  end
+end
+
+-- Resumes co; an error inside it is raised here with its own traceback.
+local function wake(co, ...)
+  if co_status(co) ~= "suspended" then return end -- closed or resumed elsewhere
+  local ok, err = resume(co, ...)
+  if not ok then
+    if type(err) == "string" then err = traceback(co, err) end
+    error(err, 0)
+  end
+end
+
+-- Moves expired timers (every timer once closed) to the due queue, in
+-- deadline order; returns the earliest deadline left, or nil.
+local function expire_timers(self)
+  local timers, due, t = self.timers, self.due, now_ms()
+  local expired, kept, next_at = {}, {}, nil
+  for i = 1, #timers do
+    local timer = timers[i] -- one without co was abandoned by a stray resume: dropped
+    if timer.co and (self.closed or timer.at <= t) then
+      expired[#expired + 1] = timer
+    elseif timer.co then
+      kept[#kept + 1] = timer
+      next_at = next_at and min(next_at, timer.at) or timer.at
+    end
+  end
+  sort(expired, function(a, b) return a.at < b.at end)
+  for i = 1, #expired do due[#due + 1] = { co = expired[i].co } end
+  self.timers = kept
+  return next_at
+end
+
+function Transport:pending()
+  return self.n_waiting + #self.timers + #self.due
+end
+
+-- One round: wait for at most timeout_ms (less when a timer is due sooner,
+-- not at all when something is ready), drive the transfers, then resume the
+-- coroutines that are done, oldest first. An error stops the round; what was
+-- not resumed yet stays queued for the next poll.
+local function drive(self, timeout_ms)
+  local finished, due = self.finished, self.due
+  -- Once closed there is nothing to drive, and every timer fires at once.
+  local next_at = expire_timers(self)
+  if not self.closed and (self.n_waiting > 0 or next_at) then
+    local wait = timeout_ms
+    if finished[1] or due[1] then wait = 0 end
+    if next_at then wait = min(wait, max(0, next_at - now_ms())) end
+    queue_finished(self, self.multi:perform(wait))
+    expire_timers(self)
+  end
+  while finished[1] do
+    local id = remove(finished, 1)
+    local co = self.waiting[id]
+    if co then
+      self.waiting[id] = nil
+      self.n_waiting = self.n_waiting - 1
+      wake(co, WAKE, self.multi:result(id))
+    else
+      self.multi:cancel(id) -- its coroutine gave up on it
+    end
+  end
+  while due[1] do
+    local entry = remove(due, 1)
+    wake(entry.co, WAKE, entry.a, entry.b, entry.c)
+  end
+end
+
+-- poll([timeout_ms]) -> number of transfers and timers still pending (0: idle).
+-- With nothing pending it returns 0 at once instead of waiting.
+function Transport:poll(timeout_ms)
+  local op = "poll"
+  validate.typed(op, "timeout_ms", timeout_ms, "integer")
+  timeout_ms = timeout_ms or 0
+  if timeout_ms < 0 or timeout_ms > MAX_POLL_MS then
+    errors.misuse(op, "timeout_ms must be between 0 and " .. MAX_POLL_MS)
+  end
+  if self.polling then
+    errors.misuse(op, "poll is already running: call it from the main loop, not from a coroutine it resumed")
+  end
+  self.polling = true
+  local ok, err = pcall(drive, self, timeout_ms)
+  self.polling = false
+  if not ok then error(err, 0) end
+  return self:pending()
+end
+
+-- close(): drops the transfers in flight; their coroutines get "closed" at
+-- the next poll (see the top of this file). Safe twice.
+function Transport:close()
+  if self.closed then return end
+  self.closed = true
+  self.multi:close()
+  local ids = {}
+  for id in pairs(self.waiting) do ids[#ids + 1] = id end
+  sort(ids) -- resume in the order the transfers started
+  for _, id in ipairs(ids) do
+    local _, msg, err = closed_error("the transport was closed before the answer came")
+    self.due[#self.due + 1] = { co = self.waiting[id], b = msg, c = err }
+  end
+  self.waiting, self.n_waiting, self.finished = {}, 0, {}
+end
+
+function Transport:__tostring()
+  if self.closed then return "vonage.transport.multi (closed)" end
+  return "vonage.transport.multi (" .. self.n_waiting .. " in flight, " .. #self.timers .. " sleeping)"
+end
+
+-- client:poll([timeout_ms]) and client:spawn(fn, ...) on every client.
+local client_methods = core.client_methods
+
+local function pollable(client, op)
+  local t = client.transport
+  if type(t) ~= "table" or type(t.poll) ~= "function" then
+    errors.misuse(op, "this client's transport (" .. tostring(t) .. ") cannot poll; "
+      .. 'make the client with transport = "multi"')
+  end
+  return t
+end
+
+-- client:poll([timeout_ms]) -> pending count; see Transport:poll.
+function client_methods.poll(client, timeout_ms)
+  return pollable(client, "client:poll"):poll(timeout_ms)
+end
+
+-- client:spawn(fn, ...) -> coroutine: runs fn(...) in a new coroutine right
+-- away, until its first wait; poll resumes it from there. fn's return values
+-- are dropped; an error before its first wait is raised here.
+function client_methods.spawn(client, fn, ...)
+  pollable(client, "client:spawn")
+  validate.typed("client:spawn", "fn", fn, "function", true)
+  local co = create(fn)
+  wake(co, ...)
+  return co
+end
+
+-- client:close() also closes a multi transport, so its waiting coroutines
+-- hear "closed" instead of waiting forever.
+local close_credentials = client_methods.close
+function client_methods.close(client)
+  local t = client.transport
+  close_credentials(client)
+  if M.is_multi(t) then t:close() end
+end
+
+return M

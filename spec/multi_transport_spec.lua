@@ -1,0 +1,396 @@
+local vonage = require "vonage"
+local core = require "vonage.core"
+local multi = require "vonage.transport.multi"
+local H = require "spec.helper"
+
+local ID = "0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+local THROTTLED = '{"type":"https://developer.vonage.com/api-errors#throttled","title":"Rate Limit Hit"}'
+
+local function start(client, to)
+  return client:start_verification { brand = "ACME", workflow = { vonage.sms { to = to } } }
+end
+
+local function mclient(overrides)
+  local opts = { transport = "multi" }
+  for k, v in pairs(overrides or {}) do opts[k] = v end
+  return H.client(opts)
+end
+
+-- Polls until nothing is pending (bounded, so a bug fails instead of hanging).
+local function drain(client)
+  for _ = 1, 2000 do
+    if client:poll(20) == 0 then return end
+  end
+  error("the transport never went idle")
+end
+
+local function count_posts(log)
+  local n = 0
+  for _, entry in ipairs(log) do
+    if entry.method == "POST" and entry.path == "/v2/verify" then n = n + 1 end
+  end
+  return n
+end
+
+describe("the curl multi transport", function()
+  before_each(H.reset)
+
+  it("runs 20 verifications in flight in one thread, each to completion", function()
+    local c = mclient()
+    local outcomes = {}
+    for i = 1, 20 do
+      local to = string.format("4477009001%02d", i)
+      c:spawn(function()
+        local req, msg = start(c, to)
+        if not req then outcomes[i] = msg return end
+        outcomes[i] = req:check(H.last_code(to))
+      end)
+    end
+    assert.equal(20, c:poll(0)) -- nothing is answered before the transfers are driven
+    drain(c)
+    for i = 1, 20 do assert.equal("completed", outcomes[i]) end
+    -- All 20 starts were on the wire together: each needed a connection of its own,
+    -- where one call after the other reuses a single kept-alive connection.
+    local connections, starts = {}, 0
+    for _, entry in ipairs(H.log()) do
+      if entry.method == "POST" and entry.path == "/v2/verify" then
+        starts = starts + 1
+        connections[entry.connection] = true
+      end
+    end
+    local distinct = 0
+    for _ in pairs(connections) do distinct = distinct + 1 end
+    assert.equal(20, starts)
+    assert.equal(20, distinct)
+  end)
+
+  it("has every request at the sandbox before the first answer is resumed", function()
+    local N = 8
+    -- The first N starts wait 2 s at the sandbox; the one after them passes
+    -- through and is logged, which can only happen once all N have arrived.
+    H.fault { method = "POST", path = "/v2/verify", status = 429, body = THROTTLED, times = N, delay = 2 }
+    local c = mclient()
+    local results = {}
+    for i = 1, N + 1 do
+      c:spawn(function()
+        local req, _, err = start(c, string.format("4477009002%02d", i))
+        results[#results + 1] = req and "started" or err.code
+      end)
+    end
+    local arrived = false
+    for _ = 1, 500 do
+      c:poll(10)
+      if count_posts(H.log()) == 1 then arrived = true break end
+    end
+    assert.is_true(arrived)
+    -- All N + 1 requests are at the sandbox; no throttled answer has been resumed yet.
+    for _, r in ipairs(results) do assert.equal("started", r) end
+    drain(c)
+    table.sort(results)
+    local expected = { "started" }
+    for _ = 1, N do expected[#expected + 1] = "rate_limited" end
+    table.sort(expected)
+    assert.same(expected, results)
+  end)
+
+  it("resumes each coroutine with its own result", function()
+    local c = mclient()
+    local wrong, right = {}, {}
+    c:spawn(function()
+      local req = assert(start(c, "447700900301"))
+      local code = H.last_code("447700900301")
+      local bad = code == "0000" and "1111" or "0000"
+      wrong.ok, wrong.msg, wrong.err = req:check(bad)
+    end)
+    c:spawn(function()
+      local req = assert(start(c, "447700900302"))
+      right.ok, right.msg, right.err = req:check(H.last_code("447700900302"))
+    end)
+    drain(c)
+    assert.is_nil(wrong.ok)
+    assert.equal("invalid_code", wrong.err.code)
+    assert.equal("api", wrong.err.kind)
+    assert.truthy(wrong.msg:find("^check"))
+    assert.equal("completed", right.ok)
+    assert.is_nil(right.err)
+  end)
+
+  it("backs off on timers: a refused client retries while another coroutine completes", function()
+    local t = multi.new {}
+    local lines = {}
+    local refused = vonage.client { api_key = "k", api_secret = "s", api_host = "http://127.0.0.1:1",
+                                    retries = 2, transport = t,
+                                    on_log = function(_, l) lines[#lines + 1] = l end }
+    local ok = H.client { transport = t }
+    local refused_result, ok_result = {}, nil
+    refused:spawn(function()
+      refused_result.req, refused_result.msg, refused_result.err = start(refused, "447700900401")
+    end)
+    ok:spawn(function()
+      local req = assert(start(ok, "447700900402"))
+      ok_result = req:check(H.last_code("447700900402"))
+    end)
+    local saw_sleeping = false
+    for _ = 1, 1000 do
+      local pending = ok:poll(20) -- either client drives the shared transport
+      -- a poll returned while the refused coroutine waited out its backoff
+      if tostring(t):find("1 sleeping", 1, true) then saw_sleeping = true end
+      if pending == 0 then break end
+    end
+    assert.is_true(saw_sleeping)
+    assert.equal("completed", ok_result)
+    assert.is_nil(refused_result.req)
+    assert.equal("connect_failed", refused_result.err.code)
+    assert.is_true(refused_result.err.retryable)
+    assert.truthy(lines[1]:find("retry 1 of 2", 1, true))
+    assert.truthy(lines[2]:find("retry 2 of 2", 1, true))
+    assert.equal(3, #lines)
+  end)
+
+  it("works in the main thread and keeps another coroutine's finished result", function()
+    local c = mclient()
+    local req = assert(start(c, "447700900501")) -- REPL style: no coroutine, no poll
+    assert.equal("completed", req:check(H.last_code("447700900501")))
+
+    local other
+    c:spawn(function() other = assert(start(c, "447700900502")) end)
+    -- The main thread's call is slow, so the coroutine's transfer finishes while
+    -- the main thread drives the multi; it must be kept, not dropped.
+    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, body = "", delay = 0.5 }
+    assert.is_true(c:request(ID):cancel())
+    assert.is_nil(other) -- only poll resumes coroutines
+    assert.equal(0, c:poll(0)) -- already finished: delivered without waiting
+    assert.equal("vonage.request", getmetatable(other).__name)
+    assert.equal("completed", other:check(H.last_code("447700900502")))
+  end)
+
+  it("refuses plain http to a host that is not loopback before any I/O", function()
+    local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://api.example.com",
+                              retries = 0, transport = "multi" }
+    local result = {}
+    local co = c:spawn(function() result.req, result.msg, result.err = start(c, "447700900601") end)
+    assert.equal("dead", coroutine.status(co)) -- refused at once: it never had to wait
+    assert.equal("insecure_url", result.err.code)
+    assert.truthy(result.msg:find("plain http", 1, true))
+    assert.equal(0, c:poll(0))
+  end)
+
+  it("refuses bad headers and raises on misuse, like the blocking transport", function()
+    local m = core.multi_new {}
+    for _, bad in ipairs { "a\r\nX-Injected: 1", "a\nb", "a\0b" } do
+      local id, msg, err = m:start { method = "GET", url = H.url .. "/_sandbox/health",
+                                     headers = { ["X-Test"] = bad } }
+      assert.is_nil(id)
+      assert.equal("bad_header", err.code)
+      assert.equal("validation", err.kind)
+      assert.truthy(msg:find("X-Test", 1, true))
+    end
+    assert.equal(0, m:pending())
+    assert.has_error(function() m:start { url = H.url } end,
+                     "vonage.multi: spec.method and spec.url are required")
+    assert.has_error(function() m:start { method = "TRACE", url = H.url } end,
+                     "vonage.multi: unsupported method 'TRACE'")
+    m:close()
+  end)
+
+  it("caps the response body, with or without a Content-Length, and stays usable", function()
+    local c = mclient()
+    local results = {}
+    c:spawn(function()
+      for _, chunked in ipairs { false, true } do
+        H.fault { method = "POST", path = "/v2/verify", status = 202, times = 1,
+                  body_bytes = 2 * 1024 * 1024, chunked = chunked }
+        local _, msg, err = start(c, "447700900701")
+        results[#results + 1] = { msg = msg, err = err }
+      end
+      results.after = start(c, "447700900701")
+    end)
+    drain(c)
+    for i = 1, 2 do
+      assert.equal("body_too_large", results[i].err.code)
+      assert.truthy(results[i].msg:find("1048576 byte limit", 1, true))
+    end
+    assert.truthy(results.after)
+  end)
+
+  it("verifies TLS certificates, with and without ca_file", function()
+    local results = {}
+    local clients = {
+      untrusted = mclient { api_host = H.tls_url },
+      wrong_ca = mclient { api_host = H.tls_url, ca_file = H.other_ca },
+      trusted = mclient { api_host = H.tls_url, ca_file = H.ca },
+    }
+    for name, c in pairs(clients) do
+      c:spawn(function()
+        local req, msg, err = start(c, name == "trusted" and "447700900801" or "447700900802")
+        results[name] = { req = req, msg = msg, err = err }
+        if req then results[name].check = req:check(H.last_code("447700900801")) end
+      end)
+    end
+    for _, c in pairs(clients) do drain(c) end
+    assert.equal("tls_verify", results.untrusted.err.code)
+    assert.equal("transport", results.untrusted.err.kind)
+    assert.truthy(results.untrusted.msg:find("^start_verification: TLS certificate verification failed"))
+    assert.equal("tls_verify", results.wrong_ca.err.code)
+    assert.equal("completed", results.trusted.check)
+  end)
+
+  it("keeps the connection alive across transfers", function()
+    local c = mclient()
+    c:spawn(function()
+      local req = c:request(ID)
+      req:cancel()
+      req:cancel()
+      req:cancel()
+    end)
+    drain(c)
+    local log = H.log()
+    assert.equal(3, #log)
+    assert.truthy(log[1].connection)
+    assert.equal(log[1].connection, log[2].connection)
+    assert.equal(log[1].connection, log[3].connection)
+  end)
+
+  it("raises a clear error when poll is called on a client that cannot poll", function()
+    local c = H.client()
+    assert.has_error(function() c:poll() end)
+    local ok, msg = pcall(c.poll, c)
+    assert.is_false(ok)
+    assert.truthy(msg:find("client:poll: this client's transport (vonage.http (curl)) cannot poll", 1, true))
+    assert.truthy(msg:find('transport = "multi"', 1, true))
+    assert.has_error(function() mclient():poll(-1) end, "vonage: poll: timeout_ms must be between 0 and 600000")
+  end)
+
+  it("re-raises an error from a coroutine with its traceback, keeping the others' results", function()
+    local c = mclient()
+    local other
+    local E, F = "1a2b3c4d-0000-4000-8000-00000000000e", "1a2b3c4d-0000-4000-8000-00000000000f"
+    -- E's answer comes at once, F's later, the main thread's last: both are
+    -- finished, in that order, when the main thread's call returns.
+    H.fault { method = "DELETE", path = "/v2/verify/" .. F, status = 204, body = "", delay = 0.2 }
+    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, body = "", delay = 0.6 }
+    c:spawn(function()
+      c:request(E):cancel()
+      error("boom in the game script")
+    end)
+    c:spawn(function() other = { c:request(F):cancel() } end)
+    assert.is_true(c:request(ID):cancel())
+    local ok, msg = pcall(c.poll, c, 0)
+    assert.is_false(ok)
+    assert.truthy(msg:find("boom in the game script", 1, true))
+    assert.truthy(msg:find("stack traceback", 1, true))
+    assert.is_nil(other) -- still queued, not lost
+    assert.equal(0, c:poll(0))
+    assert.same({ true }, other)
+  end)
+
+  it("raises when something other than poll resumes a waiting coroutine", function()
+    local c = mclient()
+    local co = coroutine.create(function() return start(c, "447700900901") end)
+    assert.is_true(coroutine.resume(co))
+    assert.equal(1, c.transport:pending())
+    local ok, msg = coroutine.resume(co, "not from poll")
+    assert.is_false(ok)
+    assert.truthy(msg:find("resumed by something other than client:poll()", 1, true))
+    assert.equal(0, c.transport:pending()) -- its transfer was dropped
+  end)
+
+  it("spawns: runs fn with its arguments until its first wait, and raises an early error", function()
+    local c = mclient()
+    local steps = {}
+    local co = c:spawn(function(a, b)
+      steps[#steps + 1] = a .. b
+      local req = start(c, "447700901001")
+      steps[#steps + 1] = req and "started" or "failed"
+    end, "x", "y")
+    assert.same({ "xy" }, steps)
+    assert.equal("suspended", coroutine.status(co))
+    drain(c)
+    assert.same({ "xy", "started" }, steps)
+    assert.equal("dead", coroutine.status(co))
+    local ok, msg = pcall(c.spawn, c, function() error("early") end)
+    assert.is_false(ok)
+    assert.truthy(msg:find("early", 1, true))
+    assert.has_error(function() c:spawn("not a function") end)
+  end)
+
+  it("answers waiting and sleeping coroutines with 'closed' when the client is closed", function()
+    local t = multi.new {}
+    local c = H.client { transport = t }
+    local refused = vonage.client { api_key = "k", api_secret = "s", api_host = "http://127.0.0.1:1",
+                                    retries = 2, transport = t }
+    H.fault { method = "DELETE", path = "/v2/verify/*", status = 204, body = "", times = 3, delay = 1 }
+    local results = {}
+    for i = 1, 3 do
+      c:spawn(function()
+        local ok, msg, err = c:request(ID):cancel()
+        results[i] = { ok = ok, msg = msg, err = err }
+      end)
+    end
+    local backoff = {}
+    refused:spawn(function() backoff.req, backoff.msg, backoff.err = start(refused, "447700901101") end)
+    for _ = 1, 200 do -- until the refused one sleeps in its backoff
+      c:poll(5)
+      if tostring(t):find("1 sleeping", 1, true) then break end
+    end
+    assert.truthy(tostring(t):find("3 in flight, 1 sleeping", 1, true))
+    c:close()
+    assert.equal("vonage.transport.multi (closed)", tostring(t))
+    assert.equal("vonage.multi (curl, closed)", tostring(t.multi))
+    assert.equal(0, c:poll(0))
+    for i = 1, 3 do
+      assert.is_nil(results[i].ok)
+      assert.equal("transport", results[i].err.kind)
+      assert.equal("closed", results[i].err.code)
+      assert.equal("cancel: the transport was closed before the answer came", results[i].msg)
+    end
+    assert.equal("closed", backoff.err.code) -- its retry met the closed transport
+    local _, _, err = t:send { method = "GET", url = H.url .. "/_sandbox/health" }
+    assert.equal("closed", err.code)
+    t:close() -- safe twice
+  end)
+
+  it("frees transfers in flight when the multi is closed or collected", function()
+    H.fault { method = "DELETE", path = "/v2/verify/*", status = 204, body = "", times = 6, delay = 1 }
+    local m = core.multi_new {}
+    for _ = 1, 3 do assert(m:start { method = "DELETE", url = H.url .. "/v2/verify/" .. ID }) end
+    assert.equal(0, #m:perform(0)) -- now on the wire
+    assert.equal("vonage.multi (curl, 3 in flight)", tostring(m))
+    assert.equal(3, m:pending())
+    m:close()
+    m:close()
+    assert.equal(0, m:pending())
+    assert.has_error(function() m:perform(0) end, "vonage.multi: the transport is closed")
+    do -- a client and its waiting coroutines, dropped with transfers on the wire
+      local c = mclient()
+      for _ = 1, 3 do c:spawn(function() c:request(ID):cancel() end) end
+      c:poll(0)
+      assert.equal(3, c.transport:pending())
+    end
+    collectgarbage()
+    collectgarbage()
+  end)
+
+  it("gives each transfer's result once, by id, and cancels by id", function()
+    local m = core.multi_new {}
+    local a = assert(m:start { method = "GET", url = H.url .. "/_sandbox/health" })
+    local b = assert(m:start { method = "GET", url = H.url .. "/_sandbox/clock" })
+    assert.are_not.equal(a, b)
+    assert.is_true(m:cancel(b))
+    assert.is_false(m:cancel(b))
+    assert.has_error(function() m:result(a) end, "vonage.multi: transfer " .. a .. " is still in flight")
+    local done = {}
+    for _ = 1, 500 do
+      for _, id in ipairs(m:perform(20)) do done[#done + 1] = id end
+      if #done > 0 then break end
+    end
+    assert.same({ a }, done)
+    local status, headers, body = m:result(a)
+    assert.equal(200, status)
+    assert.truthy(headers["content-type"]:find("json", 1, true))
+    assert.truthy(body:find("ok", 1, true))
+    assert.has_error(function() m:result(a) end, "vonage.multi: no transfer with id " .. a)
+    assert.equal(0, m:pending())
+    m:close()
+  end)
+end)
