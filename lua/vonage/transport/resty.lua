@@ -1,0 +1,428 @@
+-- The OpenResty transport: HTTP/1.1 over ngx.socket.tcp, so a call yields to
+-- nginx's event loop instead of blocking the worker. Same policy as the curl
+-- transport (src/vn_http.c): https only (plain http to loopback), TLS
+-- verification always on, CR/LF/NUL refused in headers, no redirects
+-- followed, the body capped while it is read, the same error codes.
+--
+-- Trust comes from nginx.conf (lua_ssl_trusted_certificate and
+-- lua_ssl_verify_depth), names are looked up with its `resolver`, and idle
+-- connections wait in the worker's cosocket pool (lua_socket_pool_size,
+-- lua_socket_keepalive_timeout).
+local errors = require "vonage.errors"
+local validate = require "vonage.validate"
+
+local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
+
+local type, pairs, tonumber, tostring, pcall, setmetatable =
+      type, pairs, tonumber, tostring, pcall, setmetatable
+local concat, format, min, floor = table.concat, string.format, math.min, math.floor
+
+local M = {}
+
+local MAX_HEADER_BYTES = 64 * 1024
+local MAX_INTERIM_RESPONSES = 8 -- 1xx answers skipped before the real one
+local READ_PIECE = 64 * 1024
+local DEFAULT_MAX_BODY = 1024 * 1024
+local METHODS = { GET = true, POST = true, DELETE = true, PATCH = true, PUT = true }
+
+-- The phases where ngx_lua lets a request use cosockets and ngx.sleep.
+local COSOCKET_PHASES = {
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
+
+local Transport = { __name = "vonage.transport.resty" }
+Transport.__index = Transport
+
+function Transport.__tostring()
+  return "vonage.transport.resty (ngx cosockets)"
+end
+
+local function fail(code, message, retryable)
+  return errors.fail("transport", code, message, retryable and { retryable = true } or nil)
+end
+
+local function is_loopback(host)
+  return host == "localhost" or host == "[::1]" or host:match("^127%.[%d.]+$") ~= nil
+end
+
+-- Splits url into scheme, host, port, authority and request target; refuses
+-- what the curl transport refuses. Returns nil, reason when refused.
+local function parse_url(url)
+  -- A space or control character could split the request line.
+  if url:find("[%s%c]") then return nil, "is not a valid absolute URL" end
+  local scheme, authority, target = url:match("^(%a[%w+.%-]*)://([^/?#]*)([^#]*)")
+  if not scheme then return nil, "is not a valid absolute URL" end
+  scheme = scheme:lower()
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = authority:match("^([%w.%-]+)(.*)$") end
+  if not host or not (port == "" or port:match("^:%d+$")) then
+    return nil, "is not a valid absolute URL"
+  end
+  port = port ~= "" and tonumber(port:sub(2)) or (scheme == "https" and 443 or 80)
+  if port < 1 or port > 65535 then return nil, "is not a valid absolute URL" end
+  host = host:lower()
+  if scheme == "http" and not is_loopback(host) then
+    return nil, "uses plain http to a host that is not loopback (https is required)"
+  elseif scheme ~= "https" and scheme ~= "http" then
+    return nil, "uses a scheme other than https"
+  end
+  if target == "" then target = "/" end
+  return { scheme = scheme, host = host, port = port, authority = authority, target = target }
+end
+
+-- Builds the request head; nil, name when a header name or value could split
+-- the head (the message shows the name only, never a value).
+local function request_head(method, u, headers, body)
+  local lines = { format("%s %s HTTP/1.1", method, u.target), "Host: " .. u.authority }
+  if body or method == "POST" or method == "PUT" or method == "PATCH" then
+    lines[#lines + 1] = "Content-Length: " .. (body and #body or 0)
+  end
+  for name, value in pairs(headers) do
+    if type(name) ~= "string" or type(value) ~= "string" then
+      errors.misuse("vonage.transport.resty", "spec.headers must map strings to strings")
+    end
+    if name == "" or name:find(":", 1, true) or validate.rules.header_safe(name)
+       or validate.rules.header_safe(value) then
+      return nil, validate.rules.header_safe(name) and "?" or name:sub(1, 64)
+    end
+    -- Host and Content-Length describe this exchange: ours are the truth.
+    local lower = name:lower()
+    if lower ~= "host" and lower ~= "content-length" and lower ~= "transfer-encoding" then
+      lines[#lines + 1] = name .. ": " .. value
+    end
+  end
+  lines[#lines + 1] = "\r\n"
+  return concat(lines, "\r\n")
+end
+
+-- Gives the socket what is left of the exchange's deadline; false once spent.
+local function arm(sock, deadline)
+  local left = floor((deadline - ngx.now()) * 1000)
+  if left < 1 then return false end
+  sock:settimeouts(left, left, left)
+  return true
+end
+
+-- Reads one header block, capped; the blank line ending it is consumed, not
+-- returned. Returns block | nil, err, bytes_seen.
+local function read_header_block(sock, deadline)
+  local reader = sock:receiveuntil("\r\n\r\n")
+  local parts, size = {}, 0
+  while true do
+    if not arm(sock, deadline) then return nil, "timeout", size end
+    local piece, err = reader(4096)
+    if not piece then
+      if err then return nil, err, size end
+      return concat(parts)
+    end
+    size = size + #piece
+    if size > MAX_HEADER_BYTES then return nil, "headers_too_large", size end
+    parts[#parts + 1] = piece
+  end
+end
+
+-- Status and a table of lower-case names; a repeated header's values are
+-- joined with ", " as the curl transport does.
+local function parse_head(block)
+  local version, status, rest = block:match("^HTTP/1%.([01]) (%d%d%d)[^\r\n]*(.*)$")
+  if not version then return nil end
+  local headers = {}
+  for line in rest:gmatch("[^\r\n]+") do
+    local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
+    if name then
+      name = name:lower()
+      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+    end
+  end
+  return tonumber(status), headers, version == "1"
+end
+
+local function has_token(value, token)
+  for item in (value or ""):gmatch("[^,]+") do
+    if item:match("^%s*(.-)%s*$"):lower() == token then return true end
+  end
+  return false
+end
+
+local function too_large(max_body)
+  return nil, "body_too_large", format("response body exceeds the %d byte limit", max_body)
+end
+
+-- Reads exactly n bytes.
+local function read_exact(sock, deadline, n)
+  if n == 0 then return "" end
+  if not arm(sock, deadline) then return nil, "timeout" end
+  return sock:receive(n)
+end
+
+-- Reads one CRLF-terminated line of at most max bytes (chunk sizes, trailers).
+local function read_line(sock, deadline, max)
+  local reader = sock:receiveuntil("\r\n")
+  if not arm(sock, deadline) then return nil, "timeout" end
+  local line, err = reader(max + 1)
+  if not line then return nil, err or "closed" end
+  if #line > max then return nil, "malformed" end
+  if not arm(sock, deadline) then return nil, "timeout" end
+  local rest, err2 = reader(1) -- nil, nil once the CRLF was consumed
+  if rest then return nil, "malformed" end
+  if err2 then return nil, err2 end
+  return line
+end
+
+local function read_chunked(sock, deadline, max_body)
+  local parts, size = {}, 0
+  while true do
+    local line, err = read_line(sock, deadline, 1024)
+    if not line then return nil, err end
+    local hex = line:match("^(%x+)[ \t]*;") or line:match("^(%x+)[ \t]*$")
+    if not hex or #hex > 8 then return nil, "malformed" end
+    local n = tonumber(hex, 16)
+    if n == 0 then break end
+    -- Checked before reading: a chunked answer cannot get around the cap.
+    if size + n > max_body then return too_large(max_body) end
+    local data, derr = read_exact(sock, deadline, n)
+    if not data then return nil, derr end
+    local crlf, cerr = read_exact(sock, deadline, 2)
+    if crlf ~= "\r\n" then return nil, cerr or "malformed" end
+    size = size + n
+    parts[#parts + 1] = data
+  end
+  local trailers = 0
+  while true do -- trailer fields, then the empty line
+    local line, err = read_line(sock, deadline, MAX_HEADER_BYTES)
+    if not line then return nil, err end
+    if line == "" then return concat(parts) end
+    trailers = trailers + #line
+    if trailers > MAX_HEADER_BYTES then return nil, "headers_too_large" end
+  end
+end
+
+local function read_until_close(sock, deadline, max_body)
+  local parts, size = {}, 0
+  while true do
+    if not arm(sock, deadline) then return nil, "timeout" end
+    local piece, err = sock:receiveany(READ_PIECE)
+    if not piece then
+      if err == "closed" then return concat(parts) end
+      return nil, err
+    end
+    size = size + #piece
+    if size > max_body then return too_large(max_body) end
+    parts[#parts + 1] = piece
+  end
+end
+
+-- Reads the body the head announces: body, reusable | nil, code[, msg].
+local function read_body(sock, deadline, status, headers, max_body)
+  if status == 204 or status == 304 then return "", true end
+  local coding = headers["transfer-encoding"]
+  local body, err, msg
+  if coding and has_token(coding, "chunked") then
+    body, err, msg = read_chunked(sock, deadline, max_body)
+    if not body then return nil, err, msg end
+    return body, true
+  end
+  local length = not coding and headers["content-length"]
+  if length then
+    if not length:match("^%d+$") or #length > 15 then return nil, "malformed" end
+    length = tonumber(length)
+    if length > max_body then return too_large(max_body) end
+    body, err = read_exact(sock, deadline, length)
+    if not body then return nil, err end
+    return body, true
+  end
+  body, err, msg = read_until_close(sock, deadline, max_body)
+  if not body then return nil, err, msg end
+  return body, false
+end
+
+local function no_cosocket(phase)
+  return errors.fail("transport", "no_cosocket", format(
+    "cannot send from nginx's %s phase: cosockets work in rewrite_by_lua, access_by_lua, "
+    .. "content_by_lua and ngx.timer.at callbacks (start a timer for background work)", phase))
+end
+
+-- Maps a connect failure to the curl transport's codes. All are retryable:
+-- nothing was sent.
+local function connect_error(err, u, connect_ms)
+  local where = u.host .. ":" .. u.port
+  if err:find("no resolver defined", 1, true) then
+    return errors.fail("transport", "dns", format(
+      "could not resolve host %s: nginx has no `resolver` directive "
+      .. "(cosockets need one to look up names, e.g. resolver 127.0.0.53;)", u.host))
+  end
+  if err == "timeout" then
+    return fail("timeout", format("timed out: connecting to %s took over %d ms", where, connect_ms), true)
+  end
+  if err:find("resolve", 1, true) or err:find("not found", 1, true) then
+    return fail("dns", format("could not resolve host: %s (%s)", u.host, err), true)
+  end
+  return fail("connect_failed", format("could not connect to %s: %s", where, err), true)
+end
+
+-- sslhandshake with the host as server name, verification on. The session
+-- argument must be nil, not false: ngx_lua 0.10.23 reports success for a
+-- handshake that completed at once (common on loopback) but failed
+-- verification when given false; given nil it raises instead, which pcall
+-- turns back into a verification failure.
+local function tls_handshake(sock, u)
+  local server_name = u.host:match("^%[(.*)%]$") or u.host
+  local ok, session, err = pcall(sock.sslhandshake, sock, nil, server_name, true)
+  if not ok then
+    return fail("tls_verify", format("TLS certificate verification failed for %s "
+      .. "(is its CA in lua_ssl_trusted_certificate?)", u.host))
+  end
+  if session then return true end
+  -- ngx_lua may prefix a stale OpenSSL code: read the words, not the number.
+  local reason = tostring(err):gsub("^%-?%d+: ", "")
+  local lower = reason:lower()
+  if lower:find("certif", 1, true) or lower:find("issuer", 1, true) or lower:find("verif", 1, true)
+     or lower:find("mismatch", 1, true) or lower:find("trust", 1, true) then
+    return fail("tls_verify", format("TLS certificate verification failed: %s "
+      .. "(trust comes from lua_ssl_trusted_certificate)", reason))
+  end
+  if reason == "timeout" then
+    return fail("timeout", "timed out: TLS handshake with " .. u.host, true)
+  end
+  return fail("tls", "TLS handshake failed: " .. reason, true)
+end
+
+-- One attempt on one connection. Returns status, headers, body | nil, msg,
+-- err, stale (stale: a pooled connection the server had already closed,
+-- before it answered anything; worth one more try on a fresh one).
+local function exchange(spec, u, head, deadline)
+  local connect_ms = spec.connect_timeout_ms or 3000
+  local left = floor((deadline - ngx.now()) * 1000)
+  if left < 1 then
+    return fail("timeout", format("timed out after %d ms before connecting", spec.timeout_ms or 10000), true)
+  end
+  local sock = ngx.socket.tcp()
+  sock:settimeouts(min(connect_ms, left), left, left)
+  -- "localhost" is loopback by definition (RFC 6761): no resolver needed.
+  local address = u.host == "localhost" and "127.0.0.1" or u.host
+  local pool = format("vonage:%s://%s:%d", u.scheme, u.host, u.port)
+  local ok, err = sock:connect(address, u.port, { pool = pool })
+  if not ok then return connect_error(err, u, min(connect_ms, left)) end
+  local reused = (sock:getreusedtimes() or 0) > 0
+  if u.scheme == "https" and not reused then
+    local shaken, msg, terr = tls_handshake(sock, u)
+    if not shaken then
+      sock:close()
+      return nil, msg, terr
+    end
+  end
+
+  -- After the connect the request may have reached the server: not retryable.
+  local function broken(step, why)
+    sock:close()
+    if why == "timeout" then
+      return fail("timeout", format("timed out after %d ms while %s", spec.timeout_ms or 10000, step))
+    end
+    return fail("network", format("connection to %s:%d failed while %s: %s", u.host, u.port, step, why))
+  end
+
+  if not arm(sock, deadline) then return broken("sending the request", "timeout") end
+  local sent, serr = sock:send(spec.body and { head, spec.body } or head)
+  if not sent then
+    if reused and serr ~= "timeout" then return nil, nil, nil, true end
+    return broken("sending the request", serr)
+  end
+
+  local status, headers, http11
+  for _ = 1, MAX_INTERIM_RESPONSES do
+    local block, herr, seen = read_header_block(sock, deadline)
+    if not block then
+      if herr == "headers_too_large" then
+        sock:close()
+        return fail("headers_too_large", format("response headers exceed %d bytes", MAX_HEADER_BYTES))
+      end
+      if reused and seen == 0 and herr ~= "timeout" and status == nil then return nil, nil, nil, true end
+      return broken("reading the answer", herr)
+    end
+    status, headers, http11 = parse_head(block)
+    if not status then return broken("reading the answer", "it is not HTTP/1.x") end
+    if status >= 200 then break end
+  end
+  if status < 200 then return broken("reading the answer", "too many interim (1xx) answers") end
+
+  local body, reusable, msg = read_body(sock, deadline, status, headers,
+                                        spec.max_response_bytes or DEFAULT_MAX_BODY)
+  if not body then
+    local code = reusable
+    sock:close()
+    if code == "body_too_large" then return fail("body_too_large", msg) end
+    if code == "headers_too_large" then
+      return fail("headers_too_large", format("response trailers exceed %d bytes", MAX_HEADER_BYTES))
+    end
+    return broken("reading the body", code)
+  end
+  if reusable and http11 and not has_token(headers.connection, "close") then
+    sock:setkeepalive()
+  else
+    sock:close()
+  end
+  return status, headers, body
+end
+
+-- transport:send{ method=, url=, headers=, body=, timeout_ms=,
+--                 connect_timeout_ms=, max_response_bytes= }
+--   -> status, headers, body | nil, msg, err
+function Transport.send(_, spec)
+  local method, url = spec.method, spec.url
+  if type(method) ~= "string" or type(url) ~= "string" then
+    errors.misuse("vonage.transport.resty", "spec.method and spec.url are required")
+  end
+  if not METHODS[method] then
+    errors.misuse("vonage.transport.resty", "unsupported method '" .. method .. "'")
+  end
+  local headers = spec.headers or {}
+  if type(headers) ~= "table" then errors.misuse("vonage.transport.resty", "spec.headers must be a table") end
+  if spec.body ~= nil and type(spec.body) ~= "string" then
+    errors.misuse("vonage.transport.resty", "spec.body must be a string")
+  end
+
+  local u, why = parse_url(url)
+  if not u then return fail("insecure_url", "refused URL: it " .. why) end
+  local head, bad = request_head(method, u, headers, spec.body)
+  if not head then
+    return errors.fail("validation", "bad_header", format(
+      "refused header '%s': names and values must not hold CR, LF or NUL", bad))
+  end
+  local phase = ngx.get_phase()
+  if not COSOCKET_PHASES[phase] then return no_cosocket(phase) end
+
+  local deadline = ngx.now() + (spec.timeout_ms or 10000) / 1000
+  for _ = 1, 2 do
+    local status, resp_headers, body, stale = exchange(spec, u, head, deadline)
+    if not stale then return status, resp_headers, body end
+  end
+  return fail("network", "the server closed the connection before answering")
+end
+
+-- transport:sleep(ms): the backoff between retries, yielding to nginx.
+function Transport.sleep(_, ms)
+  ngx.sleep(ms / 1000)
+end
+
+-- new(client options) -> transport. Per-call CA files and proxies cannot be
+-- given to a cosocket: nginx.conf decides them, so asking is a mistake.
+function M.new(opts)
+  opts = opts or {}
+  if not (ngx and type(ngx.socket) == "table" and ngx.socket.tcp) then
+    errors.misuse("vonage.client", 'transport "resty" runs only inside nginx with lua-nginx-module (OpenResty)')
+  end
+  if opts.ca_file then
+    errors.misuse("vonage.client", "ca_file cannot be used with the resty transport: "
+      .. "set lua_ssl_trusted_certificate (and lua_ssl_verify_depth) in nginx.conf instead")
+  end
+  if opts.proxy then
+    errors.misuse("vonage.client", "proxy cannot be used with the resty transport: "
+      .. "nginx cosockets connect directly; use the curl transport for a proxy")
+  end
+  return setmetatable({}, Transport)
+end
+
+M.Transport = Transport
+
+return M

@@ -1,0 +1,207 @@
+-- The app behind resty_app.conf: each endpoint runs one scenario with clients
+-- made inside nginx (no transport option) and answers JSON saying what the
+-- module returned. spec/resty_transport_spec.lua reads it.
+-- luacheck: globals ngx
+local vonage = require "vonage"
+local cjson = require "cjson.safe"
+
+local ngx = ngx
+
+local M = {}
+
+local SANDBOX = os.getenv("VONAGE_SANDBOX_URL")
+local APP_ID = os.getenv("RESTY_SPEC_APP_ID")
+local KEY_PATH = os.getenv("VONAGE_TEST_PRIVATE_KEY_PATH")
+
+local function client(overrides)
+  local opts = { application_id = APP_ID, private_key_path = KEY_PATH, api_host = SANDBOX }
+  for k, v in pairs(overrides or {}) do opts[k] = v end
+  return vonage.client(opts)
+end
+
+-- A failure as plain data (the err table has a metatable cjson ignores anyway).
+local function outcome(ok, msg, err)
+  if ok then return { ok = true, value = type(ok) == "userdata" and ok.request_id or ok } end
+  return { ok = false, msg = msg, code = err and err.code, kind = err and err.kind,
+           status = err and err.status, retryable = err and err.retryable or false }
+end
+
+local function start(c, to)
+  return c:start_verification { brand = "ACME", workflow = { vonage.sms { to = to } } }
+end
+
+local routes = {}
+
+-- What the default transport inside nginx is.
+function routes.info()
+  local t = client().transport
+  return { type = type(t), name = tostring(t) }
+end
+
+function routes.start(args)
+  return outcome(start(client(), args.to))
+end
+
+function routes.check(args)
+  return outcome(client():request(args.id):check(args.code))
+end
+
+-- A cancel the spec has made slow; /in_flight tells whether it is still held.
+local in_flight = 0
+function routes.slow_cancel(args)
+  in_flight = in_flight + 1
+  local result = outcome(client():request(args.id):cancel())
+  in_flight = in_flight - 1
+  return result
+end
+
+function routes.in_flight()
+  return { in_flight = in_flight }
+end
+
+-- n cancels in light threads. The spec made the first n cancels to reach the
+-- sandbox slow; the first thread to get its answer back sends one more cancel
+-- at once, a probe: it gets the real route (not_found) only if every one of
+-- the n requests had reached the sandbox by then.
+function routes.parallel(args)
+  local c, threads, probe = client(), {}, nil
+  for i = 1, tonumber(args.n) do
+    threads[i] = ngx.thread.spawn(function()
+      local result = outcome(c:request(args.prefix .. i):cancel())
+      if not probe then
+        probe = { pending = true }
+        probe = outcome(c:request(args.prefix .. "0"):cancel())
+      end
+      return result
+    end)
+  end
+  -- One thread at a time: ngx_lua would resume a parent that waited on
+  -- several threads again each time another one ends.
+  local results = {}
+  for i = 1, #threads do
+    local _, r = ngx.thread.wait(threads[i])
+    results[i] = r
+  end
+  return { probe = probe, results = results }
+end
+
+-- The TLS port, trusting whatever lua_ssl_trusted_certificate this location has.
+function routes.tls(args)
+  return outcome(start(client { api_host = os.getenv("VONAGE_SANDBOX_TLS_URL") }, args.to))
+end
+
+function routes.tls_check(args)
+  local c = client { api_host = os.getenv("VONAGE_SANDBOX_TLS_URL") }
+  return outcome(c:request(args.id):check(args.code))
+end
+
+-- Three starts: two meet the spec's over-size faults, the third is served.
+function routes.body_cap(args)
+  local c = client()
+  local small = client { max_response_bytes = 4096 }
+  return {
+    outcome(start(c, args.to)), outcome(start(c, args.to)), outcome(start(small, args.to)),
+    outcome(start(c, args.to)),
+  }
+end
+
+function routes.cancel_three(args)
+  local req = client():request(args.id)
+  return { outcome(req:cancel()), outcome(req:cancel()), outcome(req:cancel()) }
+end
+
+function routes.insecure()
+  local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://api.example.com", retries = 0 }
+  return outcome(start(c, "447700900060"))
+end
+
+function routes.no_resolver()
+  local c = client { api_host = "https://api.example.invalid", retries = 0 }
+  return outcome(start(c, "447700900061"))
+end
+
+function routes.bad_header()
+  local t = client().transport
+  local refused = {}
+  for i, bad in ipairs { "a\r\nX-Injected: 1", "a\nb", "a\0b" } do
+    refused[i] = outcome(t:send { method = "GET", url = SANDBOX .. "/_sandbox/health",
+                                  headers = { ["X-Test"] = bad } })
+  end
+  local status, headers, body = t:send { method = "GET", url = SANDBOX .. "/_sandbox/health" }
+  return { refused = refused, status = status, content_type = headers["content-type"], body = body }
+end
+
+-- Connection refused, retried: the backoff must go through ngx.sleep.
+function routes.refused()
+  local lines, sleeps, real_sleep = {}, 0, ngx.sleep
+  ngx.sleep = function(s)
+    sleeps = sleeps + 1
+    return real_sleep(s)
+  end
+  local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://127.0.0.1:1", retries = 2,
+                            on_log = function(_, l) lines[#lines + 1] = l end }
+  local result = outcome(start(c, "447700900062"))
+  ngx.sleep = real_sleep
+  result.lines, result.sleeps = lines, sleeps
+  return result
+end
+
+function routes.timeout(args)
+  return outcome(client { timeout_ms = 300 }:request(args.id):cancel())
+end
+
+function routes.misuse()
+  local results = {}
+  for _, opt in ipairs { "ca_file", "proxy" } do
+    local ok, msg = pcall(client, { [opt] = "/dev/null" })
+    results[opt] = ok and "accepted" or msg
+  end
+  return results
+end
+
+-- Phases without cosockets: init_by_lua (kept from startup), set_by_lua,
+-- log_by_lua (kept for the spec to fetch).
+local init = {}
+function M.init_phase()
+  init.client = client()
+  init.result = outcome(init.client:request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e60"):cancel())
+end
+
+function routes.init_phase()
+  -- the client made at init time works once a request phase uses it
+  local later = outcome(init.client:request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e60"):cancel())
+  return { at_init = init.result, later = later }
+end
+
+function M.set_phase()
+  local _, msg, err = client():request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e61"):cancel()
+  return cjson.encode(outcome(nil, msg, err))
+end
+
+-- The log phase cannot send; a timer it starts can (the error says so).
+local logged, from_timer
+function M.log_phase()
+  logged = outcome(client():request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e62"):cancel())
+  ngx.timer.at(0, function()
+    from_timer = outcome(client():request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e62"):cancel())
+  end)
+end
+
+function routes.log_phase_result()
+  if not (logged and from_timer) then return { pending = true } end
+  return { logged = logged, from_timer = from_timer }
+end
+
+function M.handle()
+  local name = ngx.var.uri:match("^/([%w_]+)$")
+  if ngx.var.uri == "/tls-other-ca" then name = "tls" end
+  local route = name and routes[name]
+  if not route then return ngx.exit(404) end
+  local ok, result = xpcall(route, debug.traceback, ngx.req.get_uri_args())
+  ngx.header["Content-Type"] = "application/json"
+  local body, why = cjson.encode(ok and result or { raised = tostring(result) })
+  if not (ok and body) then ngx.status = 500 end
+  ngx.print(body or cjson.encode { raised = why })
+end
+
+return M

@@ -1,0 +1,224 @@
+-- The resty transport in a real nginx: spec/nginx/resty_app.conf runs an app
+-- (spec/nginx/resty_app.lua) whose clients are made without a transport
+-- option; each endpoint runs one scenario against the sandbox and answers
+-- JSON with what the module returned.
+local H = require "spec.helper"
+local cjson = require "cjson"
+local http = require "socket.http"
+local socket = require "socket"
+
+local app = {}
+
+local function start_app()
+  local template = H.read(H.ROOT .. "/spec/nginx/resty_app.conf")
+    :gsub("@CA@", function() return H.ca end)
+    :gsub("@OTHER_CA@", function() return H.other_ca end)
+  local env = ("VONAGE_SANDBOX_URL=%s VONAGE_SANDBOX_TLS_URL=%s VONAGE_TEST_PRIVATE_KEY_PATH=%s RESTY_SPEC_APP_ID=%s")
+    :format(H.url, H.tls_url, H.key_path, H.APP_ID)
+  local server = H.nginx(template, env)
+  app.url, app.stop = server.url, server.stop
+  app.port = tonumber(server.url:match(":(%d+)$"))
+end
+
+-- GET one of the app's endpoints -> its decoded JSON answer
+local function get(path)
+  local body, status = http.request(app.url .. path)
+  assert(status == 200, path .. ": HTTP " .. tostring(status) .. ": " .. tostring(body))
+  return cjson.decode(body)
+end
+
+-- A request id whose last digits name the scenario (ids must be UUIDs).
+local function id(n)
+  return ("0b9f5d4e-1a2b-4c3d-8e9f-%012d"):format(n)
+end
+
+local function other_code(code)
+  local last = tonumber(code:sub(-1))
+  return code:sub(1, -2) .. tostring((last + 1) % 10)
+end
+
+describe("the resty transport", function()
+  setup(start_app)
+  teardown(function() if app.stop then app.stop() end end)
+  before_each(H.reset)
+
+  it("is the default inside nginx, not the curl userdata", function()
+    local info = get("/info")
+    assert.equal("table", info.type)
+    assert.equal("vonage.transport.resty (ngx cosockets)", info.name)
+  end)
+
+  it("runs the Verify flow: start, check the code that was sent, completed", function()
+    local to = "447700900050"
+    local started = get("/start?to=" .. to)
+    assert.is_true(started.ok)
+    local checked = get(("/check?id=%s&code=%s"):format(started.value, H.last_code(to)))
+    assert.same({ ok = true, value = "completed" }, checked)
+    -- the sandbox saw both calls, authenticated with the app's JWT
+    local log = H.log()
+    assert.same({ "POST", "/v2/verify/" .. started.value, "jwt" },
+                { log[#log].method, log[#log].path, log[#log].auth })
+  end)
+
+  it("maps a wrong code to the API's error code, as the curl transport does", function()
+    local to = "447700900051"
+    local started = get("/start?to=" .. to)
+    local wrong = other_code(H.last_code(to))
+    local resty = get(("/check?id=%s&code=%s"):format(started.value, wrong))
+    local _, curl_msg, curl = H.client():request(started.value):check(wrong)
+    assert.is_false(resty.ok)
+    assert.equal("invalid_code", resty.code)
+    assert.same({ curl.kind, curl.code, curl.status }, { resty.kind, resty.code, resty.status })
+    assert.equal(curl_msg, resty.msg)
+  end)
+
+  it("does not block the worker: a second request is answered while the first waits on the API", function()
+    local held_id = id(70)
+    H.fault { method = "DELETE", path = "/v2/verify/" .. held_id, status = 204, body = "", times = 1, delay = 1.5 }
+    local held = assert(socket.connect("127.0.0.1", app.port))
+    assert(held:send("GET /slow_cancel?id=" .. held_id .. " HTTP/1.0\r\n\r\n"))
+    -- A blocked worker would answer only after the slow cancel returned, and
+    -- then always with in_flight = 0.
+    local seen = H.eventually(function()
+      local state = get("/in_flight")
+      return state.in_flight > 0 and state
+    end, "the worker never answered while the slow call was held")
+    assert.equal(1, seen.in_flight)
+    local answer = held:receive("*a")
+    held:close()
+    assert.same({ ok = true, value = true }, cjson.decode(answer:match("\r\n\r\n(.*)$")))
+  end)
+
+  it("has several calls in flight at once: all reach the sandbox before any answer comes back", function()
+    local n = 4
+    local prefix = id(80):sub(1, -2) -- ids ...81 to ...84; ...80 is the probe
+    H.fault { method = "DELETE", path = "/v2/verify/" .. prefix .. "*", status = 204, body = "",
+              times = n, delay = 0.5 }
+    local r = get(("/parallel?n=%d&prefix=%s"):format(n, prefix))
+    for i = 1, n do
+      assert.same({ ok = true, value = true }, r.results[i])
+    end
+    -- The probe, sent once the first answer was back, found the fault used up.
+    assert.equal("not_found", r.probe.code)
+    local log = H.log()
+    assert.same({ "/v2/verify/" .. prefix .. "0", 404 }, { log[#log].path, log[#log].status })
+  end)
+
+  it("verifies TLS with lua_ssl_trusted_certificate: another CA fails, the sandbox's CA works", function()
+    -- Other CA first: an idle pooled connection would skip the handshake.
+    local to = "447700900052"
+    local untrusted = get("/tls-other-ca?to=" .. to)
+    assert.same({ false, "transport", "tls_verify", false },
+                { untrusted.ok, untrusted.kind, untrusted.code, untrusted.retryable })
+    assert.truthy(untrusted.msg:find("^start_verification: TLS certificate verification failed"))
+    local started = get("/tls?to=" .. to)
+    assert.is_true(started.ok)
+    local checked = get(("/tls_check?id=%s&code=%s"):format(started.value, H.last_code(to)))
+    assert.same({ ok = true, value = "completed" }, checked)
+  end)
+
+  it("caps the response body, with a Content-Length or chunked, and stays usable", function()
+    local verify = { method = "POST", path = "/v2/verify", status = 202, times = 1 }
+    local function fault(extra)
+      local f = {}
+      for k, v in pairs(verify) do f[k] = v end
+      for k, v in pairs(extra) do f[k] = v end
+      H.fault(f)
+    end
+    fault { body_bytes = 2 * 1024 * 1024 }
+    fault { body_bytes = 2 * 1024 * 1024, chunked = true }
+    fault { body_bytes = 5000 } -- met by a client with max_response_bytes = 4096
+    local r = get("/body_cap?to=447700900053")
+    for i, limit in ipairs { 1048576, 1048576, 4096 } do
+      assert.same({ false, "transport", "body_too_large" }, { r[i].ok, r[i].kind, r[i].code })
+      assert.truthy(r[i].msg:find(limit .. " byte limit", 1, true))
+    end
+    assert.is_true(r[4].ok)
+  end)
+
+  it("keeps the connection alive across calls", function()
+    local r = get("/cancel_three?id=" .. id(90))
+    assert.same({ "not_found", "not_found", "not_found" }, { r[1].code, r[2].code, r[3].code })
+    local log = H.log()
+    assert.equal(3, #log)
+    assert.truthy(log[1].connection)
+    assert.same({ log[1].connection, log[1].connection }, { log[2].connection, log[3].connection })
+  end)
+
+  it("refuses plain http to a host that is not loopback, before any I/O", function()
+    -- nginx here has no resolver: an attempt to connect would fail as "dns".
+    local r = get("/insecure")
+    assert.same({ false, "transport", "insecure_url" }, { r.ok, r.kind, r.code })
+    assert.truthy(r.msg:find("plain http", 1, true))
+  end)
+
+  it("refuses header values holding CR, LF or NUL without echoing them", function()
+    local r = get("/bad_header")
+    for i = 1, 3 do
+      assert.same({ false, "validation", "bad_header" }, { r.refused[i].ok, r.refused[i].kind, r.refused[i].code })
+      assert.truthy(r.refused[i].msg:find("X-Test", 1, true))
+      assert.falsy(r.refused[i].msg:find("Injected", 1, true))
+    end
+    assert.equal(200, r.status)
+    assert.truthy(r.content_type:find("json", 1, true))
+    assert.truthy(r.body:find("ok", 1, true))
+  end)
+
+  it("retries a refused connection after ngx.sleep backoffs, then says why", function()
+    local r = get("/refused")
+    assert.same({ false, "connect_failed", true }, { r.ok, r.code, r.retryable })
+    assert.truthy(r.msg:find("^start_verification: could not connect"))
+    assert.truthy(r.lines[1]:find("retry 1 of 2", 1, true))
+    assert.truthy(r.lines[2]:find("retry 2 of 2", 1, true))
+    assert.equal(3, #r.lines)
+    assert.equal(2, r.sleeps)
+  end)
+
+  it("says that nginx needs a resolver to look up a name", function()
+    local r = get("/no_resolver")
+    assert.same({ false, "transport", "dns" }, { r.ok, r.kind, r.code })
+    assert.truthy(r.msg:find("resolver", 1, true))
+    assert.truthy(r.msg:find("api.example.invalid", 1, true))
+  end)
+
+  it("times out a call that takes too long, and does not retry it", function()
+    H.fault { method = "DELETE", path = "/v2/verify/" .. id(91), status = 204, body = "", times = 1, delay = 1.5 }
+    local r = get("/timeout?id=" .. id(91))
+    assert.same({ false, "transport", "timeout", false }, { r.ok, r.kind, r.code, r.retryable })
+  end)
+
+  it("refuses ca_file and proxy, naming what to configure in nginx instead", function()
+    local r = get("/misuse")
+    assert.truthy(r.ca_file:find("lua_ssl_trusted_certificate", 1, true))
+    assert.truthy(r.proxy:find("proxy cannot be used with the resty transport", 1, true))
+  end)
+
+  it("answers a clear error from init_by_lua, where nginx has no cosockets", function()
+    local r = get("/init_phase")
+    assert.same({ false, "transport", "no_cosocket" }, { r.at_init.ok, r.at_init.kind, r.at_init.code })
+    assert.truthy(r.at_init.msg:find("init phase", 1, true))
+    assert.truthy(r.at_init.msg:find("content_by_lua", 1, true))
+    -- the same client, used from a request, reaches the sandbox
+    assert.equal("not_found", r.later.code)
+  end)
+
+  it("answers a clear error from set_by_lua and log_by_lua; a timer started there can send", function()
+    local body, status = http.request(app.url .. "/set-phase")
+    assert.equal(200, status)
+    local set = cjson.decode(body)
+    assert.same({ "no_cosocket", false }, { set.code, set.retryable })
+    assert.truthy(set.msg:find("set phase", 1, true))
+
+    assert.equal("logged\n", (http.request(app.url .. "/log-phase")))
+    local r = H.eventually(function()
+      local answer = get("/log_phase_result")
+      return not answer.pending and answer
+    end, "the log phase or its timer did not run")
+    assert.equal("no_cosocket", r.logged.code)
+    assert.truthy(r.logged.msg:find("log phase", 1, true))
+    assert.truthy(r.logged.msg:find("ngx.timer.at", 1, true))
+    -- the timer's cancel reached the sandbox, which knows no such request
+    assert.equal("not_found", r.from_timer.code)
+    assert.equal(1, #H.log())
+  end)
+end)
