@@ -48,6 +48,8 @@ deps:
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@sh scripts/with-sandbox $(LUA) examples/quickstart.lua
+	@echo; echo "== Many verifications in flight from one thread (transport \"multi\")"
+	@sh scripts/with-sandbox $(LUA) examples/game_loop.lua
 
 # Everything: both interpreters, ASan+UBSan, valgrind, lint, the rockspec build.
 # Ends with "N passed, N failed".
