@@ -1,6 +1,7 @@
--- The real receiver: a second nginx runs examples/webhook_openresty/ (the
--- project's module built for LuaJIT), the sandbox delivers to it, and the
--- spec reads what the handler accepted.
+-- The real OpenResty app: a second nginx runs examples/webhook_openresty/ (the
+-- project's module built for LuaJIT); it starts and checks verifications over
+-- cosockets, the sandbox delivers its callbacks to it, and the spec reads what
+-- the handler accepted.
 local H = require "spec.helper"
 local cjson = require "cjson"
 local http = require "socket.http"
@@ -10,7 +11,8 @@ local receiver = {}
 
 local function start_receiver()
   local server = H.nginx(H.read(H.ROOT .. "/examples/webhook_openresty/nginx.conf"),
-                         "VONAGE_SIGNATURE_SECRET=" .. SECRET)
+    ("VONAGE_SIGNATURE_SECRET=%s VONAGE_APPLICATION_ID=%s VONAGE_PRIVATE_KEY_PATH=%s VONAGE_API_HOST=%s")
+      :format(SECRET, H.APP_ID, H.key_path, H.url))
   receiver.url, receiver.stop = server.url, server.stop
 end
 
@@ -70,6 +72,38 @@ describe("the OpenResty webhook receiver", function()
     list = deliveries(3)
     assert.equals(200, list[3].attempts[1].status)
     assert.equals(2, #received(2))
+  end)
+
+  -- POST path?query to the app -> status, decoded JSON answer
+  local function app_post(path)
+    local body, status = http.request(receiver.url .. path, "")
+    return status, cjson.decode(body)
+  end
+
+  it("starts and checks a verification over cosockets; its callbacks come back to it", function()
+    point_at("/webhooks/verify")
+    local to = "447700900305"
+    local status, started = app_post("/verify/start?to=" .. to .. "&client_ref=app-1")
+    assert.equal(200, status)
+    local log = H.log()
+    assert.same({ "POST", "/v2/verify", "jwt" }, { log[#log].method, log[#log].path, log[#log].auth })
+    local code = H.last_code(to)
+    local wrong = code:sub(1, -2) .. tostring((tonumber(code:sub(-1)) + 1) % 10)
+    local refused_status, refused = app_post(("/verify/check?id=%s&code=%s"):format(started.request_id, wrong))
+    assert.same({ 400, "invalid_code" }, { refused_status, refused.error })
+    local check_status, checked = app_post(("/verify/check?id=%s&code=%s"):format(started.request_id, code))
+    assert.same({ 200, "completed" }, { check_status, checked.status })
+    local events = received_for(started.request_id, 2)
+    assert.same({ "event", "completed", "app-1" }, { events[1].type, events[1].status, events[1].client_ref })
+    assert.same({ "summary", "completed" }, { events[2].type, events[2].status })
+    -- user input the library refuses becomes a 400 naming the problem, with nothing sent
+    local before = #H.log()
+    local bad_status, bad = app_post("/verify/start?to=%2B44-7700")
+    assert.same({ 400, "invalid_params" }, { bad_status, bad.error })
+    assert.truthy(bad.message:find("workflow[1].to", 1, true))
+    local bad_id_status = app_post("/verify/check?id=../../v1/account&code=1234")
+    assert.equal(400, bad_id_status)
+    assert.equal(before, #H.log())
   end)
 
   it("reads a body nginx spilled to a temp file", function()

@@ -1,5 +1,7 @@
--- The receiver behind nginx.conf: checks each signed callback with
--- vonage.webhook.ngx_handler and keeps what it accepted in a shared dict.
+-- The app behind nginx.conf: starts and checks verifications (each call
+-- yields to nginx's event loop: the transport is "resty" inside nginx), and
+-- checks each signed callback with vonage.webhook.ngx_handler, keeping what
+-- it accepted in a shared dict.
 local vonage = require "vonage"
 local cjson = require "cjson.safe"
 
@@ -19,6 +21,55 @@ local function on_event(event)
   local n = received:incr("count", 1, 0)
   received:set("event:" .. n, cjson.encode(event))
   return true
+end
+
+-- One client per worker, made on first use: it keeps the JWT cache, and its
+-- connections wait in the worker's cosocket pool between requests.
+local client
+local function get_client()
+  client = client or vonage.client.from_env()
+  return client
+end
+
+local function answer(status, body)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json"
+  ngx.print(cjson.encode(body))
+end
+
+-- An error from the library: the user's mistake (a bad number, a wrong code)
+-- is a 4xx for the caller; Vonage or the network failing is a 502.
+local function answer_error(msg, err)
+  local status = (err.kind == "validation" or err.kind == "api") and (err.status or 400) or 502
+  answer(status < 500 and status or 502, { error = err.code, message = msg })
+end
+
+-- POST /verify/start?to=<E.164 digits>[&client_ref=...]
+function M.start()
+  local args = ngx.req.get_uri_args()
+  if type(args.to) ~= "string" or (args.client_ref ~= nil and type(args.client_ref) ~= "string") then
+    return answer(400, { error = "invalid_params", message = "give one to and at most one client_ref" })
+  end
+  local req, msg, err = get_client():start_verification {
+    brand = "ACME", client_ref = args.client_ref,
+    workflow = { vonage.sms { to = args.to }, vonage.voice { to = args.to } },
+  }
+  if not req then return answer_error(msg, err) end
+  answer(200, { request_id = req.request_id })
+end
+
+-- POST /verify/check?id=<request_id>&code=<the code the user typed>
+function M.check()
+  local args = ngx.req.get_uri_args()
+  -- client:request raises on an id that is not a UUID (it goes into the URL
+  -- path); here the id is user input, so that is a 400.
+  local ok, req = pcall(get_client().request, get_client(), args.id)
+  if not ok or type(args.code) ~= "string" then
+    return answer(400, { error = "invalid_params", message = "give one id (a request_id) and one code" })
+  end
+  local status, msg, err = req:check(args.code)
+  if not status then return answer_error(msg, err) end
+  answer(200, { status = status })
 end
 
 M.receive = vonage.webhook.ngx_handler({
