@@ -164,6 +164,44 @@ describe("the curl multi transport", function()
     assert.equal("completed", other:check(H.last_code("447700900502")))
   end)
 
+  it("lets a resumed coroutine close the client while poll holds other finished transfers", function()
+    local c = mclient()
+    local results, closer = {}, nil
+    for i = 1, 2 do
+      c:spawn(function()
+        local status, _, err = c.transport:send { method = "GET", url = H.url .. "/_sandbox/health" }
+        results[i] = status or err.code
+        if not closer then
+          closer = i
+          c:close()
+        end
+      end)
+    end
+    -- Both transfers finish while the main thread's slow call drives the
+    -- multi, so one poll has both to hand over; the first resumed closes.
+    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, body = "", delay = 0.5 }
+    assert.is_true(c:request(ID):cancel())
+    assert.equal(0, c:poll(0))
+    assert.equal(200, results[closer])
+    assert.equal("closed", results[3 - closer])
+  end)
+
+  it("blocks like the main thread where the coroutine cannot yield, never waking it later", function()
+    local c = mclient()
+    local inner, after
+    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, body = "", delay = 0.5 }
+    c:spawn(function()
+      -- A gsub callback is called from C: no yield is possible there.
+      string.gsub("x", "x", function()
+        inner = c.transport:send { method = "GET", url = H.url .. "/_sandbox/health" }
+      end)
+      after = c.transport:send { method = "DELETE", url = H.url .. "/v2/verify/" .. ID }
+    end)
+    assert.equal(200, inner) -- answered before spawn returned
+    drain(c)
+    assert.equal(204, after) -- its own answer, not the health check's
+  end)
+
   it("refuses plain http to a host that is not loopback before any I/O", function()
     local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://api.example.com",
                               retries = 0, transport = "multi" }

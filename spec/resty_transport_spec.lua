@@ -145,6 +145,41 @@ describe("the resty transport", function()
     assert.same({ log[1].connection, log[1].connection }, { log[2].connection, log[3].connection })
   end)
 
+  it("never sends a POST again when a kept-alive connection closes unanswered; a GET goes again", function()
+    local post = get("/raw?name=stale&method=POST")
+    assert.same({ 200, "ok" }, { post.first.status, post.first.body })
+    assert.same({ "network", false }, { post.second.code, post.second.retryable })
+    assert.same({ 1, 0 }, { post.reused, post.fresh }) -- the server saw it once
+    local again = get("/raw?name=stale&method=GET")
+    assert.same({ 200, "fresh" }, { again.second.status, again.second.body })
+    assert.same({ 1, 1 }, { again.reused, again.fresh })
+  end)
+
+  it("does not pool a connection whose answer had both Transfer-Encoding and Content-Length", function()
+    local r = get("/raw?name=both&method=GET")
+    assert.same({ 200, "ok" }, { r.first.status, r.first.body })
+    assert.same({ 200, "fresh" }, { r.second.status, r.second.body })
+    assert.same({ 0, 1 }, { r.reused, r.fresh })
+  end)
+
+  it("does not let bytes after an answer's body become the next answer", function()
+    local r = get("/raw?name=extra&method=GET")
+    assert.same({ 200, "ok" }, { r.first.status, r.first.body })
+    assert.same({ 200, "fresh" }, { r.second.status, r.second.body })
+    assert.same({ 0, 1 }, { r.reused, r.fresh })
+  end)
+
+  it("refuses a status line whose code is not three digits", function()
+    local r = get("/raw?name=status&method=GET")
+    assert.equal("network", r.first.code)
+    assert.truthy(r.first.msg:find("not HTTP/1.x", 1, true))
+  end)
+
+  it("sends a URL with a query and no path as /?query", function()
+    local r = get("/query_only")
+    assert.equal(404, r.status) -- the app's own answer for "/", not nginx's 400 for a bad request line
+  end)
+
   it("refuses plain http to a host that is not loopback, before any I/O", function()
     -- nginx here has no resolver: an attempt to connect would fail as "dns".
     local r = get("/insecure")

@@ -192,6 +192,57 @@ function routes.log_phase_result()
   return { logged = logged, from_timer = from_timer }
 end
 
+-- /raw/<name>?keep=1 writes RAW[name] on the raw connection, then reads one
+-- more request from it and counts it as "reused" (stale: no answer; else a
+-- Connection: close one). Without keep, nginx answers "fresh" as usual.
+local RAW = {
+  stale = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  both = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+  extra = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected",
+  status = "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+}
+local raw_seen = {}
+
+function M.raw()
+  local name = ngx.var.uri:match("^/raw/(%w+)$")
+  if not ngx.var.arg_keep then
+    ngx.req.read_body()
+    raw_seen.fresh = (raw_seen.fresh or 0) + 1
+    return ngx.print("fresh")
+  end
+  local sock = assert(ngx.req.socket(true))
+  sock:settimeout(3000)
+  sock:send(RAW[name])
+  local head = sock:receiveuntil("\r\n\r\n")()
+  if not head then return end
+  raw_seen.reused = (raw_seen.reused or 0) + 1
+  local length = tonumber(head:lower():match("\r\ncontent%-length: *(%d+)"))
+  if length and length > 0 then sock:receive(length) end
+  if name ~= "stale" then
+    sock:send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nreused")
+  end
+end
+
+local function answer(status, headers_or_msg, body_or_err)
+  if status then return { status = status, body = body_or_err } end
+  return { code = body_or_err.code, retryable = body_or_err.retryable or false, msg = headers_or_msg }
+end
+
+-- Two sends to /raw/<name>: a GET with keep=1, then args.method without.
+function routes.raw(args)
+  raw_seen = {}
+  local t = client().transport
+  local url = "http://127.0.0.1:" .. ngx.var.server_port .. "/raw/" .. args.name
+  local first = answer(t:send { method = "GET", url = url .. "?keep=1" })
+  local second = answer(t:send { method = args.method, url = url, body = args.method == "POST" and "{}" or nil })
+  return { first = first, second = second, reused = raw_seen.reused or 0, fresh = raw_seen.fresh or 0 }
+end
+
+-- A URL with a query but no path: the request target must still start with "/".
+function routes.query_only()
+  return answer(client().transport:send { method = "GET", url = "http://127.0.0.1:" .. ngx.var.server_port .. "?x=1" })
+end
+
 function M.handle()
   local name = ngx.var.uri:match("^/([%w_]+)$")
   if ngx.var.uri == "/tls-other-ca" then name = "tls" end

@@ -15,8 +15,9 @@ local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
 
-local running, yield, resume, create, co_status =
-      coroutine.running, coroutine.yield, coroutine.resume, coroutine.create, coroutine.status
+local running, yield, resume, create, co_status, isyieldable =
+      coroutine.running, coroutine.yield, coroutine.resume, coroutine.create, coroutine.status,
+      rawget(coroutine, "isyieldable") -- Lua 5.3+ and LuaJIT 2.1; not in Lua 5.1's std
 local setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall =
       setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall
 local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
@@ -37,10 +38,13 @@ local MAX_POLL_MS = 600000
 local WAKE = {}
 
 -- The running coroutine, or nil in the main thread (Lua 5.1/LuaJIT answer
--- nil there, Lua 5.2+ answer the main coroutine and true).
+-- nil there, Lua 5.2+ answer the main coroutine and true). Also nil where the
+-- coroutine cannot yield (a call from a C function such as a gsub callback):
+-- there send blocks as in the main thread, since a failed yield would leave
+-- its transfer registered to wake the coroutine later, at an unrelated wait.
 local function current_coroutine()
   local co, is_main = running()
-  if is_main then return nil end
+  if is_main or (isyieldable and not isyieldable()) then return nil end
   return co
 end
 
@@ -178,18 +182,20 @@ end
 -- coroutines that are done, oldest first. An error stops the round; what was
 -- not resumed yet stays queued for the next poll.
 local function drive(self, timeout_ms)
-  local finished, due = self.finished, self.due
+  local due = self.due -- close() appends to it, never replaces it
   -- Once closed there is nothing to drive, and every timer fires at once.
   local next_at = expire_timers(self)
   if not self.closed and (self.n_waiting > 0 or next_at) then
     local wait = timeout_ms
-    if finished[1] or due[1] then wait = 0 end
+    if self.finished[1] or due[1] then wait = 0 end
     if next_at then wait = min(wait, max(0, next_at - now_ms())) end
     queue_finished(self, self.multi:perform(wait))
     expire_timers(self)
   end
-  while finished[1] do
-    local id = remove(finished, 1)
+  -- self.finished, not a local: a coroutine resumed here may close() the
+  -- transport, which empties it (its waiters moved to the due queue).
+  while self.finished[1] do
+    local id = remove(self.finished, 1)
     local co = self.waiting[id]
     if co then
       self.waiting[id] = nil

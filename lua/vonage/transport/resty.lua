@@ -24,6 +24,9 @@ local MAX_INTERIM_RESPONSES = 8 -- 1xx answers skipped before the real one
 local READ_PIECE = 64 * 1024
 local DEFAULT_MAX_BODY = 1024 * 1024
 local METHODS = { GET = true, POST = true, DELETE = true, PATCH = true, PUT = true }
+-- Methods that may be sent again when a kept-alive connection closed without
+-- answering (RFC 9110 9.2.2): the server may have acted on the first copy.
+local IDEMPOTENT = { GET = true, DELETE = true, PUT = true }
 
 -- The phases where ngx_lua lets a request use cosockets and ngx.sleep.
 local COSOCKET_PHASES = {
@@ -67,7 +70,7 @@ local function parse_url(url)
   elseif scheme ~= "https" and scheme ~= "http" then
     return nil, "uses a scheme other than https"
   end
-  if target == "" then target = "/" end
+  if target == "" or target:sub(1, 1) == "?" then target = "/" .. target end
   return { scheme = scheme, host = host, port = port, authority = authority, target = target }
 end
 
@@ -125,8 +128,8 @@ end
 -- Status and a table of lower-case names; a repeated header's values are
 -- joined with ", " as the curl transport does.
 local function parse_head(block)
-  local version, status, rest = block:match("^HTTP/1%.([01]) (%d%d%d)[^\r\n]*(.*)$")
-  if not version then return nil end
+  local version, status, reason, rest = block:match("^HTTP/1%.([01]) (%d%d%d)([^\r\n]*)(.*)$")
+  if not version or not (reason == "" or reason:sub(1, 1) == " ") then return nil end
   local headers = {}
   for line in rest:gmatch("[^\r\n]+") do
     local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
@@ -221,7 +224,9 @@ local function read_body(sock, deadline, status, headers, max_body)
   if coding and has_token(coding, "chunked") then
     body, err, msg = read_chunked(sock, deadline, max_body)
     if not body then return nil, err, msg end
-    return body, true
+    -- Chunked wins over a Content-Length (RFC 9112 6.3), but an answer with
+    -- both may be framed otherwise by a proxy on the way: do not pool it.
+    return body, headers["content-length"] == nil
   end
   local length = not coding and headers["content-length"]
   if length then
@@ -289,8 +294,9 @@ local function tls_handshake(sock, u)
 end
 
 -- One attempt on one connection. Returns status, headers, body | nil, msg,
--- err, stale (stale: a pooled connection the server had already closed,
--- before it answered anything; worth one more try on a fresh one).
+-- err, stale (stale: a pooled connection the server had already closed, so
+-- the request could not be sent whole, or, for an idempotent method, was not
+-- answered at all; worth one more try on a fresh one).
 local function exchange(spec, u, head, deadline)
   local connect_ms = spec.connect_timeout_ms or 3000
   local left = floor((deadline - ngx.now()) * 1000)
@@ -337,7 +343,11 @@ local function exchange(spec, u, head, deadline)
         sock:close()
         return fail("headers_too_large", format("response headers exceed %d bytes", MAX_HEADER_BYTES))
       end
-      if reused and seen == 0 and herr ~= "timeout" and status == nil then return nil, nil, nil, true end
+      -- Sent, then closed without a byte: maybe a stale connection, maybe the
+      -- server acted and then failed. Only an idempotent request goes again.
+      if reused and seen == 0 and herr ~= "timeout" and status == nil and IDEMPOTENT[spec.method] then
+        return nil, nil, nil, true
+      end
       return broken("reading the answer", herr)
     end
     status, headers, http11 = parse_head(block)
@@ -358,7 +368,8 @@ local function exchange(spec, u, head, deadline)
     return broken("reading the body", code)
   end
   if reusable and http11 and not has_token(headers.connection, "close") then
-    sock:setkeepalive()
+    -- nginx refuses to pool a socket with unread bytes; then it must be closed here.
+    if not sock:setkeepalive() then sock:close() end
   else
     sock:close()
   end
