@@ -287,9 +287,10 @@ static int client_jwt_mints(lua_State *L)
 static int client_index(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
-    if (vn_index_method(L))
+    const char *k = vn_index_field(L);
+    if (k == NULL)
         return 1;
-    if (lua_type(L, 2) == LUA_TSTRING && strcmp(lua_tostring(L, 2), "auth") == 0) {
+    if (strcmp(k, "auth") == 0) {
         lua_pushstring(L, auth_kinds(c));
         return 1;
     }

@@ -57,9 +57,11 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods
                         const luaL_Reg *metamethods, lua_CFunction index,
                         const char *methods_name);
 
-/* For an __index made by vn_newclass_fields: pushes the method named by the
- * key at index 2 and returns 1, or pushes nothing and returns 0. */
-int vn_index_method(lua_State *L);
+/* The start of every __index made by vn_newclass_fields: for a method name it
+ * pushes the method, for a key that is not a string it pushes nil, and both
+ * return NULL (the __index returns 1); else it pushes nothing and returns the
+ * key, for the type's own fields. */
+const char *vn_index_field(lua_State *L);
 
 /* Reads an optional string field of the table at idx; raises if not a string. */
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len);

@@ -46,19 +46,19 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods
     lua_pop(L, 1);
 }
 
-int vn_index_method(lua_State *L)
+const char *vn_index_field(lua_State *L)
 {
     lua_getmetatable(L, 1);
     lua_getfield(L, -1, "__index_methods");
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
-    if (!lua_isnil(L, -1)) {
-        lua_replace(L, -3);
+    if (!lua_isnil(L, -1) || lua_type(L, 2) != LUA_TSTRING) {
+        lua_replace(L, -3); /* the method, or nil */
         lua_pop(L, 1);
-        return 1;
+        return NULL;
     }
     lua_pop(L, 3);
-    return 0;
+    return lua_tostring(L, 2);
 }
 
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len)

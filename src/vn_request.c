@@ -80,13 +80,8 @@ static int request_index(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
     const char *k;
-    if (vn_index_method(L))
+    if ((k = vn_index_field(L)) == NULL)
         return 1;
-    if (lua_type(L, 2) != LUA_TSTRING) {
-        lua_pushnil(L);
-        return 1;
-    }
-    k = lua_tostring(L, 2);
     if (strcmp(k, "request_id") == 0)
         lua_pushstring(L, r->request_id);
     else if (strcmp(k, "channel") == 0)

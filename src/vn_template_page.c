@@ -108,13 +108,8 @@ static int template_page_index(lua_State *L)
         }
         return 1;
     }
-    if (vn_index_method(L))
+    if ((k = vn_index_field(L)) == NULL)
         return 1;
-    if (lua_type(L, 2) != LUA_TSTRING) {
-        lua_pushnil(L);
-        return 1;
-    }
-    k = lua_tostring(L, 2);
     if (strcmp(k, "page") == 0)
         lua_pushinteger(L, (lua_Integer)p->page);
     else if (strcmp(k, "page_size") == 0)
