@@ -130,15 +130,26 @@ function rules.header_safe(v)
   if v:match("[\r\n%z]") then return "must not hold CR, LF or NUL" end
 end
 
+-- A schema's field names in order, so the same input always reports the
+-- same first problem; sorted once per schema, not on every call.
+local sorted_fields = setmetatable({}, { __mode = "k" })
+local function fields_of(schema)
+  local fields = sorted_fields[schema]
+  if not fields then
+    fields = {}
+    for field in pairs(schema) do fields[#fields + 1] = field end
+    table.sort(fields)
+    sorted_fields[schema] = fields
+  end
+  return fields
+end
+
 -- Checks t against a schema { field = { type, rule..., required = bool } }.
 -- Returns nil, or the validation error triple for the first broken rule.
 function M.check(op, t, schema, prefix)
   prefix = prefix or ""
   M.known_fields(op, t, schema, prefix ~= "" and (" in " .. prefix:sub(1, -2)) or nil)
-  local fields = {}
-  for field in pairs(schema) do fields[#fields + 1] = field end
-  table.sort(fields) -- the same input always reports the same first problem
-  for _, field in ipairs(fields) do
+  for _, field in ipairs(fields_of(schema)) do
     local spec, v = schema[field], t[field]
     M.typed(op, prefix .. field, v, spec[1], spec.required)
     if v ~= nil then

@@ -26,8 +26,10 @@ local START_SCHEMA = {
   fraud_check = { "boolean" },
 }
 
-local CHECK_CODE = { "string", rules.pattern("^%w+$", "must be letters and digits only"),
-                     rules.length(4, 10), required = true }
+local CHECK_SCHEMA = {
+  code = { "string", rules.pattern("^%w+$", "must be letters and digits only"),
+           rules.length(4, 10), required = true },
+}
 
 -- The channels each request moves through, so next_workflow can say where it
 -- is now. Weak keys: the bookkeeping goes with the request.
@@ -132,7 +134,7 @@ end
 function request_methods.check(req, code)
   local op = "check"
   validate.typed(op, "code", code, "string", true)
-  local _, msg, err = validate.check(op, { code = code }, { code = CHECK_CODE })
+  local _, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
   if msg then return nil, msg, err end
   local status, body, e = api.call(req.client, op, "POST", "api_host", path(req), { code = code })
   if not status then
