@@ -143,10 +143,7 @@ static int client_new(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    c = vn_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);
-    luaL_getmetatable(L, VN_CLIENT_TNAME);
-    lua_setmetatable(L, -2);
+    c = vn_newobject(L, sizeof *c, VN_CLIENT_TNAME);
     lua_pushvalue(L, 2);
     vn_setuservalue(L, -2);
 

@@ -57,6 +57,10 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods
                         const luaL_Reg *metamethods, lua_CFunction index,
                         const char *methods_name);
 
+/* Pushes a zeroed userdata of `size` bytes with the metatable `tname`: made
+ * before any resource it will own, so its __gc sees valid-or-NULL fields. */
+void *vn_newobject(lua_State *L, size_t size, const char *tname);
+
 /* The start of every __index made by vn_newclass_fields: for a method name it
  * pushes the method, for a key that is not a string it pushes nil, and both
  * return NULL (the __index returns 1); else it pushes nothing and returns the

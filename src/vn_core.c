@@ -46,6 +46,15 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods
     lua_pop(L, 1);
 }
 
+void *vn_newobject(lua_State *L, size_t size, const char *tname)
+{
+    void *p = vn_newuserdata(L, size);
+    memset(p, 0, size);
+    luaL_getmetatable(L, tname);
+    lua_setmetatable(L, -2);
+    return p;
+}
+
 const char *vn_index_field(lua_State *L)
 {
     lua_getmetatable(L, 1);

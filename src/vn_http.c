@@ -423,11 +423,7 @@ static int http_new(lua_State *L)
 {
     vn_http *h;
     luaL_checktype(L, 1, LUA_TTABLE);
-    /* The userdata exists before any resource, so __gc sees valid-or-NULL. */
-    h = vn_newuserdata(L, sizeof *h);
-    memset(h, 0, sizeof *h);
-    luaL_getmetatable(L, VN_HTTP_TNAME);
-    lua_setmetatable(L, -2);
+    h = vn_newobject(L, sizeof *h, VN_HTTP_TNAME);
     vn_http_config_read(L, 1, &h->cfg, "vonage.http");
     h->t.easy = curl_easy_init();
     if (h->t.easy == NULL)

@@ -96,11 +96,7 @@ static int multi_new(lua_State *L)
 {
     vn_multi *m;
     luaL_checktype(L, 1, LUA_TTABLE);
-    /* The userdata exists before any resource, so __gc sees valid-or-NULL. */
-    m = vn_newuserdata(L, sizeof *m);
-    memset(m, 0, sizeof *m);
-    luaL_getmetatable(L, VN_MULTI_TNAME);
-    lua_setmetatable(L, -2);
+    m = vn_newobject(L, sizeof *m, VN_MULTI_TNAME);
     vn_http_config_read(L, 1, &m->cfg, "vonage.multi");
     m->next_id = 1;
     if ((m->multi = curl_multi_init()) == NULL)

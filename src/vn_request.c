@@ -36,10 +36,7 @@ static int request_new(lua_State *L)
     vn_request *r;
     luaL_checkany(L, 1);
     lua_settop(L, 5);
-    r = vn_newuserdata(L, sizeof *r);
-    memset(r, 0, sizeof *r);
-    luaL_getmetatable(L, VN_REQUEST_TNAME);
-    lua_setmetatable(L, -2);
+    r = vn_newobject(L, sizeof *r, VN_REQUEST_TNAME);
     copy_bounded(L, r->request_id, sizeof r->request_id, 2, "request_id");
     copy_bounded(L, r->channel, sizeof r->channel, 3, "channel");
     copy_bounded(L, r->status, sizeof r->status, 4, "status");

@@ -66,16 +66,13 @@ static int template_page_new(lua_State *L)
         lua_pop(L, 1);
     }
 
-    p = vn_newuserdata(L, sizeof *p); /* 5 */
-    memset(p, 0, sizeof *p);
+    p = vn_newobject(L, sizeof *p, VN_TEMPLATE_PAGE_TNAME); /* 5 */
     p->page = page;
     p->page_size = page_size;
     p->total_pages = total_pages;
     p->total_items = total_items;
     p->n_items = n;
     strcpy(p->kind, kind); /* checked above: one of two short names */
-    luaL_getmetatable(L, VN_TEMPLATE_PAGE_TNAME);
-    lua_setmetatable(L, 5);
 
     lua_createtable(L, 0, 4);
     lua_pushvalue(L, 4);
