@@ -30,50 +30,40 @@ local function count(s, pattern)
   return n
 end
 
+-- Each example, what its spec is named after, and the lines its output must
+-- hold (found as plain text); `also` checks what a plain line cannot say.
+local EXAMPLES = {
+  { "quickstart", "a code checked, three wrong codes, a cancel, next_workflow, a validation error",
+    { "check:    completed", "err.code = too_many_attempts",
+      "kind=validation code=invalid_params field=workflow[1].to" } },
+  { "silent_auth", "the device's code completes; a foreign request_id is refused",
+    { "backend:  completed", "err.code = request_id_mismatch" } },
+  { "silent_auth_async", "the signed callbacks carry the check_url and the outcome",
+    { "backend:  check -> completed", "callback: summary completed" } },
+  { "templates", "a rendered SMS, a refused delete of a template with fragments, the clean-up",
+    { "err.code = not_empty_template", "deleted:  true" } },
+  { "number_verification", "the OAuth round trip, a replayed state refused, another SIM's number",
+    { "err.code = unknown_state", "verified: false" } },
+  { "game_loop", "eight logins in flight from one thread, one typo refused",
+    { "8 logins" },
+    also = function(out)
+      assert.equal(7, count(out, "player%-%d +completed"), out)
+      assert.truthy(out:find("player%-5 +refused: .*err.code = invalid_code"), out)
+    end },
+}
+
 describe("the examples", function()
   before_each(register_dev_app)
 
-  it("quickstart: a code checked, three wrong codes, a cancel, next_workflow, a validation error", function()
-    local out, ok = run("quickstart")
-    assert.is_true(ok, out)
-    assert.truthy(out:find("check:    completed", 1, true), out)
-    assert.truthy(out:find("err.code = too_many_attempts", 1, true), out)
-    assert.truthy(out:find("kind=validation code=invalid_params field=workflow[1].to", 1, true), out)
-  end)
-
-  it("silent_auth: the device's code completes; a foreign request_id is refused", function()
-    local out, ok = run("silent_auth")
-    assert.is_true(ok, out)
-    assert.truthy(out:find("backend:  completed", 1, true), out)
-    assert.truthy(out:find("err.code = request_id_mismatch", 1, true), out)
-  end)
-
-  it("silent_auth_async: the signed callbacks carry the check_url and the outcome", function()
-    local out, ok = run("silent_auth_async")
-    assert.is_true(ok, out)
-    assert.truthy(out:find("backend:  check -> completed", 1, true), out)
-    assert.truthy(out:find("callback: summary completed", 1, true), out)
-  end)
-
-  it("templates: a rendered SMS, a refused delete of a template with fragments, the clean-up", function()
-    local out, ok = run("templates")
-    assert.is_true(ok, out)
-    assert.truthy(out:find("err.code = not_empty_template", 1, true), out)
-    assert.truthy(out:find("deleted:  true", 1, true), out)
-  end)
-
-  it("number_verification: the OAuth round trip, a replayed state refused, another SIM's number", function()
-    local out, ok = run("number_verification")
-    assert.is_true(ok, out)
-    assert.truthy(out:find("err.code = unknown_state", 1, true), out)
-    assert.truthy(out:find("verified: false", 1, true), out)
-  end)
-
-  it("game_loop: eight logins in flight from one thread, one typo refused", function()
-    local out, ok = run("game_loop")
-    assert.is_true(ok, out)
-    assert.truthy(out:find("8 logins", 1, true), out)
-    assert.equal(7, count(out, "player%-%d +completed"), out)
-    assert.truthy(out:find("player%-5 +refused: .*err.code = invalid_code"), out)
-  end)
+  for _, example in ipairs(EXAMPLES) do
+    local name, what, lines = example[1], example[2], example[3]
+    it(name .. ": " .. what, function()
+      local out, ok = run(name)
+      assert.is_true(ok, out)
+      for _, line in ipairs(lines) do
+        assert.truthy(out:find(line, 1, true), out)
+      end
+      if example.also then example.also(out) end
+    end)
+  end
 end)

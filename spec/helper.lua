@@ -50,18 +50,17 @@ function H.reset()
     { api_key = H.API_KEY, api_secret = H.API_SECRET }) == 200)
 end
 
-function H.client(overrides)
-  local vonage = require "vonage"
-  local opts = { application_id = H.APP_ID, private_key_path = H.key_path, api_host = H.url }
+local function client_with(opts, overrides)
   for k, v in pairs(overrides or {}) do opts[k] = v end
-  return vonage.client(opts)
+  return require("vonage").client(opts)
+end
+
+function H.client(overrides)
+  return client_with({ application_id = H.APP_ID, private_key_path = H.key_path, api_host = H.url }, overrides)
 end
 
 function H.basic_client(overrides)
-  local vonage = require "vonage"
-  local opts = { api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = H.url }
-  for k, v in pairs(overrides or {}) do opts[k] = v end
-  return vonage.client(opts)
+  return client_with({ api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = H.url }, overrides)
 end
 
 function H.outbox(to, channel)
@@ -88,6 +87,16 @@ function H.log()
   local status, body = H.control("GET", "/_sandbox/log")
   assert(status == 200)
   return body.requests
+end
+
+-- How many requests the log holds for method (nil: any) and path (the log
+-- leaves the query out).
+function H.logged(method, path)
+  local n = 0
+  for _, entry in ipairs(H.log()) do
+    if (method == nil or entry.method == method) and entry.path == path then n = n + 1 end
+  end
+  return n
 end
 
 function H.fault(spec)
@@ -164,6 +173,20 @@ function H.recording_transport(opts)
   end
   function t.sleep(_, ms) return real:sleep(ms) end
   return t
+end
+
+-- A transport's send, handed a header value holding CR, LF or NUL, refuses it
+-- as a validation error naming the header (before any I/O).
+function H.assert_refuses_bad_headers(send)
+  local luassert = require "luassert"
+  for _, bad in ipairs { "a\r\nX-Injected: 1", "a\nb", "a\0b" } do
+    local result, msg, err = send { method = "GET", url = H.url .. "/_sandbox/health",
+                                    headers = { ["X-Test"] = bad } }
+    luassert.is_nil(result)
+    luassert.equal("bad_header", err.code)
+    luassert.equal("validation", err.kind)
+    luassert.truthy(msg:find("X-Test", 1, true))
+  end
 end
 
 local function sh(command)

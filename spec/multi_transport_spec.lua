@@ -24,14 +24,6 @@ local function drain(client)
   error("the transport never went idle")
 end
 
-local function count_posts(log)
-  local n = 0
-  for _, entry in ipairs(log) do
-    if entry.method == "POST" and entry.path == "/v2/verify" then n = n + 1 end
-  end
-  return n
-end
-
 describe("the curl multi transport", function()
   before_each(H.reset)
 
@@ -80,7 +72,7 @@ describe("the curl multi transport", function()
     local arrived = false
     for _ = 1, 500 do
       c:poll(10)
-      if count_posts(H.log()) == 1 then arrived = true break end
+      if H.logged("POST", "/v2/verify") == 1 then arrived = true break end
     end
     assert.is_true(arrived)
     -- All N + 1 requests are at the sandbox; no throttled answer has been resumed yet.
@@ -215,14 +207,7 @@ describe("the curl multi transport", function()
 
   it("refuses bad headers and raises on misuse, like the blocking transport", function()
     local m = core.multi_new {}
-    for _, bad in ipairs { "a\r\nX-Injected: 1", "a\nb", "a\0b" } do
-      local id, msg, err = m:start { method = "GET", url = H.url .. "/_sandbox/health",
-                                     headers = { ["X-Test"] = bad } }
-      assert.is_nil(id)
-      assert.equal("bad_header", err.code)
-      assert.equal("validation", err.kind)
-      assert.truthy(msg:find("X-Test", 1, true))
-    end
+    H.assert_refuses_bad_headers(function(spec) return m:start(spec) end)
     assert.equal(0, m:pending())
     assert.has_error(function() m:start { url = H.url } end,
                      "vonage.multi: spec.method and spec.url are required")

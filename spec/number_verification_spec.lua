@@ -29,14 +29,6 @@ local function plain_query(u)
   return out
 end
 
-local function token_requests()
-  local n = 0
-  for _, r in ipairs(H.log()) do
-    if r.path == "/oauth2/token" then n = n + 1 end
-  end
-  return n
-end
-
 describe("Number Verification", function()
   local client, redirect_uri, transport
   before_each(function()
@@ -245,7 +237,7 @@ describe("Number Verification", function()
       assert.is_nil(result_b)
       assert.equal("unknown_state", err_b.code)
       assert.same({ true, 3600 }, { coroutine.resume(a) })
-      assert.equal(1, token_requests())
+      assert.equal(1, H.logged(nil, "/oauth2/token"))
     end)
   end)
 
@@ -263,7 +255,7 @@ describe("Number Verification", function()
       assert.is_nil(ok2)
       assert.equal("code_used", err2.code)
       assert.equal(1, #sent("/oauth2/token"))
-      assert.equal(1, token_requests())
+      assert.equal(1, H.logged(nil, "/oauth2/token"))
     end)
 
     it("refuses a token answer without a proper expires_in", function()

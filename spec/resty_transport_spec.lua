@@ -37,6 +37,15 @@ local function other_code(code)
   return code:sub(1, -2) .. tostring((last + 1) % 10)
 end
 
+-- The raw server's scenario `name` answers a first GET, then the connection
+-- must not be reused: the second GET gets its answer on a new one.
+local function assert_second_get_on_a_fresh_connection(name)
+  local r = get("/raw?name=" .. name .. "&method=GET")
+  assert.same({ 200, "ok" }, { r.first.status, r.first.body })
+  assert.same({ 200, "fresh" }, { r.second.status, r.second.body })
+  assert.same({ 0, 1 }, { r.reused, r.fresh })
+end
+
 describe("the resty transport", function()
   setup(start_app)
   teardown(function() if app.stop then app.stop() end end)
@@ -156,17 +165,11 @@ describe("the resty transport", function()
   end)
 
   it("does not pool a connection whose answer had both Transfer-Encoding and Content-Length", function()
-    local r = get("/raw?name=both&method=GET")
-    assert.same({ 200, "ok" }, { r.first.status, r.first.body })
-    assert.same({ 200, "fresh" }, { r.second.status, r.second.body })
-    assert.same({ 0, 1 }, { r.reused, r.fresh })
+    assert_second_get_on_a_fresh_connection("both")
   end)
 
   it("does not let bytes after an answer's body become the next answer", function()
-    local r = get("/raw?name=extra&method=GET")
-    assert.same({ 200, "ok" }, { r.first.status, r.first.body })
-    assert.same({ 200, "fresh" }, { r.second.status, r.second.body })
-    assert.same({ 0, 1 }, { r.reused, r.fresh })
+    assert_second_get_on_a_fresh_connection("extra")
   end)
 
   it("refuses a status line whose code is not three digits", function()

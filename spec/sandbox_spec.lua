@@ -5,9 +5,9 @@ local http = require "socket.http"
 local ltn12 = require "ltn12"
 local mime = require "mime"
 local cjson = require "cjson"
+local H = require "spec.helper"
 
-local BASE = assert(os.getenv("VONAGE_SANDBOX_URL"),
-  "VONAGE_SANDBOX_URL is not set: start sandbox/vonage-sandbox and source DIR/env")
+local BASE = H.url
 local APP_ID = "0f6a5d3e-sandbox-spec"
 local API_KEY, API_SECRET = "spec-key", "spec-secret"
 local PROBLEM = "application/problem+json"
@@ -37,13 +37,6 @@ local function request(method, path, body, headers)
   return status, ok and decoded or nil, response_headers, raw
 end
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local data = f:read("*a")
-  f:close()
-  return data
-end
-
 local function spit(path, data)
   local f = assert(io.open(path, "wb"))
   f:write(data)
@@ -68,7 +61,7 @@ local KEY, PUB = workdir .. "/key.pem", workdir .. "/pub.pem"
 local function openssl(args, input)
   spit(workdir .. "/in", input)
   os.execute("openssl " .. args .. " -binary -out " .. workdir .. "/out < " .. workdir .. "/in")
-  return slurp(workdir .. "/out")
+  return H.read(workdir .. "/out")
 end
 
 -- jwt{ header = ..., claims = ..., sign = fn(signing_input) } with RS256 defaults
@@ -98,11 +91,7 @@ local function start(to, extra)
   return request("POST", "/v2/verify", body, basic(API_KEY, API_SECRET))
 end
 
-local function outbox(to)
-  local status, body = request("GET", "/_sandbox/outbox?to=" .. to)
-  assert.are.equal(200, status)
-  return body.messages
-end
+local outbox = H.outbox
 
 describe("vonage.sandbox", function()
   setup(function()
@@ -117,7 +106,7 @@ describe("vonage.sandbox", function()
   before_each(function()
     assert.are.equal(200, (request("POST", "/_sandbox/reset")))
     assert.are.equal(200, (request("POST", "/_sandbox/applications",
-      { application_id = APP_ID, public_key = slurp(PUB) })))
+      { application_id = APP_ID, public_key = H.read(PUB) })))
     assert.are.equal(200, (request("POST", "/_sandbox/accounts",
       { api_key = API_KEY, api_secret = API_SECRET })))
   end)
@@ -176,7 +165,7 @@ describe("vonage.sandbox", function()
         { "algorithm", jwt { header = { alg = "none", typ = "JWT" }, sign = function() return "" end } },
         -- The classic confusion attack: the public key used as HMAC secret.
         { "algorithm", jwt { header = { alg = "HS256", typ = "JWT" }, sign = function(data)
-          return openssl("dgst -sha256 -mac HMAC -macopt hexkey:" .. hex(slurp(PUB)), data)
+          return openssl("dgst -sha256 -mac HMAC -macopt hexkey:" .. hex(H.read(PUB)), data)
         end } },
         { "signature", jwt { sign = function(data) return openssl("dgst -sha256 -sign " .. other, data) end } },
         { "expired", jwt { claims = { exp = os.time() - 1 } } },

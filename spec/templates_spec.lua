@@ -24,15 +24,6 @@ local function make_templates(client, n)
   return made
 end
 
--- How many GETs of `path` the sandbox served (its log leaves the query out).
-local function api_gets(path)
-  local n = 0
-  for _, entry in ipairs(H.log()) do
-    if entry.method == "GET" and entry.path == path then n = n + 1 end
-  end
-  return n
-end
-
 describe("custom templates and template fragments", function()
   local client
   before_each(function()
@@ -285,7 +276,7 @@ describe("custom templates and template fragments", function()
     local want = {}
     for i = 1, 10 do want[i] = string.format("tpl-%02d", i) end
     assert.same(want, seen)
-    assert.equal(4, api_gets("/v2/verify/templates"))
+    assert.equal(4, H.logged("GET", "/v2/verify/templates"))
 
     local id = assert(client:get_template(client:template_page()[1].template_id)).template_id
     local locales = { "en-us", "en-gb", "de-de", "fr-fr", "es-es", "it-it" }
@@ -318,7 +309,7 @@ describe("custom templates and template fragments", function()
     assert.equal("too_many_pages", err.code)
     assert.truthy(err.message:find("stopped after 4 pages", 1, true))
     assert.same({ "tpl-01", "tpl-02" }, seen)
-    assert.equal(4, api_gets("/v2/verify/templates"))
+    assert.equal(4, H.logged("GET", "/v2/verify/templates"))
 
     -- the client option sets the default cap
     local capped = H.client { max_pages = 2 }

@@ -75,14 +75,7 @@ describe("the curl transport", function()
 
   it("refuses header values holding CR, LF or NUL", function()
     local h = core.http_new {}
-    for _, bad in ipairs { "a\r\nX-Injected: 1", "a\nb", "a\0b" } do
-      local ok, msg, err = h:send { method = "GET", url = H.url .. "/_sandbox/health",
-                                    headers = { ["X-Test"] = bad } }
-      assert.is_nil(ok)
-      assert.equal("bad_header", err.code)
-      assert.equal("validation", err.kind)
-      assert.truthy(msg:find("X-Test", 1, true))
-    end
+    H.assert_refuses_bad_headers(function(spec) return h:send(spec) end)
     local status, headers, body = h:send { method = "GET", url = H.url .. "/_sandbox/health" }
     assert.equal(200, status)
     assert.truthy(headers["content-type"]:find("json", 1, true))
