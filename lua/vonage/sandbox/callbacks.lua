@@ -270,11 +270,7 @@ end
 local invalid = problem.invalid
 
 -- POST /_sandbox/callbacks { url, signature_secret [, api_key] [, max_attempts] }
-local function configure()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function configure(_, body)
     local host, port, path = parse_url(body.url)
     if not host then
         return invalid("url", "must be http://127.0.0.1:PORT/path (plain HTTP to loopback)")
@@ -367,7 +363,7 @@ local function sunk()
 end
 
 M.routes = {
-    { "POST", "^/_sandbox/callbacks$", configure },
+    { "POST", "^/_sandbox/callbacks$", http.with_body(configure) },
     { "GET", "^/_sandbox/callbacks$", deliveries },
     { "POST", "^/_sandbox/callbacks/(%d+)/redeliver$", redeliver },
     { "GET", "^/_sandbox/sink$", sunk },

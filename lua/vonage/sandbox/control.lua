@@ -46,11 +46,7 @@ local function reset()
 end
 
 -- POST /_sandbox/applications { application_id, public_key }
-local function register_application()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function register_application(_, body)
     if not non_empty_string(body.application_id) then
         return invalid("application_id", "must be a non-empty string")
     end
@@ -66,11 +62,7 @@ local function register_application()
 end
 
 -- POST /_sandbox/accounts { api_key, api_secret }
-local function register_account()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function register_account(_, body)
     if not non_empty_string(body.api_key) or body.api_key:find(":", 1, true) then
         return invalid("api_key", "must be a non-empty string without ':'")
     end
@@ -94,11 +86,7 @@ local function outbox()
 end
 
 -- POST /_sandbox/clock { advance = seconds }
-local function advance_clock()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function advance_clock(_, body)
     local seconds = body.advance
     if type(seconds) ~= "number" or seconds ~= floor(seconds) then
         return invalid("advance", "must be an integer number of seconds")
@@ -122,11 +110,7 @@ local function log()
 end
 
 -- POST /_sandbox/faults { method, path, status, body | body_bytes, ... }
-local function add_fault()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function add_fault(_, body)
     local problems = fault.validate(body)
     if #problems > 0 then
         return problem.invalid_params(problems)
@@ -148,14 +132,14 @@ end
 M.routes = {
     { "GET", "^/_sandbox/health$", health },
     { "POST", "^/_sandbox/reset$", reset },
-    { "POST", "^/_sandbox/applications$", register_application },
-    { "POST", "^/_sandbox/accounts$", register_account },
+    { "POST", "^/_sandbox/applications$", http.with_body(register_application) },
+    { "POST", "^/_sandbox/accounts$", http.with_body(register_account) },
     { "GET", "^/_sandbox/outbox$", outbox },
     { "GET", "^/_sandbox/clock$", clock },
-    { "POST", "^/_sandbox/clock$", advance_clock },
+    { "POST", "^/_sandbox/clock$", http.with_body(advance_clock) },
     { "GET", "^/_sandbox/requests/([^/]+)$", request_state },
     { "GET", "^/_sandbox/log$", log },
-    { "POST", "^/_sandbox/faults$", add_fault },
+    { "POST", "^/_sandbox/faults$", http.with_body(add_fault) },
 }
 
 return M

@@ -1,5 +1,6 @@
 -- Reading requests and writing answers inside nginx's content phase.
 local json = require "vonage.sandbox.json"
+local problem = require "vonage.sandbox.problem"
 
 local ngx = ngx
 local type = type
@@ -32,6 +33,18 @@ function M.read_object()
         return nil, "request body must be a JSON object"
     end
     return value
+end
+
+-- with_body(handler) -> a route handler that reads the JSON object body
+-- first: (ctx, ...) becomes handler(ctx, body, ...), or a 422 about "body"
+function M.with_body(handler)
+    return function(ctx, ...)
+        local body, err = M.read_object()
+        if not body then
+            return problem.invalid("body", err)
+        end
+        return handler(ctx, body, ...)
+    end
 end
 
 -- base_url() -> scheme://host[:port] the client used, for URLs in answers

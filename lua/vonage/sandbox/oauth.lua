@@ -260,11 +260,7 @@ end
 -- POST /_sandbox/redirect_uris { application_id, redirect_uri }: registers
 -- one more redirect URI for an application (the first is the one Network
 -- Enablement puts into its auth_url)
-local function add_redirect_uri()
-    local body, err = http.read_object()
-    if not body then
-        return problem.invalid("body", err)
-    end
+local function add_redirect_uri(_, body)
     if type(body.application_id) ~= "string" or not state.applications[body.application_id] then
         return problem.invalid("application_id", "must be a registered application")
     end
@@ -281,11 +277,7 @@ end
 
 -- POST /_sandbox/device { phone_number = "+44..." | null }: the number the
 -- device's SIM holds in every later authorization (null: the login_hint's)
-local function set_device()
-    local body, err = http.read_object()
-    if not body then
-        return problem.invalid("body", err)
-    end
+local function set_device(_, body)
     local number = body.phone_number
     if number == json.null then
         number = nil
@@ -301,8 +293,8 @@ M.routes = {
     { "POST", "^/oauth2/token$", token, auth = true },
     { "POST", "^/v0%.1/network%-enablement$", network_enablement, auth = true },
     { "POST", "^/camara/number%-verification/v031/verify$", verify },
-    { "POST", "^/_sandbox/redirect_uris$", add_redirect_uri },
-    { "POST", "^/_sandbox/device$", set_device },
+    { "POST", "^/_sandbox/redirect_uris$", http.with_body(add_redirect_uri) },
+    { "POST", "^/_sandbox/device$", http.with_body(set_device) },
 }
 
 return M

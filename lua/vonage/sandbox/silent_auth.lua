@@ -201,16 +201,25 @@ local function check_url(_, id)
     return redirect(ngx.var.carrier_url .. "/phone_check/v0.2/checks/" .. token .. "/redirect")
 end
 
+-- carrier_hop(token, from, to, hop) -> session, req | nil: a hop served
+-- only on the carrier's port, recorded as `hop` when the chain allows it
+local function carrier_hop(token, from, to, hop)
+    if ngx.var.sandbox_role ~= "carrier" then
+        return nil
+    end
+    local session, req = next_stage(token, from, to)
+    if req then
+        record_hop(req, hop)
+    end
+    return session, req
+end
+
 -- GET /phone_check/v0.2/checks/:token/redirect, on the carrier's port
 local function carrier_redirect(_, token)
-    if ngx.var.sandbox_role ~= "carrier" then
-        return gone()
-    end
-    local _, req = next_stage(token, 1, 2)
+    local _, req = carrier_hop(token, 1, 2, "carrier")
     if not req then
         return gone()
     end
-    record_hop(req, "carrier")
     -- Carriers set cookies; the device must not send them on.
     ngx.header["Set-Cookie"] = "carrier_session=" .. random_token() .. "; Path=/; HttpOnly"
     return redirect("result")
@@ -218,14 +227,10 @@ end
 
 -- GET /phone_check/v0.2/checks/:token/result, on the carrier's port
 local function carrier_result(_, token)
-    if ngx.var.sandbox_role ~= "carrier" then
-        return gone()
-    end
-    local session, req = next_stage(token, 2, 3)
+    local session, req = carrier_hop(token, 2, 3, "carrier_result")
     if not req then
         return gone()
     end
-    record_hop(req, "carrier_result")
     return redirect(session.api_base .. "/v2/verify/" .. req.request_id .. "/silent-auth/complete/" .. token)
 end
 

@@ -131,6 +131,13 @@ local function page_arg(args, name, default, limit)
     return n
 end
 
+---------------------------------------------------------------------------
+-- Route wrappers: each checks one thing, in the order they are nested, and
+-- hands the handler what it resolved
+---------------------------------------------------------------------------
+
+local with_body = http.with_body
+
 -- Writes need the feature; reads work without it, as the reference says.
 -- write(handler) -> the handler, answering 403 while the switch is on.
 local function write(handler)
@@ -140,6 +147,30 @@ local function write(handler)
         end
         return handler(...)
     end
+end
+
+-- with_template(handler): (ctx, template_id, ...) becomes
+-- handler(ctx, template, index, ...), or a 404
+local function with_template(handler)
+    return function(ctx, id, ...)
+        local template, index = find_template(id)
+        if not template then
+            return problem.verify("template-not-found")
+        end
+        return handler(ctx, template, index, ...)
+    end
+end
+
+-- with_fragment(handler): (ctx, template_id, fragment_id) becomes
+-- handler(ctx, template, fragment, index), or a 404 (the template's first)
+local function with_fragment(handler)
+    return with_template(function(ctx, template, _, fragment_id)
+        local fragment, index = find_fragment(template, fragment_id)
+        if not fragment then
+            return problem.verify("template-fragment-not-found")
+        end
+        return handler(ctx, template, fragment, index)
+    end)
 end
 
 ---------------------------------------------------------------------------
@@ -206,11 +237,7 @@ local function list_templates()
 end
 
 -- POST /v2/verify/templates { name }
-local function create_template()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function create_template(_, body)
     local why = check_name(body.name)
     if why then
         return invalid("name", why)
@@ -232,24 +259,12 @@ local function create_template()
 end
 
 -- GET /v2/verify/templates/:id
-local function get_template(_, id)
-    local template = find_template(id)
-    if not template then
-        return problem.verify("template-not-found")
-    end
+local function get_template(_, template)
     return 200, template_view(template)
 end
 
 -- PATCH /v2/verify/templates/:id { name?, is_default? }
-local function update_template(_, id)
-    local template = find_template(id)
-    if not template then
-        return problem.verify("template-not-found")
-    end
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function update_template(_, body, template)
     if body.name ~= nil then
         local why = check_name(body.name)
         if why then
@@ -276,11 +291,7 @@ local function update_template(_, id)
 end
 
 -- DELETE /v2/verify/templates/:id
-local function delete_template(_, id)
-    local template, index = find_template(id)
-    if not template then
-        return problem.verify("template-not-found")
-    end
+local function delete_template(_, template, index)
     if #template.fragments > 0 then
         return problem.verify("not-empty-template")
     end
@@ -293,11 +304,7 @@ end
 ---------------------------------------------------------------------------
 
 -- GET /v2/verify/templates/:id/template_fragments
-local function list_fragments(_, id)
-    local template = find_template(id)
-    if not template then
-        return problem.verify("template-not-found")
-    end
+local function list_fragments(_, template)
     return list(template.fragments, "template_fragments", template_path(template) .. "/template_fragments",
         function(fragment)
             return fragment_view(template, fragment)
@@ -305,15 +312,7 @@ local function list_fragments(_, id)
 end
 
 -- POST /v2/verify/templates/:id/template_fragments { channel, locale, text }
-local function create_fragment(ctx, id)
-    local template = find_template(id)
-    if not template then
-        return problem.verify("template-not-found")
-    end
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function create_fragment(ctx, body, template)
     if body.channel ~= "sms" and body.channel ~= "voice" then
         return invalid("channel", "must be one of: sms, voice")
     end
@@ -341,39 +340,13 @@ local function create_fragment(ctx, id)
     return 200, fragment_view(template, fragment)
 end
 
--- fragment_of(template_id, fragment_id) -> template, fragment, index
---   | nil, the slug of the 404 to answer
-local function fragment_of(template_id, fragment_id)
-    local template = find_template(template_id)
-    if not template then
-        return nil, "template-not-found"
-    end
-    local fragment, index = find_fragment(template, fragment_id)
-    if not fragment then
-        return nil, "template-fragment-not-found"
-    end
-    return template, fragment, index
-end
-
 -- GET /v2/verify/templates/:id/template_fragments/:fragment_id
-local function get_fragment(_, template_id, fragment_id)
-    local template, fragment = fragment_of(template_id, fragment_id)
-    if not template then
-        return problem.verify(fragment)
-    end
+local function get_fragment(_, template, fragment)
     return 200, fragment_view(template, fragment)
 end
 
 -- PATCH /v2/verify/templates/:id/template_fragments/:fragment_id { text }
-local function update_fragment(ctx, template_id, fragment_id)
-    local template, fragment = fragment_of(template_id, fragment_id)
-    if not template then
-        return problem.verify(fragment)
-    end
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function update_fragment(ctx, body, template, fragment)
     local why = check_text(body.text)
     if why then
         return invalid("text", why)
@@ -384,11 +357,7 @@ local function update_fragment(ctx, template_id, fragment_id)
 end
 
 -- DELETE /v2/verify/templates/:id/template_fragments/:fragment_id
-local function delete_fragment(_, template_id, fragment_id)
-    local template, fragment, index = fragment_of(template_id, fragment_id)
-    if not template then
-        return problem.verify(fragment)
-    end
+local function delete_fragment(_, template, _, index)
     remove(template.fragments, index)
     return 204
 end
@@ -443,11 +412,7 @@ local function switches()
     return 200, state.template_switches
 end
 
-local function set_switches()
-    local body, err = http.read_object()
-    if not body then
-        return invalid("body", err)
-    end
+local function set_switches(_, body)
     for name, value in pairs(body) do
         if state.template_switches[name] == nil then
             return invalid(name, "is not a switch (forbidden, endless_next)")
@@ -465,17 +430,20 @@ end
 -- Before verify.lua's /v2/verify/:id patterns, which would take these paths.
 M.routes = {
     { "GET", "^/_sandbox/templates$", switches },
-    { "POST", "^/_sandbox/templates$", set_switches },
+    { "POST", "^/_sandbox/templates$", with_body(set_switches) },
     { "GET", "^/v2/verify/templates$", list_templates, auth = true },
-    { "POST", "^/v2/verify/templates$", write(create_template), auth = true },
-    { "GET", "^/v2/verify/templates/([^/]+)$", get_template, auth = true },
-    { "PATCH", "^/v2/verify/templates/([^/]+)$", write(update_template), auth = true },
-    { "DELETE", "^/v2/verify/templates/([^/]+)$", write(delete_template), auth = true },
-    { "GET", "^/v2/verify/templates/([^/]+)/template_fragments$", list_fragments, auth = true },
-    { "POST", "^/v2/verify/templates/([^/]+)/template_fragments$", write(create_fragment), auth = true },
-    { "GET", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", get_fragment, auth = true },
-    { "PATCH", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", write(update_fragment), auth = true },
-    { "DELETE", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", write(delete_fragment), auth = true },
+    { "POST", "^/v2/verify/templates$", write(with_body(create_template)), auth = true },
+    { "GET", "^/v2/verify/templates/([^/]+)$", with_template(get_template), auth = true },
+    { "PATCH", "^/v2/verify/templates/([^/]+)$", write(with_template(with_body(update_template))), auth = true },
+    { "DELETE", "^/v2/verify/templates/([^/]+)$", write(with_template(delete_template)), auth = true },
+    { "GET", "^/v2/verify/templates/([^/]+)/template_fragments$", with_template(list_fragments), auth = true },
+    { "POST", "^/v2/verify/templates/([^/]+)/template_fragments$",
+        write(with_template(with_body(create_fragment))), auth = true },
+    { "GET", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$", with_fragment(get_fragment), auth = true },
+    { "PATCH", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$",
+        write(with_fragment(with_body(update_fragment))), auth = true },
+    { "DELETE", "^/v2/verify/templates/([^/]+)/template_fragments/([^/]+)$",
+        write(with_fragment(delete_fragment)), auth = true },
 }
 
 return M

@@ -303,12 +303,20 @@ end
 -- Route handlers: (ctx, captures...) -> status, body, content type
 ---------------------------------------------------------------------------
 
--- POST /v2/verify
-local function create(ctx)
-    local body, err = http.read_object()
-    if not body then
-        return problem.invalid("body", err)
+-- with_live_request(handler): (ctx, request_id) becomes handler(ctx, req)
+-- for a request still in progress, or a 404
+local function with_live_request(handler)
+    return function(ctx, id)
+        local req = state.requests[id]
+        if not req or req.status ~= "in_progress" then
+            return problem.not_found(id)
+        end
+        return handler(ctx, req)
     end
+end
+
+-- POST /v2/verify
+local function create(ctx, body)
     local problems = validate(body)
     if #problems > 0 then
         return problem.invalid_params(problems)
@@ -380,11 +388,7 @@ local function check_silent_auth(ctx, req, step, code)
 end
 
 -- POST /v2/verify/:id with { "code": ... }
-local function check(ctx, id)
-    local body, err = http.read_object()
-    if not body then
-        return problem.invalid("body", err)
-    end
+local function check(ctx, body, id)
     local code = body.code
     if type(code) ~= "string" or #code < 4 or #code > 10 then
         return problem.invalid("code", "must be a string of 4 to 10 characters")
@@ -413,11 +417,7 @@ end
 -- DELETE /v2/verify/:id
 -- The reference also forbids cancelling in the first 30 s; the sandbox does
 -- not, so specs need not move the clock before they cancel.
-local function cancel(ctx, id)
-    local req = state.requests[id]
-    if not req or req.status ~= "in_progress" then
-        return problem.not_found(id)
-    end
+local function cancel(ctx, req)
     if req.channel_index > 1 then
         return problem.verify("conflict")
     end
@@ -427,11 +427,7 @@ local function cancel(ctx, id)
 end
 
 -- POST /v2/verify/:id/next_workflow
-local function next_workflow(ctx, id)
-    local req = state.requests[id]
-    if not req or req.status ~= "in_progress" then
-        return problem.not_found(id)
-    end
+local function next_workflow(ctx, req)
     if not req.workflow[req.channel_index + 1] then
         return problem.verify("no-more-workflows")
     end
@@ -447,10 +443,10 @@ end
 -- fixed paths under /v2/verify/ (templates, silent-auth) must come before
 -- the /v2/verify/:id patterns.
 M.routes = {
-    { "POST", "^/v2/verify/?$", create, auth = true },
-    { "POST", "^/v2/verify/([^/]+)/next_workflow$", next_workflow, auth = true },
-    { "POST", "^/v2/verify/([^/]+)$", check, auth = true },
-    { "DELETE", "^/v2/verify/([^/]+)$", cancel, auth = true },
+    { "POST", "^/v2/verify/?$", http.with_body(create), auth = true },
+    { "POST", "^/v2/verify/([^/]+)/next_workflow$", with_live_request(next_workflow), auth = true },
+    { "POST", "^/v2/verify/([^/]+)$", http.with_body(check), auth = true },
+    { "DELETE", "^/v2/verify/([^/]+)$", with_live_request(cancel), auth = true },
 }
 
 return M
