@@ -238,4 +238,52 @@ function H.nginx(template, env)
   error("nginx did not start: " .. read(server.prefix .. "/error.log"))
 end
 
+-- Serializes a hostile-server script (strings, numbers, booleans, tables).
+local function serialize(v)
+  local t = type(v)
+  if t == "table" then
+    local parts = {}
+    for k, x in pairs(v) do
+      local key = type(k) == "number" and ("[%d]"):format(k) or ("[%q]"):format(k)
+      parts[#parts + 1] = key .. "=" .. serialize(x)
+    end
+    return "{" .. table.concat(parts, ",") .. "}"
+  elseif t == "string" then
+    return ("%q"):format(v)
+  end
+  return tostring(v)
+end
+
+-- Starts spec/support/hostile_server.lua on a free loopback port with a script
+-- of actions (see that file). Returns { url, port, requests(), stop() };
+-- requests() lists what the server read: { conn, method, target, auth, body_len }.
+function H.hostile(script)
+  local dir = assert(io.popen("mktemp -d /tmp/vonage-hostile.XXXXXX")):read("*l")
+  local f = assert(io.open(dir .. "/script.lua", "w"))
+  f:write("return ", serialize(script))
+  f:close()
+  local p = assert(io.popen(("sh -c 'echo $$; exec env -u LD_PRELOAD lua5.4 %s/spec/support/hostile_server.lua"
+    .. " %s/script.lua %s/log 2>%s/stderr'"):format(H.ROOT, dir, dir, dir)))
+  local pid, port = p:read("*l"), p:read("*l")
+  assert(tonumber(port), "the hostile server did not start: " .. read(dir .. "/stderr"))
+  local server = { port = tonumber(port), url = "http://127.0.0.1:" .. port }
+  function server.requests()
+    local list = {}
+    local log = io.open(dir .. "/log")
+    for line in (log and log:lines() or function() end) do
+      local conn, method, target, auth, len = line:match("^(%d+)\t(%S+)\t(%S+)\t(%d)\t(%d+)$")
+      list[#list + 1] = { conn = tonumber(conn), method = method, target = target,
+                          auth = auth == "1", body_len = tonumber(len) }
+    end
+    if log then log:close() end
+    return list
+  end
+  function server.stop()
+    sh("kill " .. pid .. " 2>/dev/null")
+    p:close()
+    sh("rm -rf " .. dir)
+  end
+  return server
+end
+
 return H
