@@ -72,7 +72,7 @@ valgrind: deps
 	@VALGRIND=1 sh scripts/run-specs lua5.4
 
 lint:
-	@luacheck -q lua spec examples bench fuzz
+	@luacheck -q lua sandbox/lua spec examples bench fuzz
 
 # libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
 # seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
