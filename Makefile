@@ -72,7 +72,7 @@ valgrind: deps
 	@VALGRIND=1 sh scripts/run-specs lua5.4
 
 lint:
-	@luacheck -q lua spec examples bench fuzz
+	@luacheck -q lua sandbox/lua spec examples bench fuzz
 
 # libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
 # seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
@@ -102,5 +102,10 @@ sandbox-start: deps build
 sandbox-stop:
 	@sh scripts/sandbox-dev stop
 
+# Everything a build, `make rock`, `make fuzz` or a `luarocks make` run in
+# this directory leaves (objects in src/, its ./vonage/core.so), and the REPL
+# sandbox, stopped first so its nginx is not orphaned.
 clean:
-	rm -rf build
+	@sh scripts/sandbox-dev stop
+	rm -rf $(BUILD_ROOT) vonage fuzz/corpus-run
+	rm -f src/*.o *.o *.so crash-* leak-* timeout-* oom-* slow-unit-*

@@ -24,9 +24,26 @@ external_dependencies = {
 }
 build = {
    type = "builtin",
-   -- The builtin backend installs everything under lua/ as it is, so only
-   -- the C module is listed.
+   -- Every module of the library, by name (scripts/check-rock holds this list
+   -- to lua/vonage/ and to the installed tree). The emulator and its control
+   -- client live in sandbox/ and are never installed.
    modules = {
+      ["vonage"] = "lua/vonage/init.lua",
+      ["vonage.api"] = "lua/vonage/api.lua",
+      ["vonage.channels"] = "lua/vonage/channels.lua",
+      ["vonage.client"] = "lua/vonage/client.lua",
+      ["vonage.errors"] = "lua/vonage/errors.lua",
+      ["vonage.json"] = "lua/vonage/json.lua",
+      ["vonage.number_verification"] = "lua/vonage/number_verification.lua",
+      ["vonage.silent_auth"] = "lua/vonage/silent_auth.lua",
+      ["vonage.state_store"] = "lua/vonage/state_store.lua",
+      ["vonage.templates"] = "lua/vonage/templates.lua",
+      ["vonage.transport.multi"] = "lua/vonage/transport/multi.lua",
+      ["vonage.transport.resty"] = "lua/vonage/transport/resty.lua",
+      ["vonage.url"] = "lua/vonage/url.lua",
+      ["vonage.validate"] = "lua/vonage/validate.lua",
+      ["vonage.verify"] = "lua/vonage/verify.lua",
+      ["vonage.webhook"] = "lua/vonage/webhook.lua",
       ["vonage.core"] = {
          sources = {
             "src/vn_core.c", "src/vn_client.c", "src/vn_crypto.c", "src/vn_error.c", "src/vn_http.c",

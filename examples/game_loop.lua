@@ -6,7 +6,7 @@
 -- Against the real API, drop the sandbox lines: the code comes from the
 -- player's phone, typed into the game.
 local vonage = require "vonage"
-local sandbox = require("vonage.dev").sandbox() -- reads VONAGE_SANDBOX_URL
+local sandbox = require("vonage_sandbox.client").new() -- reads VONAGE_SANDBOX_URL
 
 local client = vonage.client.from_env { transport = "multi" }
 print("client:    " .. tostring(client))

@@ -3,7 +3,7 @@
 -- Against the real API, drop the sandbox lines: your backend serves the two
 -- requests below, and the phone opens the URL over mobile data.
 local vonage = require "vonage"
-local sandbox = require("vonage.dev").sandbox() -- reads VONAGE_SANDBOX_URL
+local sandbox = require("vonage_sandbox.client").new() -- reads VONAGE_SANDBOX_URL
 
 -- All three hosts are the sandbox here.
 local client = vonage.client.from_env { network_host = sandbox.url, oidc_host = sandbox.url }
@@ -25,7 +25,7 @@ local auth_url = assert(login:network_enablement { phone_number = phone, session
 print("auth_url: " .. auth_url:sub(1, 60) .. "...")
 
 step("2. Phone, on mobile data: opens auth_url and is redirected to the backend")
-local status, headers = sandbox.http:send { method = "GET", url = auth_url }
+local status, headers = sandbox:device_get(auth_url)
 local callback_url = assert(status == 302 and headers.location, "expected a redirect")
 print("redirect: " .. callback_url:gsub("code=[^&]+", "code=..."):gsub("state=[^&]+", "state=..."))
 
@@ -46,7 +46,7 @@ print(("replay:   %s (err.code = %s)"):format(tostring(ok or msg), err.code))
 step("5. A SIM holding another number: verify answers false")
 assert(sandbox:call("POST", "/_sandbox/device", { phone_number = "+447700900999" }))
 local url2 = assert(login:authorize_url { phone_number = phone, session = session })
-local _, headers2 = sandbox.http:send { method = "GET", url = url2 }
+local _, headers2 = sandbox:device_get(url2)
 local other = client:number_verification { redirect_uri = redirect_uri, state_store = store }
 assert(other:callback(headers2.location, session))
 assert(other:exchange())

@@ -1,7 +1,7 @@
 -- The main Verify v2 flows against the local sandbox (`make demo` runs this).
 -- Against the real API, drop the sandbox lines and read the code from your phone.
 local vonage = require "vonage"
-local sandbox = require("vonage.dev").sandbox() -- reads VONAGE_SANDBOX_URL
+local sandbox = require("vonage_sandbox.client").new() -- reads VONAGE_SANDBOX_URL
 
 local client = vonage.client.from_env() -- VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY_PATH, ...
 print("client:   " .. tostring(client))

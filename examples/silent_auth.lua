@@ -5,7 +5,7 @@
 -- Both sides run in this one script, against the local sandbox:
 --   sh scripts/with-sandbox lua5.4 examples/silent_auth.lua
 local vonage = require "vonage"
-local sandbox = require("vonage.dev").sandbox() -- reads VONAGE_SANDBOX_URL
+local sandbox = require("vonage_sandbox.client").new() -- reads VONAGE_SANDBOX_URL
 
 local client = vonage.client.from_env()
 

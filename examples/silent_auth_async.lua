@@ -6,7 +6,7 @@
 --   sh scripts/with-sandbox lua5.4 examples/silent_auth_async.lua
 local vonage = require "vonage"
 local socket = require "socket"
-local sandbox = require("vonage.dev").sandbox() -- reads VONAGE_SANDBOX_URL
+local sandbox = require("vonage_sandbox.client").new() -- reads VONAGE_SANDBOX_URL
 
 local SECRET = "example-signature-secret-0123456789" -- the account's signature secret
 
@@ -37,9 +37,9 @@ local function receive()
 end
 
 -- In the dashboard this is the application's Status URL.
-assert(sandbox:call("POST", "/_sandbox/callbacks", {
+assert(sandbox:set_callbacks {
   url = ("http://127.0.0.1:%d/hooks/verify"):format(port), signature_secret = SECRET,
-}))
+})
 
 local phone = "447700900600"
 print("backend:  starting silent auth for " .. phone .. " (coverage_check = false: errors come as callbacks)")

@@ -3,7 +3,7 @@
 -- Against the real API your account needs custom templates enabled (else
 -- every write fails with err.code == "forbidden"), and the SMS reaches a phone.
 local vonage = require "vonage"
-local sandbox = require("vonage.dev").sandbox() -- reads VONAGE_SANDBOX_URL
+local sandbox = require("vonage_sandbox.client").new() -- reads VONAGE_SANDBOX_URL
 
 local client = vonage.client.from_env()
 

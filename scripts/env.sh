@@ -3,7 +3,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LUA=${LUA:-lua5.4}
 # VN_BUILD_ROOT lets parallel work trees of one checkout build apart.
 BUILD_DIR="${VN_BUILD_ROOT:-$ROOT/build}/$LUA${SANITIZE:+-san}"
-LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
+# The library, and the sandbox's control client (vonage_sandbox.client) for
+# the specs, the examples and the REPL.
+SANDBOX_LUA_PATH="$ROOT/sandbox/lua/?.lua;$ROOT/sandbox/lua/?/init.lua"
+LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;$SANDBOX_LUA_PATH;;"
 LUA_CPATH="$BUILD_DIR/?.so;;"
 export LUA_PATH LUA_CPATH
 # Lua 5.4 reads LUA_PATH_5_4 first; keep both in step.
@@ -39,8 +42,10 @@ sandbox_register_dev_app() {
     export VONAGE_PRIVATE_KEY_PATH="$SANDBOX_DIR/app.key"
     export VONAGE_API_KEY="devkey01"
     export VONAGE_API_SECRET="dev-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-    env LD_PRELOAD="${SAN_PRELOAD:-}" "$LUA" -e '
-      local sb = require("vonage.dev").sandbox()
+    # Only the sandbox's tree on the path: the control client needs nothing of the library.
+    env LD_PRELOAD="${SAN_PRELOAD:-}" LUA_PATH="$SANDBOX_LUA_PATH;;" LUA_PATH_5_4="$SANDBOX_LUA_PATH;;" \
+        LUA_CPATH=";;" LUA_CPATH_5_4=";;" "$LUA" -e '
+      local sb = require("vonage_sandbox.client").new()
       local f = assert(io.open(os.getenv("VONAGE_TEST_PUBLIC_KEY_PATH")))
       assert(sb:register_application(os.getenv("VONAGE_APPLICATION_ID"), f:read("*a")))
       assert(sb:register_account(os.getenv("VONAGE_API_KEY"), os.getenv("VONAGE_API_SECRET")))'

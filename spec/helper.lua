@@ -1,8 +1,6 @@
--- Shared by the specs: the sandbox's control API (spoken with luasocket, so
--- the module under test is not used to set up its own test), and clients
--- pointed at the sandbox with the key pair run-specs made.
-local http = require "socket.http"
-local ltn12 = require "ltn12"
+-- Shared by the specs: the sandbox's control API (vonage_sandbox.client, on
+-- luasocket, so the module under test is not used to set up its own test),
+-- and clients pointed at the sandbox with the key pair run-specs made.
 local cjson = require "cjson"
 
 local H = {}
@@ -17,6 +15,9 @@ H.APP_ID = "5a1f9b27-3c8e-4d6f-9a0b-1c2d3e4f5a6b"
 H.API_KEY = "a1b2c3d4"
 H.API_SECRET = "sandbox-secret-0123"
 
+local sandbox = require("vonage_sandbox.client").new(H.url)
+H.sandbox = sandbox
+
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")
@@ -27,27 +28,14 @@ H.read = read
 
 -- control(method, path [, body table]) -> status, decoded body
 function H.control(method, path, body)
-  local out = {}
-  local payload = body and cjson.encode(body)
-  local _, status = http.request {
-    method = method, url = H.url .. path,
-    source = payload and ltn12.source.string(payload),
-    headers = payload and { ["content-type"] = "application/json",
-                            ["content-length"] = tostring(#payload) } or nil,
-    sink = ltn12.sink.table(out),
-  }
-  local raw = table.concat(out)
-  local ok, decoded = pcall(cjson.decode, raw)
-  return status, ok and decoded or raw
+  return sandbox:request(method, path, body)
 end
 
 -- A clean sandbox with this run's application key and Basic account.
 function H.reset()
-  assert(H.control("POST", "/_sandbox/reset") == 200)
-  assert(H.control("POST", "/_sandbox/applications",
-    { application_id = H.APP_ID, public_key = read(H.pub_path) }) == 200)
-  assert(H.control("POST", "/_sandbox/accounts",
-    { api_key = H.API_KEY, api_secret = H.API_SECRET }) == 200)
+  assert(sandbox:reset())
+  assert(sandbox:register_application(H.APP_ID, read(H.pub_path)))
+  assert(sandbox:register_account(H.API_KEY, H.API_SECRET))
 end
 
 local function client_with(opts, overrides)
@@ -64,10 +52,7 @@ function H.basic_client(overrides)
 end
 
 function H.outbox(to, channel)
-  local status, body = H.control("GET", "/_sandbox/outbox?to=" .. to ..
-                                 (channel and ("&channel=" .. channel) or ""))
-  assert(status == 200, "outbox: " .. tostring(status))
-  return body.messages
+  return assert(sandbox:outbox(to, channel))
 end
 
 -- The code most recently "sent" to a number.
@@ -77,30 +62,22 @@ function H.last_code(to)
 end
 
 function H.advance(seconds)
-  local status, body = H.control("POST", "/_sandbox/clock", { advance = seconds })
-  assert(status == 200)
-  return body.now
+  return assert(sandbox:advance(seconds))
 end
 
 -- The API requests the sandbox authenticated, oldest first.
 function H.log()
-  local status, body = H.control("GET", "/_sandbox/log")
-  assert(status == 200)
-  return body.requests
+  return assert(sandbox:log())
 end
 
 -- How many requests the log holds for method (nil: any) and path (the log
 -- leaves the query out).
 function H.logged(method, path)
-  local n = 0
-  for _, entry in ipairs(H.log()) do
-    if (method == nil or entry.method == method) and entry.path == path then n = n + 1 end
-  end
-  return n
+  return assert(sandbox:logged(method, path))
 end
 
 function H.fault(spec)
-  assert(H.control("POST", "/_sandbox/faults", spec) == 200)
+  assert(sandbox:fault(spec))
 end
 
 -- Polls (bounded) until ready() gives a value; what the sandbox sends from
@@ -118,15 +95,14 @@ H.eventually = eventually
 -- The callbacks the sandbox's own sink received, once there are n of them.
 function H.sunk(n)
   return eventually(function()
-    local _, body = H.control("GET", "/_sandbox/sink")
-    return #body.received >= n and body.received
+    local received = assert(sandbox:sink())
+    return #received >= n and received
   end, "the sink did not receive " .. n .. " requests")
 end
 
 -- The sandbox's delivery log (no tokens in it).
 function H.deliveries()
-  local _, body = H.control("GET", "/_sandbox/callbacks")
-  return body.deliveries
+  return assert(sandbox:deliveries())
 end
 
 -- The delivery log once n deliveries are no longer pending.

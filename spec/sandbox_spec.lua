@@ -93,7 +93,7 @@ end
 
 local outbox = H.outbox
 
-describe("vonage.sandbox", function()
+describe("vonage_sandbox", function()
   setup(function()
     assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. KEY
       .. " 2>/dev/null && openssl pkey -in " .. KEY .. " -pubout -out " .. PUB))

@@ -4,11 +4,11 @@
 --
 -- There is no SIM here: the "device" holds the login_hint's number, unless a
 -- test number or the control switch POST /_sandbox/device says otherwise.
-local crypto = require "vonage.sandbox.crypto"
-local http = require "vonage.sandbox.http"
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
-local state = require "vonage.sandbox.state"
+local crypto = require "vonage_sandbox.crypto"
+local http = require "vonage_sandbox.http"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type, pairs, ipairs = type, pairs, ipairs

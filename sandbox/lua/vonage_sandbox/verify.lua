@@ -5,14 +5,14 @@
 -- gets a deadline on the virtual clock; tick() moves overdue requests on
 -- (next channel, or "expired" after the last), so there are no timers: the
 -- router calls tick() before serving anything.
-local callbacks = require "vonage.sandbox.callbacks"
-local crypto = require "vonage.sandbox.crypto"
-local http = require "vonage.sandbox.http"
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
-local silent_auth = require "vonage.sandbox.silent_auth"
-local state = require "vonage.sandbox.state"
-local templates = require "vonage.sandbox.templates"
+local callbacks = require "vonage_sandbox.callbacks"
+local crypto = require "vonage_sandbox.crypto"
+local http = require "vonage_sandbox.http"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
+local silent_auth = require "vonage_sandbox.silent_auth"
+local state = require "vonage_sandbox.state"
+local templates = require "vonage_sandbox.templates"
 
 local type, pairs, ipairs = type, pairs, ipairs
 local floor = math.floor

@@ -8,10 +8,10 @@
 -- write answer 403 #forbidden, as for an account without the feature (reads
 -- still work, as the reference says); `endless_next` puts a `next` link on
 -- every list page, even past the last, so clients' page caps can be tested.
-local http = require "vonage.sandbox.http"
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
-local state = require "vonage.sandbox.state"
+local http = require "vonage_sandbox.http"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type, pairs, ipairs, tonumber, tostring = type, pairs, ipairs, tonumber, tostring

@@ -1,6 +1,6 @@
 -- Reading requests and writing answers inside nginx's content phase.
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
 
 local ngx = ngx
 local type = type

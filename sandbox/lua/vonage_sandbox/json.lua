@@ -14,7 +14,7 @@ local M = {}
 
 M.null = cjson.null
 
-local array_mt = { __name = "vonage.sandbox.json_array" }
+local array_mt = { __name = "vonage_sandbox.json_array" }
 
 -- array(t) -> t, marked so that it encodes as a JSON array even when empty
 function M.array(t)

@@ -1,20 +1,20 @@
--- vonage.sandbox: a local, stateful emulator of the Vonage APIs this project
+-- vonage_sandbox: a local, stateful emulator of the Vonage APIs this project
 -- calls, served by nginx + lua-nginx-module (see sandbox/vonage-sandbox).
 --
 -- nginx.conf routes every request to handle(), which serves an injected
 -- fault if one matches, brings the virtual clock's deadlines up to date,
 -- authenticates API routes, dispatches, and logs authenticated requests.
-local auth = require "vonage.sandbox.auth"
-local callbacks = require "vonage.sandbox.callbacks"
-local control = require "vonage.sandbox.control"
-local fault = require "vonage.sandbox.fault"
-local http = require "vonage.sandbox.http"
-local oauth = require "vonage.sandbox.oauth"
-local problem = require "vonage.sandbox.problem"
-local silent_auth = require "vonage.sandbox.silent_auth"
-local state = require "vonage.sandbox.state"
-local templates = require "vonage.sandbox.templates"
-local verify = require "vonage.sandbox.verify"
+local auth = require "vonage_sandbox.auth"
+local callbacks = require "vonage_sandbox.callbacks"
+local control = require "vonage_sandbox.control"
+local fault = require "vonage_sandbox.fault"
+local http = require "vonage_sandbox.http"
+local oauth = require "vonage_sandbox.oauth"
+local problem = require "vonage_sandbox.problem"
+local silent_auth = require "vonage_sandbox.silent_auth"
+local state = require "vonage_sandbox.state"
+local templates = require "vonage_sandbox.templates"
+local verify = require "vonage_sandbox.verify"
 
 local ngx = ngx
 local ipairs, unpack, tonumber = ipairs, unpack, tonumber

@@ -1,6 +1,6 @@
 -- Fault injection: canned answers that replace the next matching requests,
 -- so client specs can meet over-size, malformed or slow responses.
-local state = require "vonage.sandbox.state"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring

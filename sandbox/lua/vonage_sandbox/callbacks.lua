@@ -10,11 +10,11 @@
 -- events arrive in the order they happened. A non-2xx answer (or no answer) is
 -- retried with doubling delays, at most max_attempts times in all; every
 -- delivery and each of its attempts is in state.deliveries for the control API.
-local crypto = require "vonage.sandbox.crypto"
-local http = require "vonage.sandbox.http"
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
-local state = require "vonage.sandbox.state"
+local crypto = require "vonage_sandbox.crypto"
+local http = require "vonage_sandbox.http"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type, tonumber, ipairs, pairs, pcall = type, tonumber, ipairs, pairs, pcall

@@ -14,12 +14,12 @@
 -- records what the device sent, so specs can see that no Authorization and no
 -- cookie reached any hop. verify.lua owns the state machine: this module only
 -- marks the step (step.outcome, req.silent_auth_code) and sends the events.
-local callbacks = require "vonage.sandbox.callbacks"
-local crypto = require "vonage.sandbox.crypto"
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
-local http = require "vonage.sandbox.http"
-local state = require "vonage.sandbox.state"
+local callbacks = require "vonage_sandbox.callbacks"
+local crypto = require "vonage_sandbox.crypto"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
+local http = require "vonage_sandbox.http"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type, ipairs = type, ipairs

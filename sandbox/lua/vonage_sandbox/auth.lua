@@ -1,8 +1,8 @@
 -- Authentication of API requests: an RS256 application JWT or Basic
 -- credentials, checked against what tests registered through /_sandbox/.
-local crypto = require "vonage.sandbox.crypto"
-local json = require "vonage.sandbox.json"
-local state = require "vonage.sandbox.state"
+local crypto = require "vonage_sandbox.crypto"
+local json = require "vonage_sandbox.json"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type = type

@@ -2,8 +2,8 @@
 --
 -- Every builder returns the triple a route handler returns:
 -- status, body table, content type.
-local crypto = require "vonage.sandbox.crypto"
-local json = require "vonage.sandbox.json"
+local crypto = require "vonage_sandbox.crypto"
+local json = require "vonage_sandbox.json"
 
 local format, byte = string.format, string.byte
 local pairs = pairs

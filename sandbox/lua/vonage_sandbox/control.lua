@@ -1,11 +1,11 @@
 -- The control API under /_sandbox/: what tests use to set the stage and to
 -- look behind it. No authentication; the sandbox only listens on loopback.
-local crypto = require "vonage.sandbox.crypto"
-local fault = require "vonage.sandbox.fault"
-local http = require "vonage.sandbox.http"
-local json = require "vonage.sandbox.json"
-local problem = require "vonage.sandbox.problem"
-local state = require "vonage.sandbox.state"
+local crypto = require "vonage_sandbox.crypto"
+local fault = require "vonage_sandbox.fault"
+local http = require "vonage_sandbox.http"
+local json = require "vonage_sandbox.json"
+local problem = require "vonage_sandbox.problem"
+local state = require "vonage_sandbox.state"
 
 local ngx = ngx
 local type, ipairs = type, ipairs
