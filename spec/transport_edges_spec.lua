@@ -124,19 +124,25 @@ for _, transport in ipairs { "curl", "multi" } do
 
     it("never re-sends an empty-body POST or a PATCH on a dead kept-alive connection; a DELETE goes again", function()
       server = H.hostile { CANCELLED, { kind = "hangup" }, CANCELLED, { kind = "hangup" },
-                           CANCELLED, { kind = "hangup" }, default = CANCELLED }
-      local next_err, patch_err, deleted = on(transport, server.url, nil, function(c)
+                           CANCELLED, { kind = "hangup" }, CANCELLED,
+                           CANCELLED, { kind = "hangup" }, { kind = "hangup" }, default = CANCELLED }
+      local next_err, patch_err, deleted, again_err = on(transport, server.url, { retries = 2 }, function(c)
         c:request(ID):cancel()
         local _, _, e1 = c:request(ID):next_workflow() -- a POST with no body
         c:request(ID):cancel()
         local _, _, e2 = c:update_template(ID, { name = "renamed" })
         c:request(ID):cancel()
-        return e1, e2, c:request(ID):cancel() -- idempotent: libcurl's one re-send is fine
+        local ok = c:request(ID):cancel() -- idempotent: libcurl's one re-send is fine
+        c:request(ID):cancel()
+        local _, _, e3 = c:request(ID):cancel() -- re-sent, and that copy too is unanswered
+        return e1, e2, ok, e3
       end)
       assert.equal("outcome_unknown", next_err.code)
       assert.equal("outcome_unknown", patch_err.code)
       assert.is_true(deleted)
-      assert.same({ "DELETE", "POST", "DELETE", "PATCH", "DELETE", "DELETE", "DELETE" }, methods(server))
+      assert.same({ "network", nil }, { again_err.code, again_err.retryable })
+      assert.same({ "DELETE", "POST", "DELETE", "PATCH", "DELETE", "DELETE", "DELETE",
+                    "DELETE", "DELETE", "DELETE" }, methods(server))
     end)
 
     it("says the outcome is unknown when a fresh connection closes after a POST; network for a GET", function()

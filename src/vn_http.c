@@ -5,8 +5,9 @@
  * One easy handle per userdata, reset before each transfer (curl_easy_reset
  * keeps the connection cache, so keep-alive survives across calls). Callbacks
  * only append to buffers owned by the transfer; they never touch Lua. The
- * policy (which hosts may use plain http, body cap, no redirects) is enforced
- * here, where the bytes go on the wire, so every caller gets it.
+ * policy (which hosts may use plain http, body cap, no redirects, no proxy
+ * for plain http, a POST or PATCH on the wire at most once) is enforced here,
+ * where the bytes go on the wire, so every caller gets it.
  */
 #include "vn_http.h"
 #include "vn_compat.h"
@@ -18,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#if !CURL_AT_LEAST_VERSION(7, 80, 0)
+#error "libcurl 7.80 or later is needed (CURLOPT_PREREQFUNCTION)"
+#endif
 
 #define VN_DEFAULT_MAX_BODY (1024L * 1024L)
 #define VN_MAX_HEADER_BYTES (64L * 1024L)
