@@ -340,8 +340,9 @@ static int transfer_error(lua_State *L, vn_transfer *t, CURLcode rc)
             return headers_too_large(L);
         break;
     case CURLE_OUT_OF_MEMORY:
-        /* libcurl 7.x fails a header line over its own limit (100 KiB) this
-         * way; between sending and the head's blank line it allocates nothing else. */
+        /* libcurl 7.x fails a header line over its own limit (100 KiB) with
+         * this code: once the request left and before the head's blank line,
+         * that is by far the likelier cause. */
         if (left && !t->headers_done)
             return headers_too_large(L);
         break;
