@@ -157,7 +157,9 @@ describe("the resty transport", function()
   it("never sends a POST again when a kept-alive connection closes unanswered; a GET goes again", function()
     local post = get("/raw?name=stale&method=POST")
     assert.same({ 200, "ok" }, { post.first.status, post.first.body })
-    assert.same({ "network", false }, { post.second.code, post.second.retryable })
+    -- the curl transports' code for the same case
+    assert.same({ "outcome_unknown", false }, { post.second.code, post.second.retryable })
+    assert.truthy(post.second.msg:find("may have received it", 1, true))
     assert.same({ 1, 0 }, { post.reused, post.fresh }) -- the server saw it once
     local again = get("/raw?name=stale&method=GET")
     assert.same({ 200, "fresh" }, { again.second.status, again.second.body })
@@ -172,10 +174,21 @@ describe("the resty transport", function()
     assert_second_get_on_a_fresh_connection("extra")
   end)
 
-  it("refuses a status line whose code is not three digits", function()
-    local r = get("/raw?name=status&method=GET")
-    assert.equal("network", r.first.code)
-    assert.truthy(r.first.msg:find("not HTTP/1.x", 1, true))
+  it("answers bad_response for a status line that is not HTTP/1.x, headers_too_large for a 300 KB line", function()
+    -- the curl transports' codes for the same answers
+    for _, name in ipairs { "status", "nothttp" } do
+      local r = get("/raw?name=" .. name .. "&method=GET")
+      assert.same({ "bad_response", false }, { r.first.code, r.first.retryable })
+      assert.equal("the answer is not valid HTTP: the status line is not HTTP/1.x", r.first.msg)
+    end
+    local r = get("/raw?name=bigheader&method=GET")
+    assert.same({ "headers_too_large", "response headers exceed 65536 bytes" }, { r.first.code, r.first.msg })
+  end)
+
+  it("says the outcome is unknown when a fresh connection closes after a POST", function()
+    local r = get("/raw?name=hangup&first=POST&method=GET")
+    assert.same({ "outcome_unknown", false }, { r.first.code, r.first.retryable })
+    assert.same({ 0, 1 }, { r.reused, r.fresh }) -- sent once; the GET after it is the fresh one
   end)
 
   it("sends a URL with a query and no path as /?query", function()

@@ -5,8 +5,9 @@
  * One easy handle per userdata, reset before each transfer (curl_easy_reset
  * keeps the connection cache, so keep-alive survives across calls). Callbacks
  * only append to buffers owned by the transfer; they never touch Lua. The
- * policy (which hosts may use plain http, body cap, no redirects) is enforced
- * here, where the bytes go on the wire, so every caller gets it.
+ * policy (which hosts may use plain http, body cap, no redirects, no proxy
+ * for plain http, a POST or PATCH on the wire at most once) is enforced here,
+ * where the bytes go on the wire, so every caller gets it.
  */
 #include "vn_http.h"
 #include "vn_compat.h"
@@ -18,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#if !CURL_AT_LEAST_VERSION(7, 80, 0)
+#error "libcurl 7.80 or later is needed (CURLOPT_PREREQFUNCTION)"
+#endif
 
 #define VN_DEFAULT_MAX_BODY (1024L * 1024L)
 #define VN_MAX_HEADER_BYTES (64L * 1024L)
@@ -71,12 +76,53 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
 
 static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 {
-    vn_buf *b = ud;
+    vn_transfer *t = ud;
     size_t n = size * nmemb;
     /* A new status line (after 100 Continue, say) starts a new header block. */
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
-        b->len = 0;
-    return buf_append(b, p, n) == 0 ? n : 0;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        t->headers.len = 0;
+        t->headers_done = 0;
+    } else if ((n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n')) {
+        t->headers_done = 1;
+    }
+    return buf_append(&t->headers, p, n) == 0 ? n : 0;
+}
+
+/* Whether a byte of the request may have gone to a socket in this transfer,
+ * libcurl's own re-sends included; until then it provably never left.
+ * CURLINFO_REQUEST_SIZE adds up every attempt, a proxy's CONNECT too, so
+ * only what it gained since on_prereq last ran counts. */
+static int request_left(vn_transfer *t)
+{
+    long sent = 0;
+    if (!t->started)
+        return 0;
+    if (t->left)
+        return 1;
+    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
+    return sent > t->request_mark;
+}
+
+/* libcurl calls this each time it is about to send the request, once
+ * connected (proxy tunnel and TLS done); again when it re-sends it on a fresh
+ * connection because a reused one died before any answer byte. The server may
+ * have acted on the first copy, so a POST or PATCH of which a byte left is
+ * stopped here (CURLE_ABORTED_BY_CALLBACK). Bytes since the last call may
+ * also be a new CONNECT: then it errs on the side of "left". (A read callback
+ * refusing to rewind would not do: an empty body needs no rewind, and
+ * libcurl re-sends it.) */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port)
+{
+    vn_transfer *t = ud;
+    (void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
+    t->left = request_left(t);
+    t->started = 1;
+    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &t->request_mark);
+    if (t->once_only && t->left) {
+        t->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
 }
 
 static char *dup_opt(lua_State *L, int idx, const char *field, const char *who)
@@ -260,12 +306,30 @@ static void push_headers(lua_State *L, const vn_buf *b)
     }
 }
 
-/* Maps a failed transfer to nil, msg, err; retryable only when the request
- * provably never left (no connection was made). */
+static int headers_too_large(lua_State *L)
+{
+    return vn_error_push(L, "transport", "headers_too_large", 0,
+                         "response headers exceed %ld bytes", VN_MAX_HEADER_BYTES);
+}
+
+/* Marks the err on top retryable when the request provably never left. */
+static int retryable_unless(lua_State *L, int left)
+{
+    if (!left) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "retryable");
+    }
+    return 3;
+}
+
+/* Maps a failed transfer to nil, msg, err. Retryable only when the request
+ * provably never left; a POST or PATCH that left on a connection that then
+ * failed before the answer is "outcome_unknown", since the server may have
+ * acted on it. */
 static int transfer_error(lua_State *L, vn_transfer *t, CURLcode rc)
 {
     const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc);
-    curl_off_t connect_us = 0;
+    int left = request_left(t);
     switch (rc) {
     case CURLE_WRITE_ERROR:
         if (t->body.overflow)
@@ -273,40 +337,66 @@ static int transfer_error(lua_State *L, vn_transfer *t, CURLcode rc)
                                  "response body exceeds the %lu byte limit",
                                  (unsigned long)t->body.limit);
         if (t->headers.overflow)
-            return vn_error_push(L, "transport", "headers_too_large", 0,
-                                 "response headers exceed %ld bytes", VN_MAX_HEADER_BYTES);
+            return headers_too_large(L);
         break;
+    case CURLE_OUT_OF_MEMORY:
+        /* libcurl 7.x fails a header line over its own limit (100 KiB) with
+         * this code: once the request left and before the head's blank line,
+         * that is by far the likelier cause. */
+        if (left && !t->headers_done)
+            return headers_too_large(L);
+        break;
+#if CURL_AT_LEAST_VERSION(8, 6, 0)
+    case CURLE_TOO_LARGE: /* the same limit, named, from libcurl 8.6 on */
+        if (left && !t->headers_done)
+            return headers_too_large(L);
+        break;
+#endif
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        if (!left) /* a scheme refused before any I/O */
+            return vn_error_push(L, "transport", "insecure_url", 0, "refused: %s", detail);
+        /* Once it left, the answer was not HTTP (HTTP/0.9, a bad status line). */
+        /* fall through */
+    case CURLE_WEIRD_SERVER_REPLY:
+        return vn_error_push(L, "transport", "bad_response", 0,
+                             "the answer is not valid HTTP: %s", detail);
+    case CURLE_OPERATION_TIMEDOUT:
+        vn_error_push(L, "transport", "timeout", 0, "timed out: %s%s", detail,
+                      t->once_only && left ? "; the server may have received the request" : "");
+        return retryable_unless(L, left);
+    default:
+        break;
+    }
+    if (t->once_only && left) {
+        if (t->resend_refused)
+            detail = "the connection closed before any answer";
+        return vn_error_push(L, "transport", "outcome_unknown", 0,
+                             "outcome unknown: the request was sent, then %s%s%s; the server "
+                             "may have received it, so it was not sent again",
+                             t->resend_refused ? "" : "the exchange failed (", detail,
+                             t->resend_refused ? "" : ")");
+    }
+    /* Left here, the request may have left too: a GET that libcurl re-sent
+     * on a fresh connection that then failed. */
+    switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         vn_error_push(L, "transport", "dns", 0, "could not resolve host: %s", detail);
-        goto retryable;
+        return retryable_unless(L, left);
     case CURLE_COULDNT_CONNECT:
         vn_error_push(L, "transport", "connect_failed", 0, "could not connect: %s", detail);
-        goto retryable;
+        return retryable_unless(L, left);
     case CURLE_SSL_CONNECT_ERROR:
         vn_error_push(L, "transport", "tls", 0, "TLS handshake failed: %s", detail);
-        goto retryable;
+        return retryable_unless(L, left);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
         return vn_error_push(L, "transport", "tls_verify", 0,
                              "TLS certificate verification failed: %s", detail);
-    case CURLE_OPERATION_TIMEDOUT:
-        curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-        vn_error_push(L, "transport", "timeout", 0, "timed out: %s", detail);
-        if (connect_us == 0)
-            goto retryable; /* never connected: the request cannot have been sent */
-        return 3;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        return vn_error_push(L, "transport", "insecure_url", 0, "refused: %s", detail);
     default:
-        break;
+        return vn_error_push(L, "transport", "network", 0, "%s", detail);
     }
-    return vn_error_push(L, "transport", "network", 0, "%s", detail);
-retryable:
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "retryable");
-    return 3;
 }
 
 int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc)
@@ -319,6 +409,42 @@ int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc)
     push_headers(L, &t->headers);
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     return 3;
+}
+
+/* Credentials never cross a proxy in clear: plain http (loopback only) goes
+ * direct whatever the environment says ("" turns libcurl's http_proxy and
+ * all_proxy off too); https may use cfg->proxy or the environment's
+ * https_proxy/all_proxy, through a CONNECT tunnel that keeps TLS end to end. */
+static void set_proxy(CURL *e, const vn_http_config *cfg, const char *protocols)
+{
+    if (strcmp(protocols, "https") != 0)
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+    else if (cfg->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
+}
+
+/* The method, its body, and the guard that sends a POST or PATCH at most once. */
+static int set_method(vn_transfer *t, const char *method, const char *body, size_t body_len)
+{
+    CURL *e = t->easy;
+    t->once_only = strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
+    t->started = t->left = t->resend_refused = t->headers_done = 0;
+    t->request_mark = 0;
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        return 0;
+    }
+    if (strcmp(method, "POST") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL || strcmp(method, "POST") == 0) {
+        /* The size first: COPYPOSTFIELDS then copies that many bytes (NULs too). */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK)
+            return -1;
+    }
+    return 0;
 }
 
 /*
@@ -386,27 +512,16 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     if (cfg->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-    if (cfg->proxy)
-        curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
+    set_proxy(e, cfg, protocols);
     if (cfg->user_agent)
         curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
     if (cfg->interface_name)
         curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->interface_name);
-    if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    } else {
-        if (strcmp(method, "POST") != 0)
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-        if (body != NULL || strcmp(method, "POST") == 0) {
-            /* The size first: COPYPOSTFIELDS then copies that many bytes (NULs too). */
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-            if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK)
-                return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
-        }
-    }
+    if (set_method(t, method, body, body_len) != 0)
+        return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
     return 0;
 }
 

@@ -30,6 +30,13 @@ typedef struct vn_transfer {
     struct curl_slist *req_headers; /* anchored here so a raise cannot leak it */
     vn_buf body, headers;
     char errbuf[CURL_ERROR_SIZE];
+    /* What vn_http.c's callbacks learn of the request's way out (see on_prereq). */
+    int once_only;      /* POST, PATCH: never on the wire twice */
+    int started;        /* libcurl was about to send it at least once */
+    int left;           /* an earlier attempt may have sent some of it */
+    int resend_refused; /* a re-send was stopped */
+    int headers_done;   /* the blank line ending the last header block arrived */
+    long request_mark;  /* CURLINFO_REQUEST_SIZE when the last attempt began */
 } vn_transfer;
 
 /* Reads ca_file, proxy, user_agent, interface from the table at idx into cfg

@@ -200,6 +200,9 @@ local RAW = {
   both = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
   extra = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ninjected",
   status = "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok",
+  nothttp = "FOO 200\r\n\r\n",
+  bigheader = "HTTP/1.1 200 OK\r\nX-Big: " .. string.rep("a", 300 * 1024) .. "\r\n\r\n",
+  hangup = "", -- closes without answering
 }
 local raw_seen = {}
 
@@ -211,6 +214,7 @@ function M.raw()
     return ngx.print("fresh")
   end
   local sock = assert(ngx.req.socket(true))
+  if name == "hangup" then return end
   sock:settimeout(3000)
   sock:send(RAW[name])
   local head = sock:receiveuntil("\r\n\r\n")()
@@ -228,12 +232,14 @@ local function answer(status, headers_or_msg, body_or_err)
   return { code = body_or_err.code, retryable = body_or_err.retryable or false, msg = headers_or_msg }
 end
 
--- Two sends to /raw/<name>: a GET with keep=1, then args.method without.
+-- Two sends to /raw/<name>: args.first (default GET) with keep=1, then
+-- args.method without.
 function routes.raw(args)
   raw_seen = {}
   local t = client().transport
   local url = "http://127.0.0.1:" .. ngx.var.server_port .. "/raw/" .. args.name
-  local first = answer(t:send { method = "GET", url = url .. "?keep=1" })
+  local first = answer(t:send { method = args.first or "GET", url = url .. "?keep=1",
+                                body = args.first == "POST" and "{}" or nil })
   local second = answer(t:send { method = args.method, url = url, body = args.method == "POST" and "{}" or nil })
   return { first = first, second = second, reused = raw_seen.reused or 0, fresh = raw_seen.fresh or 0 }
 end

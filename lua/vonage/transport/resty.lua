@@ -319,13 +319,25 @@ local function exchange(spec, u, head, deadline)
     end
   end
 
-  -- After the connect the request may have reached the server: not retryable.
+  -- After the connect the request may have reached the server: not retryable,
+  -- and for a POST or PATCH the outcome is unknown (the curl transport's codes).
+  local once_only = not IDEMPOTENT[spec.method]
   local function broken(step, why)
     sock:close()
     if why == "timeout" then
-      return fail("timeout", format("timed out after %d ms while %s", spec.timeout_ms or 10000, step))
+      return fail("timeout", format("timed out after %d ms while %s%s", spec.timeout_ms or 10000, step,
+                                    once_only and "; the server may have received the request" or ""))
+    end
+    if once_only then
+      return fail("outcome_unknown", format("outcome unknown: the request was sent, then the exchange "
+        .. "failed (connection to %s:%d failed while %s: %s); the server may have received it, "
+        .. "so it was not sent again", u.host, u.port, step, why))
     end
     return fail("network", format("connection to %s:%d failed while %s: %s", u.host, u.port, step, why))
+  end
+  local function not_http(why)
+    sock:close()
+    return fail("bad_response", "the answer is not valid HTTP: " .. why)
   end
 
   if not arm(sock, deadline) then return broken("sending the request", "timeout") end
@@ -351,10 +363,10 @@ local function exchange(spec, u, head, deadline)
       return broken("reading the answer", herr)
     end
     status, headers, http11 = parse_head(block)
-    if not status then return broken("reading the answer", "it is not HTTP/1.x") end
+    if not status then return not_http("the status line is not HTTP/1.x") end
     if status >= 200 then break end
   end
-  if status < 200 then return broken("reading the answer", "too many interim (1xx) answers") end
+  if status < 200 then return not_http("too many interim (1xx) answers") end
 
   local body, reusable, msg = read_body(sock, deadline, status, headers,
                                         spec.max_response_bytes or DEFAULT_MAX_BODY)
