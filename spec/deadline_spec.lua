@@ -5,6 +5,7 @@ local vonage = require "vonage"
 local api = require "vonage.api"
 local socket = require "socket"
 local H = require "spec.helper"
+local black_hole = require "spec.support.black_hole"
 
 local ID = "0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
 local PAGE = '{"page":1,"page_size":10,"total_pages":1,"total_items":0}'
@@ -23,27 +24,6 @@ local function count(requests, method)
     if r.method == method then n = n + 1 end
   end
   return n
-end
-
--- A loopback port that never completes a connect: its listener's accept
--- queue is full (backlog 0, one connection held) and nobody accepts, so the
--- kernel drops every further SYN. Returns port, release().
-local function black_hole()
-  local listener = assert(socket.tcp())
-  assert(listener:bind("127.0.0.1", 0))
-  assert(listener:listen(0))
-  local _, port = listener:getsockname()
-  local held = {}
-  for _ = 1, 3 do
-    local c = socket.tcp()
-    c:settimeout(0.2)
-    c:connect("127.0.0.1", port) -- the first fills the queue; the rest wait in SYN_SENT
-    held[#held + 1] = c
-  end
-  return port, function()
-    for _, c in ipairs(held) do c:close() end
-    listener:close()
-  end
 end
 
 for _, name in ipairs { "curl", "multi" } do
