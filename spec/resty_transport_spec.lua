@@ -261,6 +261,13 @@ describe("the resty transport", function()
     assert.equal(1, #H.log())
   end)
 
+  it("answers the README's content_by_lua example without ?to= with 400 and the message", function()
+    local r = get("/readme_start")
+    assert.same({ 400, "start_verification: workflow[1].to is required", "workflow[1].to" },
+                { r.status, r.body, r.field })
+    assert.equal(0, #H.log())
+  end)
+
   describe("against a hostile server: one deadline per call, Retry-After", function()
     local server
     after_each(function()

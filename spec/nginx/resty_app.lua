@@ -175,6 +175,18 @@ function routes.hostile(args)
   return result
 end
 
+-- The README's content_by_lua example, as written there: ?to= may be absent.
+function routes.readme_start()
+  local req, msg, err = client():start_verification {
+    brand = "ACME",
+    workflow = { vonage.sms { to = ngx.var.arg_to } },
+  }
+  if not req then
+    return { status = err.kind == "transport" and 502 or 400, body = msg, field = err.field }
+  end
+  return { status = 200, body = req.request_id }
+end
+
 function routes.misuse()
   local results = {}
   for _, opt in ipairs { "ca_file", "proxy" } do
