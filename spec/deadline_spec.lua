@@ -135,6 +135,15 @@ for _, name in ipairs { "curl", "multi" } do
       assert.equal(1, retries_logged())
     end)
 
+    it("ends a trickling answer at the deadline as timeout", function()
+      local c = hostile({ { status = 204, trickle_ms = 200 } }, { timeout_ms = 1000 })
+      local t0 = socket.gettime()
+      local r = run(c, function() return c:request(ID):cancel() end)
+      assert.truthy(socket.gettime() - t0 < 3) -- the whole answer takes over 10 s
+      assert.same({ "transport", "timeout" }, { r[3].kind, r[3].code })
+      assert.equal(1, count(server.requests(), "DELETE"))
+    end)
+
     it("gives connect attempts only the time left: a black-holed connect ends as timeout", function()
       local port, release = black_hole()
       local c = client("http://127.0.0.1:" .. port, { timeout_ms = 1500 })
