@@ -333,7 +333,7 @@ describe("the curl multi transport", function()
     end)
     drain(c)
     assert.equal(2, #logged)
-    assert.truthy(logged[1]:find("^a coroutine resumed by poll raised: .*early boom.*stack traceback"), logged[1])
+    assert.truthy(logged[1]:find("^a coroutine raised: .*early boom.*stack traceback"), logged[1])
     assert.truthy(logged[2]:find("table: ", 1, true), logged[2])
 
     -- no on_error, no on_log: stderr, never silence

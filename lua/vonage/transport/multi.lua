@@ -169,8 +169,8 @@ local function report(self, co, err)
     trace = trace .. "\n(on_error raised: " .. tostring(herr) .. ")"
   end
   local on_log = self.on_log
-  if on_log and pcall(on_log, "error", "a coroutine resumed by poll raised: " .. trace) then return end
-  io.stderr:write("vonage: a coroutine resumed by poll raised: ", trace, "\n")
+  if on_log and pcall(on_log, "error", "a coroutine raised: " .. trace) then return end
+  io.stderr:write("vonage: a coroutine raised: ", trace, "\n")
 end
 
 -- Resumes co; an error inside it ends only co, and is reported.
