@@ -238,7 +238,7 @@ function H.hostile(script)
   local f = assert(io.open(dir .. "/script.lua", "w"))
   f:write("return ", serialize(script))
   f:close()
-  local p = assert(io.popen(("sh -c 'echo $$; exec env -u LD_PRELOAD lua5.4 %s/spec/support/hostile_server.lua"
+  local p = assert(io.popen(("exec sh -c 'echo $$; exec env -u LD_PRELOAD lua5.4 %s/spec/support/hostile_server.lua"
     .. " %s/script.lua %s/log 2>%s/stderr'"):format(H.ROOT, dir, dir, dir)))
   local pid, port = p:read("*l"), p:read("*l")
   assert(tonumber(port), "the hostile server did not start: " .. read(dir .. "/stderr"))

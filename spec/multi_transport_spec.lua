@@ -284,27 +284,75 @@ describe("the curl multi transport", function()
     assert.has_error(function() mclient():poll(-1) end, "vonage: poll: timeout_ms must be between 0 and 600000")
   end)
 
-  it("re-raises an error from a coroutine with its traceback, keeping the others' results", function()
-    local c = mclient()
-    local other
-    local E, F = "1a2b3c4d-0000-4000-8000-00000000000e", "1a2b3c4d-0000-4000-8000-00000000000f"
-    -- E's answer comes at once, F's later, the main thread's last: both are
-    -- finished, in that order, when the main thread's call returns.
-    H.fault { method = "DELETE", path = "/v2/verify/" .. F, status = 204, body = "", delay = 0.2 }
-    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, body = "", delay = 0.6 }
+  it("goes on polling when a spawned coroutine raises: the others finish, on_error gets the traceback", function()
+    local got = {}
+    local c = mclient { on_error = function(trace, co, err) got[#got + 1] = { trace = trace, co = co, err = err } end }
+    local A, B, C = "1a2b3c4d-0000-4000-8000-00000000000a", "1a2b3c4d-0000-4000-8000-00000000000b",
+                    "1a2b3c4d-0000-4000-8000-00000000000c"
+    -- B's answer comes first, so its coroutine raises while A's and C's are in flight.
+    H.fault { method = "DELETE", path = "/v2/verify/" .. A, status = 204, body = "", delay = 0.3 }
+    H.fault { method = "DELETE", path = "/v2/verify/" .. B, status = 204, body = "" }
+    H.fault { method = "DELETE", path = "/v2/verify/" .. C, status = 204, body = "", delay = 0.3 }
+    local results, order = {}, {}
     c:spawn(function()
-      c:request(E):cancel()
+      results[1] = { c:request(A):cancel() }
+      order[#order + 1] = 1
+    end)
+    local second = c:spawn(function()
+      c:request(B):cancel()
+      order[#order + 1] = 2
       error("boom in the game script")
     end)
-    c:spawn(function() other = { c:request(F):cancel() } end)
-    assert.is_true(c:request(ID):cancel())
-    local ok, msg = pcall(c.poll, c, 0)
-    assert.is_false(ok)
-    assert.truthy(msg:find("boom in the game script", 1, true))
-    assert.truthy(msg:find("stack traceback", 1, true))
-    assert.is_nil(other) -- still queued, not lost
-    assert.equal(0, c:poll(0))
-    assert.same({ true }, other)
+    c:spawn(function()
+      results[3] = { c:request(C):cancel() }
+      order[#order + 1] = 3
+    end)
+    drain(c) -- never raises
+    assert.same({ { true }, { true } }, { results[1], results[3] })
+    assert.equal(2, order[1]) -- it raised before the others were answered
+    assert.equal(3, #order)
+    assert.equal(1, #got)
+    assert.equal(second, got[1].co)
+    assert.equal("dead", coroutine.status(second))
+    assert.truthy(got[1].err:find("boom in the game script", 1, true))
+    assert.truthy(got[1].trace:find("boom in the game script", 1, true))
+    assert.truthy(got[1].trace:find("stack traceback", 1, true))
+    assert.truthy(got[1].trace:find("multi_transport_spec.lua", 1, true), got[1].trace)
+  end)
+
+  it("logs a raising coroutine at level error through on_log by default, else writes to stderr", function()
+    local logged = {}
+    local c = mclient { on_log = function(level, line)
+      if level == "error" then logged[#logged + 1] = line end
+    end }
+    local early = c:spawn(function() error("early boom") end) -- before any wait: spawn does not raise
+    assert.equal("dead", coroutine.status(early))
+    c:spawn(function()
+      c:request(ID):cancel()
+      error({ code = "a table" }) -- a non-string error is reported too
+    end)
+    drain(c)
+    assert.equal(2, #logged)
+    assert.truthy(logged[1]:find("^a coroutine raised: .*early boom.*stack traceback"), logged[1])
+    assert.truthy(logged[2]:find("table: ", 1, true), logged[2])
+
+    -- no on_error, no on_log: stderr, never silence
+    local written, real = {}, io.stderr
+    io.stderr = { -- luacheck: ignore 122
+      write = function(_, ...) for _, s in ipairs { ... } do written[#written + 1] = s end end }
+    local ok, err = pcall(function()
+      local quiet = mclient()
+      quiet:spawn(function()
+        quiet:request(ID):cancel()
+        error("nobody listens")
+      end)
+      drain(quiet)
+    end)
+    io.stderr = real -- luacheck: ignore 122
+    assert(ok, err)
+    local text = table.concat(written)
+    assert.truthy(text:find("nobody listens", 1, true), text)
+    assert.truthy(text:find("stack traceback", 1, true), text)
   end)
 
   it("raises when something other than poll resumes a waiting coroutine", function()
@@ -318,7 +366,7 @@ describe("the curl multi transport", function()
     assert.equal(0, c.transport:pending()) -- its transfer was dropped
   end)
 
-  it("spawns: runs fn with its arguments until its first wait, and raises an early error", function()
+  it("spawns: runs fn with its arguments until its first wait", function()
     local c = mclient()
     local steps = {}
     local co = c:spawn(function(a, b)
@@ -331,9 +379,6 @@ describe("the curl multi transport", function()
     drain(c)
     assert.same({ "xy", "started" }, steps)
     assert.equal("dead", coroutine.status(co))
-    local ok, msg = pcall(c.spawn, c, function() error("early") end)
-    assert.is_false(ok)
-    assert.truthy(msg:find("early", 1, true))
     assert.has_error(function() c:spawn("not a function") end)
   end)
 

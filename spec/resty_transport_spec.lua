@@ -6,6 +6,7 @@ local H = require "spec.helper"
 local cjson = require "cjson"
 local http = require "socket.http"
 local socket = require "socket"
+local black_hole = require "spec.support.black_hole"
 
 local app = {}
 
@@ -271,5 +272,74 @@ describe("the resty transport", function()
     -- the timer's cancel reached the sandbox, which knows no such request
     assert.equal("not_found", r.from_timer.code)
     assert.equal(1, #H.log())
+  end)
+
+  it("answers the README's content_by_lua example without ?to= with 400 and the message", function()
+    local r = get("/readme_start")
+    assert.same({ 400, "start_verification: workflow[1].to is required", "workflow[1].to" },
+                { r.status, r.body, r.field })
+    assert.equal(0, #H.log())
+  end)
+
+  describe("against a hostile server: one deadline per call, Retry-After", function()
+    local server
+    after_each(function()
+      if server then server.stop() end
+      server = nil
+    end)
+
+    local function call(op, script, timeout, retries)
+      server = H.hostile(script)
+      return get(("/hostile?op=%s&url=%s&timeout=%d&retries=%d"):format(op, server.url, timeout, retries or 2))
+    end
+
+    local function seen(method)
+      local n = 0
+      for _, r in ipairs(server.requests()) do
+        if r.method == method then n = n + 1 end
+      end
+      return n
+    end
+
+    it("ends a trickling answer at the deadline as timeout, not when the server stops", function()
+      -- One byte every 200 ms: each read used to wait for the next byte
+      -- afresh, so the call lasted as long as the server went on.
+      local r = call("cancel", { { status = 204, trickle_ms = 200 } }, 1000)
+      assert.same({ false, "transport", "timeout" }, { r.ok, r.kind, r.code })
+      assert.truthy(r.took < 3, r.took)
+      assert.equal(1, seen("DELETE"))
+    end)
+
+    it("retries a GET answered 503 with Retry-After: 1, then succeeds", function()
+      local r = call("page", { { status = 503, headers = { ["Retry-After"] = "1" } },
+                               { status = 200, body = '{"page":1,"page_size":10,"total_pages":1,"total_items":0}' } },
+                     5000)
+      assert.is_true(r.ok, r.msg)
+      assert.equal(2, seen("GET"))
+      assert.truthy(r.lines[1]:find("HTTP 503, Retry-After 1 s; retry 1 of 2", 1, true))
+    end)
+
+    it("never sends a POST again: a 429 with Retry-After: 2 fails once with retry_after = 2", function()
+      local r = call("start", { { status = 429, headers = { ["Retry-After"] = "2" },
+                                  body = '{"type":"https://developer.vonage.com/api-errors#throttled"}' } }, 5000)
+      assert.same({ false, "rate_limited", 2 }, { r.ok, r.code, r.retry_after })
+      assert.equal(1, seen("POST"))
+    end)
+
+    it("bounds attempts and waits together: 503s with Retry-After: 1 in 1500 ms", function()
+      local r = call("cancel", { default = { status = 503, headers = { ["Retry-After"] = "1" } } }, 1500)
+      assert.same({ false, "server_error", 1 }, { r.ok, r.code, r.retry_after })
+      assert.equal(2, seen("DELETE"))
+      assert.truthy(r.took < 2.5, r.took)
+    end)
+
+    it("gives connect attempts only the time left: a black-holed connect ends as timeout", function()
+      local port, release = black_hole()
+      local r = get(("/hostile?op=cancel&url=http://127.0.0.1:%d&timeout=1500&retries=2"):format(port))
+      release()
+      assert.same({ false, "timeout" }, { r.ok, r.code })
+      assert.truthy(r.took < 2.5, r.took) -- each of 3 attempts used to get 1500 ms
+      assert.equal(1, #r.lines) -- the failure, no retry
+    end)
   end)
 end)

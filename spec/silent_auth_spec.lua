@@ -172,7 +172,7 @@ describe("Silent authentication", function()
     end)
 
     it("raises on misuse", function()
-      assert.has_error(function() vonage.check_silent_auth(nil) end)
+      assert.has_error(function() vonage.check_silent_auth(42) end)
       assert.has_error(function() vonage.check_silent_auth("https://x", { max_redirect = 1 }) end)
       assert.has_error(function() vonage.check_silent_auth("https://x", { max_redirects = 99 }) end)
       assert.has_error(function() vonage.check_silent_auth("https://x", { expected_request_id = 1 }) end)

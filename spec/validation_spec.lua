@@ -128,8 +128,8 @@ describe("validation before any request is sent", function()
       "vonage: start_verification: argument is required")
     assert.has_error(function() client:start_verification(with { brnad = "x" }) end,
       "vonage: start_verification: unknown field 'brnad'")
-    assert.has_error(function() client:start_verification { workflow = {} } end,
-      "vonage: start_verification: brand is required")
+    assert.has_error(function() client:start_verification { brand = "ACME" } end,
+      "vonage: start_verification: workflow is required") -- no end user types a table
     assert.has_error(function() client:start_verification(with { code_length = "6" }) end,
       "vonage: start_verification: code_length must be an integer (got string)")
     assert.has_error(function() client:start_verification(with { code_length = 6.5 }) end,
@@ -138,6 +138,39 @@ describe("validation before any request is sent", function()
       "vonage: vonage.sms: unknown field 'form'")
     assert.has_error(function() vonage.voice { to = 447700900000 } end,
       "vonage: vonage.voice: to must be a string (got number)")
+  end)
+
+  it("returns a missing end-user value as a validation error naming it, and sends nothing", function()
+    local before = #H.log()
+    -- what ngx.var.arg_to is when the query has no ?to=
+    refused(client, with { workflow = { vonage.sms { to = nil } } }, "workflow[1].to")
+    refused(client, with { workflow = { vonage.silent_auth {}, vonage.voice {} } }, "workflow[1].to")
+    refused(client, with { workflow = { vonage.sms { to = "447700900000" }, vonage.email {} } }, "workflow[2].to")
+    refused(client, with { workflow = { vonage.whatsapp { to = "447700900000" } } }, "workflow[1].from")
+    refused(client, { workflow = { vonage.sms { to = "447700900000" } } }, "brand")
+
+    local function missing(op, field, ok, msg, err)
+      assert.is_nil(ok)
+      assert.same({ "validation", "invalid_params", field, field },
+                  { err.kind, err.code, err.field, err.invalid_parameters[1].name })
+      assert.equal(op .. ": " .. field .. " is required", msg)
+    end
+    missing("check", "code", client:request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"):check(nil))
+    missing("hash_phone_number", "phone_number", vonage.hash_phone_number(nil))
+    missing("check_silent_auth", "check_url", vonage.check_silent_auth(nil))
+    missing("get_template", "template_id", client:get_template(nil))
+    missing("create_template", "name", client:create_template {})
+    local flow = client:number_verification { redirect_uri = "https://app.example/cb" }
+    missing("authorize_url", "phone_number", flow:authorize_url { session = "sid-1" })
+    missing("authorize_url", "session", flow:authorize_url { phone_number = "+447700900000" })
+    missing("callback", "session", flow:callback("state=x&code=y", nil))
+    missing("verify", "phone_number", flow:verify {})
+    assert.equal(before, #H.log())
+    -- a wrong Lua type is still a bug in the caller
+    assert.has_error(function() client:request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"):check(1234) end,
+      "vonage: check: code must be a string (got number)")
+    assert.has_error(function() flow:verify { phone_number = "+447700900000", hashed_phone_number = "ab" } end,
+      "vonage: verify: give phone_number or hashed_phone_number, not both")
   end)
 
   it("blames the caller's line when it raises", function()

@@ -5,12 +5,16 @@ local json = require "vonage.json"
 local errors = require "vonage.errors"
 local url = require "vonage.url"
 
-local type, tostring, byte, format, floor, os_time =
-      type, tostring, string.byte, string.format, math.floor, os.time
+local type, tostring, tonumber, byte, format, floor, min, max, os_time =
+      type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max, os.time
+local now_ms = core.monotonic_ms
 
 local M = {}
 
 M.USER_AGENT = "lua-vonage/" .. core.version
+
+local DEFAULT_TIMEOUT_MS = 10000
+local MAX_SLEEP_MS = 60000
 
 local function now(client)
   local clock = client.clock
@@ -29,27 +33,113 @@ local function log(client, level, line)
   if on_log then on_log(level, line) end
 end
 
--- Sends spec through the client's transport, retrying only failures where the
--- request provably never reached the server (DNS, connect, TLS handshake).
--- `retries` overrides the client's setting (0 for single-use payloads).
+-- Methods that may be sent again after a 429/503 (RFC 9110 9.2.2): every
+-- POST may start a paid verification, so it is never sent twice.
+local IDEMPOTENT = { GET = true, DELETE = true, PUT = true }
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds since the epoch of a UTC calendar time (no os.time: that one
+-- takes local time).
+local function epoch(y, mon, d, h, mi, s)
+  y, mon, d, h, mi, s = tonumber(y), MONTHS[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+  if not mon or d < 1 or d > 31 or h > 23 or mi > 59 or s > 60 then return nil end
+  if mon <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local doy = floor((153 * (mon + (mon > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return ((days * 24 + h) * 60 + mi) * 60 + s
+end
+
+-- An HTTP-date (RFC 9110 5.6.7): IMF-fixdate, or the obsolete RFC 850 and
+-- asctime forms a recipient must still accept -> epoch seconds | nil.
+local function http_date(v)
+  local d, mon, y, h, mi, s = v:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  if d then return epoch(y, mon, d, h, mi, s) end
+  d, mon, y, h, mi, s = v:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  if d then return epoch((tonumber(y) < 70 and 2000 or 1900) + y, mon, d, h, mi, s) end
+  mon, d, h, mi, s, y = v:match("^%a%a%a (%a%a%a) +(%d%d?) (%d%d):(%d%d):(%d%d) (%d%d%d%d)$")
+  if mon then return epoch(y, mon, d, h, mi, s) end
+end
+
+-- retry_after(headers) -> seconds the server asks us to wait (>= 0) | nil.
+-- An HTTP-date is measured from the answer's own Date when it has one, so
+-- a skewed local clock does not stretch or shrink the wait.
+function M.retry_after(headers)
+  local v = type(headers) == "table" and (headers["retry-after"] or headers["Retry-After"])
+  if type(v) ~= "string" then return nil end
+  v = v:match("^[ \t]*(.-)[ \t]*$")
+  if v:match("^%d+$") then return #v <= 10 and tonumber(v) or nil end
+  local at = http_date(v)
+  if not at then return nil end
+  local date = headers["date"] or headers["Date"]
+  local from = type(date) == "string" and http_date(date) or os_time()
+  return max(0, at - from)
+end
+
+-- Waits ms through the transport; without a sleep it cannot wait.
+local function sleep(transport, ms)
+  while ms > 0 do
+    local piece = min(ms, MAX_SLEEP_MS) -- http:sleep's own bound
+    transport:sleep(piece)
+    ms = ms - piece
+  end
+end
+
+local function failed(client, op, spec, msg, err)
+  if type(err) == "table" then err.op = op end
+  log(client, "warn", format("%s %s failed: %s", spec.method, spec.path or "", msg))
+  return nil, op .. ": " .. tostring(msg), err
+end
+
+-- Sends spec through the client's transport within one deadline: spec's
+-- timeout_ms bounds every attempt, backoff and wait together; each attempt
+-- gets the time left. Retries, at most `retries` times (the client's setting
+-- unless given; 0 for single-use payloads), only a failure where the request
+-- provably never reached the server (DNS, connect, TLS handshake), and an
+-- idempotent request answered 429 or 503 with a Retry-After; a wait that
+-- would not end before the deadline is not begun.
 function M.send(client, op, spec, retries)
   local transport = client.transport
   retries = retries or client.retries or 0
+  local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
+  local deadline = now_ms() + timeout
   local attempt = 0
   while true do
+    local left = deadline - now_ms()
+    if left < 1 then
+      local _, msg, err = errors.fail("transport", "timeout",
+                                      format("timed out: the call took over %d ms", timeout))
+      return failed(client, op, spec, msg, err)
+    end
+    spec.timeout_ms = left
+    if connect then spec.connect_timeout_ms = min(connect, left) end
     local status, headers, body = transport:send(spec)
-    if status then return status, headers, body end
-    local err = body
-    if not (type(err) == "table" and err.retryable and attempt < retries) then
-      if type(err) == "table" then err.op = op end
-      log(client, "warn", format("%s %s failed: %s", spec.method, spec.path or "", headers))
-      return nil, op .. ": " .. tostring(headers), err
+    local wait, why
+    if status then
+      local after = (status == 429 or status == 503) and M.retry_after(headers)
+      if not (after and IDEMPOTENT[spec.method] and attempt < retries and transport.sleep) then
+        return status, headers, body
+      end
+      wait = after * 1000 + backoff_ms(attempt + 1)
+      if wait >= deadline - now_ms() then return status, headers, body end
+      why = format("HTTP %d, Retry-After %d s", status, after)
+    else
+      local err = body
+      if not (type(err) == "table" and err.retryable and attempt < retries) then
+        return failed(client, op, spec, headers, err)
+      end
+      wait = backoff_ms(attempt + 1)
+      if wait >= deadline - now_ms() then return failed(client, op, spec, headers, err) end
+      why = err.code
     end
     attempt = attempt + 1
-    local wait = backoff_ms(attempt)
     log(client, "info", format("%s %s: %s; retry %d of %d in %d ms", spec.method,
-                               spec.path or "", err.code, attempt, retries, wait))
-    if transport.sleep then transport:sleep(wait) end
+                               spec.path or "", tostring(why), attempt, retries, wait))
+    if transport.sleep then sleep(transport, wait) end
   end
 end
 
@@ -87,9 +177,9 @@ function M.call(client, op, method, host_field, path, payload, opts)
     timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
     max_response_bytes = client.max_response_bytes,
   }
-  local status, _, raw = M.send(client, op, spec, opts.retries)
+  local status, resp_headers, raw = M.send(client, op, spec, opts.retries)
   spec.headers = nil -- drop the credential as soon as it is sent
-  if not status then return nil, _, raw end
+  if not status then return nil, resp_headers, raw end
   log(client, "debug", format("%s %s -> %d", method, path, status))
 
   local decoded = raw ~= "" and json.decode(raw) or nil
@@ -100,7 +190,11 @@ function M.call(client, op, method, host_field, path, payload, opts)
     end
     return status, decoded
   end
-  return (opts.on_error or errors.from_response)(op, status, decoded, opts.codes)
+  local nothing, msg, err = (opts.on_error or errors.from_response)(op, status, decoded, opts.codes)
+  if (status == 429 or status == 503) and type(err) == "table" then
+    err.retry_after = M.retry_after(resp_headers) -- also when it was not waited for
+  end
+  return nothing, msg, err
 end
 
 return M

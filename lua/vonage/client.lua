@@ -29,7 +29,7 @@ local OPTIONS = {
   timeout_ms = "integer", connect_timeout_ms = "integer", retries = "integer",
   max_response_bytes = "integer", max_pages = "integer",
   proxy = "string", ca_file = "string", user_agent = "string",
-  transport = "any", on_log = "function", clock = "function",
+  transport = "any", on_log = "function", on_error = "function", clock = "function",
 }
 local CREDENTIALS = {
   application_id = true, private_key = true, private_key_path = true,

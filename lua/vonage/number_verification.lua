@@ -74,7 +74,9 @@ end
 -- vonage.hash_phone_number("+447700900000") -> hex SHA-256 of the E.164
 -- number, as the verify call's hashedPhoneNumber wants it | nil, msg, err
 function M.hash_phone_number(phone_number)
-  validate.typed("hash_phone_number", "phone_number", phone_number, "string", true)
+  local _, msg, err = validate.required("hash_phone_number", "phone_number", phone_number)
+  if msg then return nil, msg, err end
+  validate.typed("hash_phone_number", "phone_number", phone_number, "string")
   local reason = check_e164(phone_number)
   if reason then return errors.invalid("hash_phone_number", "phone_number", reason) end
   return sha256_hex(phone_number)
@@ -202,7 +204,9 @@ function Flow:callback(query, session)
   if type(query) ~= "string" and type(query) ~= "table" then
     errors.misuse(op, "query must be the query string or a table of parameters")
   end
-  validate.typed(op, "session", session, "string", true)
+  local _, msg, err = validate.required(op, "session", session) -- a cookie the browser did not send
+  if msg then return nil, msg, err end
+  validate.typed(op, "session", session, "string")
   if secrets[self] then
     errors.misuse(op, "this flow already took a callback; make one flow per callback")
   end
@@ -283,8 +287,12 @@ function Flow:verify(params)
   validate.known_fields(op, params, VERIFY_FIELDS)
   validate.typed(op, "phone_number", params.phone_number, "string")
   validate.typed(op, "hashed_phone_number", params.hashed_phone_number, "string")
-  if (params.phone_number == nil) == (params.hashed_phone_number == nil) then
-    errors.misuse(op, "give phone_number or hashed_phone_number, exactly one")
+  if params.phone_number ~= nil and params.hashed_phone_number ~= nil then
+    errors.misuse(op, "give phone_number or hashed_phone_number, not both")
+  end
+  if params.hashed_phone_number == nil then
+    local _, msg, err = validate.required(op, "phone_number", params.phone_number)
+    if msg then return nil, msg, err end
   end
   local s = secrets[self]
   if not (s and s.access_token) then

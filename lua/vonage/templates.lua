@@ -57,7 +57,9 @@ end
 
 -- Ids go into a URL path: a UUID or a validation error, before any I/O.
 local function check_id(op, field, id)
-  validate.typed(op, field, id, "string", true)
+  local _, msg, err = validate.required(op, field, id)
+  if msg then return nil, msg, err end
+  validate.typed(op, field, id, "string")
   if not validate.is_uuid(id) then return errors.invalid(op, field, "must be a UUID") end
 end
 
@@ -292,7 +294,7 @@ end
 function client_methods.template_fragments(client, template_id, opts)
   local op = "template_fragments"
   local _, msg = check_id(op, "template_id", template_id)
-  if msg then errors.misuse(op, "template_id must be a UUID") end
+  if msg then errors.misuse(op, (msg:gsub("^[%w_]+: ", ""))) end
   return walk(client, op, "fragments", template_id, opts)
 end
 

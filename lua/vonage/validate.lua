@@ -1,6 +1,7 @@
 -- Input rules. Two levels, as the error model says: a wrong type or an unknown
--- field is a bug in the caller and raises; a value that breaks the API's rules
--- may come from an end user and is returned as a validation error, before I/O.
+-- field is a bug in the caller and raises; a value that breaks the API's rules,
+-- or is missing, may come from an end user and is returned as a validation
+-- error, before I/O.
 local errors = require "vonage.errors"
 
 local type, pairs, ipairs, floor, format, tostring =
@@ -144,14 +145,29 @@ local function fields_of(schema)
   return fields
 end
 
+-- A missing required value: a validation error like any other bad value (an
+-- end user left out the number or the code: ngx.var.arg_to is nil when the
+-- parameter is absent). Only a missing table is a bug in the caller, since
+-- no end user types a table: that raises.
+function M.required(op, field, v, want)
+  if v ~= nil then return end
+  if want == "table" then errors.misuse(op, field .. " is required") end
+  return errors.invalid(op, field, "is required")
+end
+
 -- Checks t against a schema { field = { type, rule..., required = bool } }.
--- Returns nil, or the validation error triple for the first broken rule.
+-- Returns nil, or the validation error triple for the first broken rule (a
+-- missing required value included); a wrong type or unknown field raises.
 function M.check(op, t, schema, prefix)
   prefix = prefix or ""
   M.known_fields(op, t, schema, prefix ~= "" and (" in " .. prefix:sub(1, -2)) or nil)
   for _, field in ipairs(fields_of(schema)) do
     local spec, v = schema[field], t[field]
-    M.typed(op, prefix .. field, v, spec[1], spec.required)
+    if spec.required then
+      local _, msg, err = M.required(op, prefix .. field, v, spec[1])
+      if msg then return nil, msg, err end
+    end
+    M.typed(op, prefix .. field, v, spec[1])
     if v ~= nil then
       for i = 2, #spec do
         local reason = spec[i](v)

@@ -133,7 +133,6 @@ end
 -- req:check(code) -> "completed" | nil, msg, err
 function request_methods.check(req, code)
   local op = "check"
-  validate.typed(op, "code", code, "string", true)
   local _, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
   if msg then return nil, msg, err end
   local status, body, e = api.call(req.client, op, "POST", "api_host", path(req), { code = code })

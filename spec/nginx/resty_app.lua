@@ -23,7 +23,8 @@ end
 local function outcome(ok, msg, err)
   if ok then return { ok = true, value = type(ok) == "userdata" and ok.request_id or ok } end
   return { ok = false, msg = msg, code = err and err.code, kind = err and err.kind,
-           status = err and err.status, retryable = err and err.retryable or false }
+           status = err and err.status, retryable = err and err.retryable or false,
+           retry_after = err and err.retry_after }
 end
 
 local function start(c, to)
@@ -148,6 +149,42 @@ end
 
 function routes.timeout(args)
   return outcome(client { timeout_ms = 300 }:request(args.id):cancel())
+end
+
+-- One call to the spec's hostile server (args.url): op "cancel" (DELETE),
+-- "start" (POST) or "page" (GET), with args.timeout ms and args.retries;
+-- answers the outcome, the retry lines logged and the seconds it took.
+function routes.hostile(args)
+  local lines = {}
+  local c = vonage.client { api_key = "k", api_secret = "s", api_host = args.url,
+                            timeout_ms = tonumber(args.timeout), retries = tonumber(args.retries or 2),
+                            on_log = function(_, l) lines[#lines + 1] = l end }
+  ngx.update_time()
+  local t0 = ngx.now()
+  local result
+  if args.op == "start" then
+    result = outcome(start(c, "447700900063"))
+  elseif args.op == "page" then
+    local page, msg, err = c:template_page {}
+    result = outcome(page and tostring(page), msg, err)
+  else
+    result = outcome(c:request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"):cancel())
+  end
+  ngx.update_time()
+  result.took, result.lines = ngx.now() - t0, lines
+  return result
+end
+
+-- The README's content_by_lua example, as written there: ?to= may be absent.
+function routes.readme_start()
+  local req, msg, err = client():start_verification {
+    brand = "ACME",
+    workflow = { vonage.sms { to = ngx.var.arg_to } },
+  }
+  if not req then
+    return { status = err.kind == "transport" and 502 or 400, body = msg, field = err.field }
+  end
+  return { status = 200, body = req.request_id }
 end
 
 function routes.misuse()

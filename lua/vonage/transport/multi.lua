@@ -11,6 +11,11 @@
 -- next poll with nil, msg, err (kind "transport", code "closed"), sleeping
 -- coroutines wake at that poll, and a later send answers "closed" at once.
 -- Nothing is left waiting forever, as long as the loop keeps polling.
+--
+-- A coroutine that raises when poll (or spawn) resumes it ends alone: poll
+-- goes on with the others, and the error, with the coroutine's traceback,
+-- goes to the on_error handler, else to on_log at level "error", else to
+-- stderr. Never raised out of poll, never dropped.
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
@@ -20,6 +25,7 @@ local running, yield, resume, create, co_status, isyieldable =
       rawget(coroutine, "isyieldable") -- Lua 5.3+ and LuaJIT 2.1; not in Lua 5.1's std
 local setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall =
       setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall
+local io = io -- io.stderr is read when used: a host may have replaced it
 local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
 local now_ms = core.monotonic_ms
 
@@ -48,12 +54,19 @@ local function current_coroutine()
   return co
 end
 
--- new{ ca_file=, proxy=, user_agent= } -> a transport; client options may be
--- passed whole, only those three are read (the credentials are not kept).
+-- new{ ca_file=, proxy=, user_agent=, on_error=, on_log= } -> a transport;
+-- client options may be passed whole, only those are read (the credentials
+-- are not kept). on_error(trace, co, err) hears of a coroutine that raised:
+-- trace is the message with that coroutine's traceback, err the raw value.
 function M.new(opts)
   opts = opts or {}
-  validate.typed("vonage.transport.multi", "options", opts, "table")
+  local op = "vonage.transport.multi"
+  validate.typed(op, "options", opts, "table")
+  validate.typed(op, "on_error", opts.on_error, "function")
+  validate.typed(op, "on_log", opts.on_log, "function")
   return setmetatable({
+    on_error = opts.on_error,
+    on_log = opts.on_log,
     multi = core.multi_new { ca_file = opts.ca_file, proxy = opts.proxy, user_agent = opts.user_agent },
     waiting = {},   -- transfer id -> the coroutine waiting for it
     n_waiting = 0,
@@ -143,14 +156,28 @@ function Transport:sleep(ms)
   end
 end
 
--- Resumes co; an error inside it is raised here with its own traceback.
-local function wake(co, ...)
+-- A coroutine raised err: tells the handler, else on_log, else stderr (see
+-- the top of this file). A handler or logger that raises itself is reported
+-- to the next one down, never to the loop.
+local function report(self, co, err)
+  local ok, text = pcall(tostring, err)
+  local trace = traceback(co, ok and text or "(an error value whose __tostring raised)")
+  local handler = self.on_error
+  if handler then
+    local handled, herr = pcall(handler, trace, co, err)
+    if handled then return end
+    trace = trace .. "\n(on_error raised: " .. tostring(herr) .. ")"
+  end
+  local on_log = self.on_log
+  if on_log and pcall(on_log, "error", "a coroutine raised: " .. trace) then return end
+  io.stderr:write("vonage: a coroutine raised: ", trace, "\n")
+end
+
+-- Resumes co; an error inside it ends only co, and is reported.
+local function wake(self, co, ...)
   if co_status(co) ~= "suspended" then return end -- closed or resumed elsewhere
   local ok, err = resume(co, ...)
-  if not ok then
-    if type(err) == "string" then err = traceback(co, err) end
-    error(err, 0)
-  end
+  if not ok then report(self, co, err) end
 end
 
 -- Moves expired timers (every timer once closed) to the due queue, in
@@ -179,8 +206,9 @@ end
 
 -- One round: wait for at most timeout_ms (less when a timer is due sooner,
 -- not at all when something is ready), drive the transfers, then resume the
--- coroutines that are done, oldest first. An error stops the round; what was
--- not resumed yet stays queued for the next poll.
+-- coroutines that are done, oldest first. A coroutine's error is reported
+-- and the round goes on; should anything else raise, what was not resumed
+-- yet stays queued for the next poll.
 local function drive(self, timeout_ms)
   local due = self.due -- close() appends to it, never replaces it
   -- Once closed there is nothing to drive, and every timer fires at once.
@@ -200,14 +228,14 @@ local function drive(self, timeout_ms)
     if co then
       self.waiting[id] = nil
       self.n_waiting = self.n_waiting - 1
-      wake(co, WAKE, self.multi:result(id))
+      wake(self, co, WAKE, self.multi:result(id))
     else
       self.multi:cancel(id) -- its coroutine gave up on it
     end
   end
   while due[1] do
     local entry = remove(due, 1)
-    wake(entry.co, WAKE, entry.a, entry.b, entry.c)
+    wake(self, entry.co, WAKE, entry.a, entry.b, entry.c)
   end
 end
 
@@ -270,12 +298,18 @@ end
 
 -- client:spawn(fn, ...) -> coroutine: runs fn(...) in a new coroutine right
 -- away, until its first wait; poll resumes it from there. fn's return values
--- are dropped; an error before its first wait is raised here.
+-- are dropped; an error in it, before or after its first wait, is reported
+-- like any other (see the top of this file).
 function client_methods.spawn(client, fn, ...)
-  pollable(client, "client:spawn")
+  local t = pollable(client, "client:spawn")
   validate.typed("client:spawn", "fn", fn, "function", true)
   local co = create(fn)
-  wake(co, ...)
+  if M.is_multi(t) then
+    wake(t, co, ...)
+  else
+    local ok, err = resume(co, ...) -- a transport of the user's own with poll
+    if not ok then error(traceback(co, tostring(err)), 0) end
+  end
   return co
 end
 

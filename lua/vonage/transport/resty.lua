@@ -8,6 +8,7 @@
 -- lua_ssl_verify_depth), names are looked up with its `resolver`, and idle
 -- connections wait in the worker's cosocket pool (lua_socket_pool_size,
 -- lua_socket_keepalive_timeout).
+local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
 
@@ -15,7 +16,8 @@ local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
 
 local type, pairs, tonumber, tostring, pcall, setmetatable =
       type, pairs, tonumber, tostring, pcall, setmetatable
-local concat, format, min, floor = table.concat, string.format, math.min, math.floor
+local concat, format, min, max = table.concat, string.format, math.min, math.max
+local now_ms = core.monotonic_ms
 
 local M = {}
 
@@ -99,30 +101,70 @@ local function request_head(method, u, headers, body)
   return concat(lines, "\r\n")
 end
 
--- Gives the socket what is left of the exchange's deadline; false once spent.
+-- Gives the socket what is left of the exchange's deadline (monotonic ms);
+-- false once spent.
 local function arm(sock, deadline)
-  local left = floor((deadline - ngx.now()) * 1000)
+  local left = deadline - now_ms()
   if left < 1 then return false end
   sock:settimeouts(left, left, left)
   return true
 end
 
+-- Every read of an answer goes through receiveany, armed with the time
+-- left before each call: it returns as soon as any byte arrives, whereas a
+-- receive(n) or receiveuntil reader restarts its timer on each byte, so a
+-- server trickling a byte a second held it past the deadline without end.
+-- The reader keeps what arrived beyond the part asked for in r.buf.
+local function new_reader(sock, deadline)
+  return { sock = sock, deadline = deadline, buf = "" }
+end
+
+-- The next bytes that arrive, at most n | nil, err ("timeout" once the deadline is spent).
+local function receive(r, n)
+  if not arm(r.sock, r.deadline) then return nil, "timeout" end
+  return r.sock:receiveany(n)
+end
+
+-- The bytes before the next `delim` (consumed, not returned), at most `limit` of
+-- them: bytes | nil, "too_large" | nil, err, bytes_seen.
+local function read_until(r, delim, limit)
+  local from = 1
+  while true do
+    local buf = r.buf
+    local i = buf:find(delim, from, true)
+    if i then
+      if i - 1 > limit then return nil, "too_large" end
+      r.buf = buf:sub(i + #delim)
+      return buf:sub(1, i - 1)
+    end
+    if #buf > limit then return nil, "too_large" end
+    from = max(1, #buf - #delim + 2)
+    local piece, err = receive(r, READ_PIECE)
+    if not piece then return nil, err, #buf end
+    r.buf = buf .. piece
+  end
+end
+
+-- Exactly n bytes; never reads past them.
+local function read_exact(r, n)
+  local first = r.buf:sub(1, n)
+  r.buf = r.buf:sub(n + 1)
+  local parts, size = { first }, #first
+  while size < n do
+    local piece, err = receive(r, min(READ_PIECE, n - size))
+    if not piece then return nil, err end
+    parts[#parts + 1] = piece
+    size = size + #piece
+  end
+  return concat(parts)
+end
+
 -- Reads one header block, capped; the blank line ending it is consumed, not
 -- returned. Returns block | nil, err, bytes_seen.
-local function read_header_block(sock, deadline)
-  local reader = sock:receiveuntil("\r\n\r\n")
-  local parts, size = {}, 0
-  while true do
-    if not arm(sock, deadline) then return nil, "timeout", size end
-    local piece, err = reader(4096)
-    if not piece then
-      if err then return nil, err, size end
-      return concat(parts)
-    end
-    size = size + #piece
-    if size > MAX_HEADER_BYTES then return nil, "headers_too_large", size end
-    parts[#parts + 1] = piece
-  end
+local function read_header_block(r)
+  local block, err, seen = read_until(r, "\r\n\r\n", MAX_HEADER_BYTES)
+  if err == "too_large" then return nil, "headers_too_large", MAX_HEADER_BYTES end
+  return block, err, seen
 end
 
 -- Status and a table of lower-case names; a repeated header's values are
@@ -152,31 +194,17 @@ local function too_large(max_body)
   return nil, "body_too_large", format("response body exceeds the %d byte limit", max_body)
 end
 
--- Reads exactly n bytes.
-local function read_exact(sock, deadline, n)
-  if n == 0 then return "" end
-  if not arm(sock, deadline) then return nil, "timeout" end
-  return sock:receive(n)
+-- One CRLF-terminated line of at most `limit` bytes (chunk sizes, trailers).
+local function read_line(r, limit)
+  local line, err = read_until(r, "\r\n", limit)
+  if err == "too_large" then return nil, "malformed" end
+  return line, err
 end
 
--- Reads one CRLF-terminated line of at most max bytes (chunk sizes, trailers).
-local function read_line(sock, deadline, max)
-  local reader = sock:receiveuntil("\r\n")
-  if not arm(sock, deadline) then return nil, "timeout" end
-  local line, err = reader(max + 1)
-  if not line then return nil, err or "closed" end
-  if #line > max then return nil, "malformed" end
-  if not arm(sock, deadline) then return nil, "timeout" end
-  local rest, err2 = reader(1) -- nil, nil once the CRLF was consumed
-  if rest then return nil, "malformed" end
-  if err2 then return nil, err2 end
-  return line
-end
-
-local function read_chunked(sock, deadline, max_body)
+local function read_chunked(r, max_body)
   local parts, size = {}, 0
   while true do
-    local line, err = read_line(sock, deadline, 1024)
+    local line, err = read_line(r, 1024)
     if not line then return nil, err end
     local hex = line:match("^(%x+)[ \t]*;") or line:match("^(%x+)[ \t]*$")
     if not hex or #hex > 8 then return nil, "malformed" end
@@ -184,16 +212,16 @@ local function read_chunked(sock, deadline, max_body)
     if n == 0 then break end
     -- Checked before reading: a chunked answer cannot get around the cap.
     if size + n > max_body then return too_large(max_body) end
-    local data, derr = read_exact(sock, deadline, n)
+    local data, derr = read_exact(r, n)
     if not data then return nil, derr end
-    local crlf, cerr = read_exact(sock, deadline, 2)
+    local crlf, cerr = read_exact(r, 2)
     if crlf ~= "\r\n" then return nil, cerr or "malformed" end
     size = size + n
     parts[#parts + 1] = data
   end
   local trailers = 0
   while true do -- trailer fields, then the empty line
-    local line, err = read_line(sock, deadline, MAX_HEADER_BYTES)
+    local line, err = read_line(r, MAX_HEADER_BYTES)
     if not line then return nil, err end
     if line == "" then return concat(parts) end
     trailers = trailers + #line
@@ -201,11 +229,12 @@ local function read_chunked(sock, deadline, max_body)
   end
 end
 
-local function read_until_close(sock, deadline, max_body)
-  local parts, size = {}, 0
+local function read_until_close(r, max_body)
+  local parts, size = { r.buf }, #r.buf
+  r.buf = ""
+  if size > max_body then return too_large(max_body) end
   while true do
-    if not arm(sock, deadline) then return nil, "timeout" end
-    local piece, err = sock:receiveany(READ_PIECE)
+    local piece, err = receive(r, READ_PIECE)
     if not piece then
       if err == "closed" then return concat(parts) end
       return nil, err
@@ -217,12 +246,12 @@ local function read_until_close(sock, deadline, max_body)
 end
 
 -- Reads the body the head announces: body, reusable | nil, code[, msg].
-local function read_body(sock, deadline, status, headers, max_body)
+local function read_body(r, status, headers, max_body)
   if status == 204 or status == 304 then return "", true end
   local coding = headers["transfer-encoding"]
   local body, err, msg
   if coding and has_token(coding, "chunked") then
-    body, err, msg = read_chunked(sock, deadline, max_body)
+    body, err, msg = read_chunked(r, max_body)
     if not body then return nil, err, msg end
     -- Chunked wins over a Content-Length (RFC 9112 6.3), but an answer with
     -- both may be framed otherwise by a proxy on the way: do not pool it.
@@ -233,11 +262,11 @@ local function read_body(sock, deadline, status, headers, max_body)
     if not length:match("^%d+$") or #length > 15 then return nil, "malformed" end
     length = tonumber(length)
     if length > max_body then return too_large(max_body) end
-    body, err = read_exact(sock, deadline, length)
+    body, err = read_exact(r, length)
     if not body then return nil, err end
     return body, true
   end
-  body, err, msg = read_until_close(sock, deadline, max_body)
+  body, err, msg = read_until_close(r, max_body)
   if not body then return nil, err, msg end
   return body, false
 end
@@ -299,7 +328,7 @@ end
 -- answered at all; worth one more try on a fresh one).
 local function exchange(spec, u, head, deadline)
   local connect_ms = spec.connect_timeout_ms or 3000
-  local left = floor((deadline - ngx.now()) * 1000)
+  local left = deadline - now_ms()
   if left < 1 then
     return fail("timeout", format("timed out after %d ms before connecting", spec.timeout_ms or 10000), true)
   end
@@ -312,6 +341,10 @@ local function exchange(spec, u, head, deadline)
   if not ok then return connect_error(err, u, min(connect_ms, left)) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if u.scheme == "https" and not reused then
+    if not arm(sock, deadline) then
+      sock:close()
+      return fail("timeout", "timed out before the TLS handshake", true)
+    end
     local shaken, msg, terr = tls_handshake(sock, u)
     if not shaken then
       sock:close()
@@ -347,9 +380,10 @@ local function exchange(spec, u, head, deadline)
     return broken("sending the request", serr)
   end
 
+  local r = new_reader(sock, deadline)
   local status, headers, http11
   for _ = 1, MAX_INTERIM_RESPONSES do
-    local block, herr, seen = read_header_block(sock, deadline)
+    local block, herr, seen = read_header_block(r)
     if not block then
       if herr == "headers_too_large" then
         sock:close()
@@ -368,8 +402,7 @@ local function exchange(spec, u, head, deadline)
   end
   if status < 200 then return not_http("too many interim (1xx) answers") end
 
-  local body, reusable, msg = read_body(sock, deadline, status, headers,
-                                        spec.max_response_bytes or DEFAULT_MAX_BODY)
+  local body, reusable, msg = read_body(r, status, headers, spec.max_response_bytes or DEFAULT_MAX_BODY)
   if not body then
     local code = reusable
     sock:close()
@@ -379,7 +412,8 @@ local function exchange(spec, u, head, deadline)
     end
     return broken("reading the body", code)
   end
-  if reusable and http11 and not has_token(headers.connection, "close") then
+  -- Bytes read past the answer belong to no request: such a connection is closed.
+  if reusable and r.buf == "" and http11 and not has_token(headers.connection, "close") then
     -- nginx refuses to pool a socket with unread bytes; then it must be closed here.
     if not sock:setkeepalive() then sock:close() end
   else
@@ -415,7 +449,7 @@ function Transport.send(_, spec)
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then return no_cosocket(phase) end
 
-  local deadline = ngx.now() + (spec.timeout_ms or 10000) / 1000
+  local deadline = now_ms() + (spec.timeout_ms or 10000)
   for _ = 1, 2 do
     local status, resp_headers, body, stale = exchange(spec, u, head, deadline)
     if not stale then return status, resp_headers, body end
