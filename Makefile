@@ -32,7 +32,7 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             lua-cjson lua-busted lua-socket lua-check luarocks \
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev
 
-.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz
+.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz oom
 
 all: build
 
@@ -72,7 +72,7 @@ valgrind: deps
 	@VALGRIND=1 sh scripts/run-specs lua5.4
 
 lint:
-	@luacheck -q lua spec examples bench fuzz
+	@luacheck -q lua spec examples bench fuzz test
 
 # libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
 # seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
@@ -86,6 +86,18 @@ fuzz:
 	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c src/vn_util.c $(shell pkg-config --libs lua5.4 libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 $(FUZZ_DIR)/corpus
+
+# Allocation-failure sweep: a host whose lua_Alloc fails the Nth allocation
+# runs test/oom/script.lua for N = 1, 2, ... against the sandbox, under ASan,
+# UBSan and LSan (test/oom/oom_host.c says what passes).
+OOM_HOST := $(BUILD_ROOT)/oom/oom_host
+oom:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 SANITIZE=1 WERROR=-Werror
+	@mkdir -p $(dir $(OOM_HOST))
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  $(WARN) -Werror $(shell pkg-config --cflags lua5.4) -o $(OOM_HOST) test/oom/oom_host.c \
+	  $(shell pkg-config --libs lua5.4) -ldl
+	@sh scripts/run-oom $(OOM_HOST) test/oom/script.lua
 
 # Speed and memory as ratios against a plain libcurl loop, in one run.
 bench: deps build
