@@ -74,18 +74,24 @@ valgrind: deps
 lint:
 	@luacheck -q lua spec examples bench fuzz test
 
-# libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
-# seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
+# libFuzzer (clang) on signed webhooks: the C token checks and, in an
+# embedded lua_State, the Lua claim checks and body typing; the target re-signs
+# most inputs (fuzz/webhook_fuzz.c). A fixed number of runs from a seed corpus
+# (fuzz/make-seeds.lua); fails on a crash; then counts the corpus that passes
+# the signature.
 FUZZ_RUNS ?= 1000000
 FUZZ_DIR  := $(BUILD_ROOT)/fuzz
+FUZZ_ENV  := LUA_PATH="lua/?.lua;;" LUA_PATH_5_4="lua/?.lua;;"
 fuzz:
 	@$(MAKE) --no-print-directory build LUA=lua5.4
 	@rm -rf $(FUZZ_DIR) && mkdir -p $(FUZZ_DIR)/corpus
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
-	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/webhook_fuzz \
-	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c src/vn_util.c $(shell pkg-config --libs lua5.4 libcrypto)
+	  -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags lua5.4 libcurl libjwt libcrypto) \
+	  -o $(FUZZ_DIR)/webhook_fuzz fuzz/webhook_fuzz.c $(SRCS) \
+	  $(shell pkg-config --libs lua5.4 libcurl libjwt libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
-	$(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 $(FUZZ_DIR)/corpus
+	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
+	@$(FUZZ_ENV) WEBHOOK_FUZZ_STATS=1 $(FUZZ_DIR)/webhook_fuzz -runs=0 $(FUZZ_DIR)/corpus 2>&1 | grep '^webhook_fuzz:'
 
 # Allocation-failure sweep: a host whose lua_Alloc fails the Nth allocation
 # runs test/oom/script.lua for N = 1, 2, ... against the sandbox, under ASan,
