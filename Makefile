@@ -4,7 +4,7 @@
 LUA        ?= lua5.4
 VERSION    := 0.1.0
 BUILD_ROOT ?= $(or $(VN_BUILD_ROOT),build)
-BUILD      := $(BUILD_ROOT)/$(LUA)$(if $(SANITIZE),-san)
+BUILD      := $(BUILD_ROOT)/$(LUA)$(if $(SANITIZE),-san)$(if $(TSAN),-tsan)
 SO         := $(BUILD)/vonage/core.so
 SRCS       := $(wildcard src/*.c)
 HDRS       := $(wildcard src/*.h)
@@ -21,6 +21,9 @@ CFLAGS  ?= -O2 -g
 ifdef SANITIZE
 CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
 endif
+ifdef TSAN
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+endif
 ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(WERROR) \
               -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(LUA_PC) libcurl libjwt libcrypto) $(CFLAGS)
 # The module never links liblua: the interpreter that loads it provides the API.
@@ -30,9 +33,9 @@ LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto)
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
             libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
             lua-cjson lua-busted lua-socket lua-check luarocks \
-            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev
+            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2
 
-.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz oom
+.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz oom tsan
 
 all: build
 
@@ -104,6 +107,17 @@ oom:
 	  $(WARN) -Werror $(shell pkg-config --cflags lua5.4) -o $(OOM_HOST) test/oom/oom_host.c \
 	  $(shell pkg-config --libs lua5.4) -ldl
 	@sh scripts/run-oom $(OOM_HOST) test/oom/script.lua
+
+# ThreadSanitizer: 8 threads, each with its own lua_State and clients, load
+# the TSan build of the module at once and call the sandbox (test/tsan/).
+TSAN_HOST := $(BUILD_ROOT)/tsan/threads
+tsan:
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@$(MAKE) --no-print-directory build LUA=lua5.4 TSAN=1 WERROR=-Werror
+	@mkdir -p $(dir $(TSAN_HOST))
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=thread $(WARN) -Werror \
+	  $(shell pkg-config --cflags lua5.4) -o $(TSAN_HOST) test/tsan/threads.c $(shell pkg-config --libs lua5.4) -lpthread
+	@sh scripts/run-tsan $(TSAN_HOST) test/tsan/thread.lua
 
 # Speed and memory as ratios against a plain libcurl loop, in one run.
 bench: deps build
