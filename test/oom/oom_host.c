@@ -13,6 +13,9 @@
  * (LSan at exit) end the process. `every` phases try each N; the others
  * OOM_POINTS (default 400) evenly spaced ones. The sweep of a phase ends with
  * a run that completes before its failure point.
+ *
+ * To look into a failure: OOM_PHASE=name sweeps that phase only, and
+ * OOM_TRACE=N prints the C and Lua stacks where allocation N fails.
  */
 #include <lauxlib.h>
 #include <lua.h>
@@ -32,9 +35,37 @@ typedef struct {
 } heap;
 
 static heap H;
+static lua_State *current;         /* the state being swept, for OOM_TRACE */
+static unsigned long trace_at;     /* OOM_TRACE */
 static char where[160]; /* the point being run, for a sanitizer's death report */
 static int warnings;
 static long runs; /* OOM_RUN: a number unique to each state, for the script */
+
+/* The Lua stack where a point's first injected failure hit, for its FAIL
+ * line; with OOM_TRACE=N also the C stack at allocation N. No allocation. */
+static char hit_stack[512];
+
+static void record_failure(unsigned long n)
+{
+    lua_Debug ar;
+    size_t used = 0;
+    hit_stack[0] = '\0';
+    for (int level = 0; current && used < sizeof hit_stack - 1 && lua_getstack(current, level, &ar); level++) {
+        int w;
+        if (!lua_getinfo(current, "Sl", &ar) || ar.currentline < 0)
+            continue;
+        w = snprintf(hit_stack + used, sizeof hit_stack - used, " < %s:%d", ar.short_src, ar.currentline);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (used >= sizeof hit_stack)
+        hit_stack[sizeof hit_stack - 1] = '\0';
+    if (n == trace_at) {
+        fprintf(stderr, "oom: allocation %lu fails here (Lua:%s):\n", n, hit_stack);
+        __sanitizer_print_stack_trace();
+    }
+}
 
 static void *oom_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -48,6 +79,8 @@ static void *oom_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (h->armed && nsize > osize && ++h->count >= h->fail_at && h->fail_at != 0) {
+        if (!h->hit)
+            record_failure(h->fail_at);
         h->hit = 1;
         return NULL;
     }
@@ -90,6 +123,7 @@ static lua_State *fresh_state(const char *script)
         fprintf(stderr, "oom: cannot create a state\n");
         exit(2);
     }
+    current = L;
     lua_setwarnf(L, on_warning, NULL);
     lua_warning(L, "@on", 0);
     luaL_openlibs(L);
@@ -178,6 +212,8 @@ static int run_point(const char *script, int phase, const char *name, unsigned l
         fprintf(stderr, "oom: FAIL %s: after healing: %s\n", where, lua_tostring(L, -1));
         failed = 1;
     }
+    if (failed && H.hit)
+        fprintf(stderr, "oom:   the failed allocation was at%s\n", hit_stack);
     lua_close(L);
     if (H.in_use != 0) {
         fprintf(stderr, "oom: FAIL %s: %zu bytes still held after lua_close\n", where, H.in_use);
@@ -210,6 +246,7 @@ int main(int argc, char **argv)
 {
     const char *script = argc > 1 ? argv[1] : NULL;
     const char *env = getenv("OOM_POINTS");
+    const char *only = getenv("OOM_PHASE");
     unsigned long budget = env ? strtoul(env, NULL, 10) : 400;
     unsigned long points = 0;
     int failures = 0, phases;
@@ -221,6 +258,8 @@ int main(int argc, char **argv)
     }
     if (budget == 0)
         budget = 1;
+    if (getenv("OOM_TRACE"))
+        trace_at = strtoul(getenv("OOM_TRACE"), NULL, 10);
     __sanitizer_set_death_callback(on_death);
     pin_modules();
     L = fresh_state(script);
@@ -239,6 +278,8 @@ int main(int argc, char **argv)
         every = phase_flag(L, phase, "every");
         lua_close(L);
         H.in_use = 0;
+        if (only && strcmp(only, name) != 0)
+            continue;
 
         /* A run without injection counts the phase's allocations. */
         if (run_point(script, phase, name, 0, &total) != 1) {

@@ -5,7 +5,7 @@ local getenv = os.getenv
 local SECRET = "oom-signature-secret-0123456789"
 local url = assert(getenv("VONAGE_SANDBOX_URL"), "run through scripts/run-oom")
 
-local vonage, core, jwt, basic
+local vonage, core, jwt, basic, multi
 
 -- A result that is not the expected one: a memory error passed on as such,
 -- anything else raised with its message (the host reports it).
@@ -101,6 +101,35 @@ local phases = {
       expect(handle:cancel())
       ok, msg, err = req:cancel()
       if ok or err.code ~= "not_found" then expect(nil, msg, err) end
+    end },
+
+  { name = "multi",
+    before = function()
+      multi = vonage.client { api_key = getenv("VONAGE_API_KEY"), api_secret = getenv("VONAGE_API_SECRET"),
+                              api_host = url, transport = "multi", timeout_ms = 5000 }
+      pending.finished = 0
+    end,
+    run = function()
+      for i = 1, 2 do
+        multi:spawn(function()
+          local to = string.format("4478%06d%02d", OOM_RUN, i) -- luacheck: ignore
+          local req = expect(multi:start_verification { brand = "OOM", workflow = { vonage.sms { to = to } } })
+          local ok, msg, err = req:check("000000")
+          if ok or err.code ~= "invalid_code" then expect(nil, msg, err) end
+          pending.finished = pending.finished + 1
+        end)
+      end
+      while multi:poll(50) > 0 do end
+      assert(pending.finished == 2, "a flow did not finish")
+    end,
+    -- Healed, the loop keeps polling: whatever was in flight ends, and no
+    -- coroutine is left waiting for a transfer that was lost.
+    check = function()
+      for _ = 1, 20 do
+        local ok, left = pcall(multi.poll, multi, 50)
+        if ok and left == 0 then return end
+      end
+      error("transfers still pending after healing: " .. tostring(multi.transport))
     end },
 
   { name = "pages",
