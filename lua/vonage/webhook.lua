@@ -298,11 +298,19 @@ end
 -- verify
 ---------------------------------------------------------------------------
 
--- After the signature: claims, payload_hash, the body, and last the replay
--- record. Raises only what something it calls raises.
-local function checked_event(raw_body, claims_json, hash, opts)
+-- The checks in their order, the replay record last. Raises only what
+-- something it calls raises.
+local function checked_event(raw_body, authorization, opts)
+  local claims_json, hash, err
+  if opts.client then
+    claims_json, hash, err = opts.client:_webhook_check(authorization, raw_body)
+  else
+    claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
+  end
+  if not claims_json then return nil, hash, err end
   local claims = json.decode(claims_json)
-  local ok, msg, err = check_claims(claims, opts)
+  local ok, msg
+  ok, msg, err = check_claims(claims, opts)
   if not ok then return nil, msg, err end
   if hash == "missing" then return fail("invalid_claims", "payload_hash must be a string") end
   if hash ~= "ok" then return fail("payload_hash_mismatch", "payload_hash does not match the body") end
@@ -325,9 +333,9 @@ end
 
 -- verify(raw_body, authorization, opts) -> event | nil, message, err
 -- event.claims holds the checked claims (jti, iat, api_key, application_id).
--- A memory error while processing a signed token is err.code "out_of_memory"
--- (the jti is not recorded, so the retry is processed); other errors raised
--- by a replay store propagate.
+-- A memory error during the checks is err.code "out_of_memory" (raised as
+-- such when even that cannot be built); the jti is not recorded, so the
+-- retry is processed. Other errors a replay store raises propagate.
 function M.verify(raw_body, authorization, opts)
   local op = "vonage.webhook.verify"
   validate.typed(op, "raw_body", raw_body, "string", true)
@@ -335,15 +343,7 @@ function M.verify(raw_body, authorization, opts)
   if type(authorization) ~= "string" then
     return fail("malformed", "no Authorization header")
   end
-  local claims_json, hash, err
-  if opts.client then
-    claims_json, hash, err = opts.client:_webhook_check(authorization, raw_body)
-  else
-    claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
-  end
-  if not claims_json then return nil, hash, err end
-  local ok, event, msg
-  ok, event, msg, err = pcall(checked_event, raw_body, claims_json, hash, opts)
+  local ok, event, msg, err = pcall(checked_event, raw_body, authorization, opts)
   if ok then return event, msg, err end
   if errors.is_memory_error(event) then
     return fail("out_of_memory", "not enough memory to process the event (not recorded: its retry will be)")
