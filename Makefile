@@ -93,7 +93,7 @@ fuzz:
 	  -o $(FUZZ_DIR)/webhook_fuzz fuzz/webhook_fuzz.c $(SRCS) \
 	  $(shell pkg-config --libs lua5.4 libcurl libjwt libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
-	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
+	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -dict=fuzz/webhook.dict -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 	@$(FUZZ_ENV) WEBHOOK_FUZZ_STATS=1 $(FUZZ_DIR)/webhook_fuzz -runs=0 $(FUZZ_DIR)/corpus 2>&1 | grep '^webhook_fuzz:'
 
 # Allocation-failure sweep: a host whose lua_Alloc fails the Nth allocation
