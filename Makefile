@@ -4,7 +4,7 @@
 LUA        ?= lua5.4
 VERSION    := 0.1.0
 BUILD_ROOT ?= $(or $(VN_BUILD_ROOT),build)
-BUILD      := $(BUILD_ROOT)/$(LUA)$(if $(SANITIZE),-san)
+BUILD      := $(BUILD_ROOT)/$(LUA)$(if $(SANITIZE),-san)$(if $(TSAN),-tsan)
 SO         := $(BUILD)/vonage/core.so
 SRCS       := $(wildcard src/*.c)
 HDRS       := $(wildcard src/*.h)
@@ -19,7 +19,10 @@ CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
 ifdef SANITIZE
-CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow
+endif
+ifdef TSAN
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 endif
 ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(WERROR) \
               -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(LUA_PC) libcurl libjwt libcrypto) $(CFLAGS)
@@ -30,9 +33,9 @@ LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto)
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
             libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
             lua-cjson lua-busted lua-socket lua-check luarocks \
-            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev
+            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2
 
-.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz
+.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz oom tsan
 
 all: build
 
@@ -72,20 +75,49 @@ valgrind: deps
 	@VALGRIND=1 sh scripts/run-specs lua5.4
 
 lint:
-	@luacheck -q lua sandbox/lua spec examples bench fuzz
+	@luacheck -q lua sandbox/lua spec examples bench fuzz test
 
-# libFuzzer (clang) on the webhook token checks: a fixed number of runs from a
-# seed corpus of sandbox-style tokens (fuzz/make-seeds.lua); fails on a crash.
+# libFuzzer (clang) on signed webhooks: the C token checks and, in an
+# embedded lua_State, the Lua claim checks and body typing; the target re-signs
+# most inputs (fuzz/webhook_fuzz.c). A fixed number of runs from a seed corpus
+# (fuzz/make-seeds.lua); fails on a crash; then counts the corpus that passes
+# the signature.
 FUZZ_RUNS ?= 1000000
 FUZZ_DIR  := $(BUILD_ROOT)/fuzz
+FUZZ_ENV  := LUA_PATH="lua/?.lua;;" LUA_PATH_5_4="lua/?.lua;;"
 fuzz:
 	@$(MAKE) --no-print-directory build LUA=lua5.4
 	@rm -rf $(FUZZ_DIR) && mkdir -p $(FUZZ_DIR)/corpus
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
-	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/webhook_fuzz \
-	  fuzz/webhook_fuzz.c src/vn_webhook.c src/vn_error.c src/vn_util.c $(shell pkg-config --libs lua5.4 libcrypto)
+	  -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags lua5.4 libcurl libjwt libcrypto) \
+	  -o $(FUZZ_DIR)/webhook_fuzz fuzz/webhook_fuzz.c $(SRCS) \
+	  $(shell pkg-config --libs lua5.4 libcurl libjwt libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
-	$(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 $(FUZZ_DIR)/corpus
+	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -dict=fuzz/webhook.dict -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
+	@$(FUZZ_ENV) WEBHOOK_FUZZ_STATS=1 $(FUZZ_DIR)/webhook_fuzz -runs=0 $(FUZZ_DIR)/corpus 2>&1 | grep '^webhook_fuzz:'
+
+# Allocation-failure sweep: a host whose lua_Alloc fails the Nth allocation
+# runs test/oom/script.lua for N = 1, 2, ... against the sandbox, under ASan,
+# UBSan and LSan (test/oom/oom_host.c says what passes).
+OOM_HOST := $(BUILD_ROOT)/oom/oom_host
+oom:
+	@$(MAKE) --no-print-directory build LUA=lua5.4 SANITIZE=1 WERROR=-Werror
+	@mkdir -p $(dir $(OOM_HOST))
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  $(WARN) -Werror $(shell pkg-config --cflags lua5.4) -o $(OOM_HOST) test/oom/oom_host.c \
+	  $(shell pkg-config --libs lua5.4) -ldl
+	@sh scripts/run-oom $(OOM_HOST) test/oom/script.lua
+
+# ThreadSanitizer: 8 threads, each with its own lua_State and clients, load
+# the TSan build of the module at once and call the sandbox (test/tsan/).
+TSAN_HOST := $(BUILD_ROOT)/tsan/threads
+tsan:
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@$(MAKE) --no-print-directory build LUA=lua5.4 TSAN=1 WERROR=-Werror
+	@mkdir -p $(dir $(TSAN_HOST))
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=thread $(WARN) -Werror \
+	  $(shell pkg-config --cflags lua5.4) -o $(TSAN_HOST) test/tsan/threads.c $(shell pkg-config --libs lua5.4) -lpthread
+	@sh scripts/run-tsan $(TSAN_HOST) test/tsan/thread.lua
 
 # Speed and memory as ratios against a plain libcurl loop, in one run.
 bench: deps build

@@ -264,6 +264,68 @@ describe("vonage.webhook", function()
     end)
   end)
 
+  describe("records the jti only once the event is typed", function()
+    -- A memory_store whose add is counted, and can raise a memory error first.
+    local function store_failing(times)
+      local real = vonage.webhook.memory_store()
+      local store = { adds = 0, real = real }
+      function store.add(_, jti, ttl)
+        store.adds = store.adds + 1
+        if store.adds <= times then error("not enough memory", 0) end
+        return real:add(jti, ttl)
+      end
+      function store.delete(_, jti) real:delete(jti) end
+      return store
+    end
+
+    it("so a signed token whose body is refused leaves no record, every time", function()
+      local store = store_failing(0)
+      local body, auth = forge { body = '{"type":"other"}' }
+      refused("invalid_body", body, auth, opts { replay_store = store })
+      refused("invalid_body", body, auth, opts { replay_store = store })
+      assert.equals(0, store.adds)
+      assert.matches("%(0 of ", tostring(store.real))
+    end)
+
+    it("and reports a memory error as out_of_memory, so the retry is processed", function()
+      local store = store_failing(1)
+      local body, auth = forge()
+      local msg = refused("out_of_memory", body, auth, opts { replay_store = store })
+      assert.matches("not recorded", msg)
+      local event = assert(vonage.webhook.verify(body, auth, opts { replay_store = store }))
+      assert.equals("r-1", event.request_id)
+      refused("replay", body, auth, opts { replay_store = store })
+      assert.equals(3, store.adds)
+    end)
+
+    it("and a memory_store write that fails leaves the jti unseen", function()
+      local store = vonage.webhook.memory_store()
+      local writes = 0
+      -- Every write of a new key may grow a table, so each can raise.
+      for _, name in ipairs { "jtis", "expires", "slot" } do
+        setmetatable(store[name], { __newindex = function(t, k, v)
+          writes = writes + 1
+          if writes == 1 then error("not enough memory", 0) end
+          rawset(t, k, v)
+        end })
+        local body, auth = forge()
+        refused("out_of_memory", body, auth, opts { replay_store = store })
+        assert(vonage.webhook.verify(body, auth, opts { replay_store = store }))
+        refused("replay", body, auth, opts { replay_store = store })
+        setmetatable(store[name], nil)
+        writes = 0
+      end
+      assert.matches("%(3 of ", tostring(store))
+    end)
+
+    it("and still propagates any other error a replay store raises", function()
+      local store = { add = function() error("store bug", 0) end, delete = function() end }
+      local body, auth = forge()
+      assert.has_error(function() vonage.webhook.verify(body, auth, opts { replay_store = store }) end,
+        "store bug")
+    end)
+  end)
+
   describe("configuration", function()
     it("raises for a missing or short signature secret and unknown options", function()
       local body, auth = forge()

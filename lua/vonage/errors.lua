@@ -45,6 +45,12 @@ function M.is(x)
   return getmetatable(x) == mt
 end
 
+-- Whether a caught error is a failed allocation: Lua 5.x and LuaJIT raise
+-- this exact string (no position), and it must never pass for bad input.
+function M.is_memory_error(e)
+  return e == "not enough memory"
+end
+
 -- Stable names for the API's problem types (the slug after '#').
 local by_slug = {
   ["invalid-code"] = "invalid_code",

@@ -2,9 +2,10 @@
 -- OpenResty receiver, vonage.webhook.ngx_handler(opts, on_event).
 --
 -- Fails closed, in this order: token shape, JOSE header, secret, signature
--- (all in C, core.webhook_check), then the claims, payload_hash, replay, and
--- only then the body. Messages name what failed, never the token, the secret
--- or the body.
+-- (all in C, core.webhook_check), then the claims, payload_hash and the body;
+-- the jti is recorded last, once nothing else can fail, so a delivery refused
+-- for any reason (a memory error included) is processed when Vonage retries.
+-- Messages name what failed, never the token, the secret or the body.
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local json = require "vonage.json"
@@ -67,6 +68,8 @@ function memory_mt:evict(t)
   end
 end
 
+-- The jti becomes live only with its slot, written last: a memory error on
+-- any earlier write leaves an entry that evict drops and the jti unseen.
 function memory_mt:add(jti, ttl)
   local t = now()
   local i = self.slot[jti]
@@ -74,8 +77,10 @@ function memory_mt:add(jti, ttl)
   self:delete(jti)
   self:evict(t)
   i = self.tail + 1
+  self.jtis[i] = jti
+  self.expires[i] = t + ttl
   self.tail = i
-  self.jtis[i], self.expires[i], self.slot[jti] = jti, t + ttl, i
+  self.slot[jti] = i
   self.count = self.count + 1
   return true
 end
@@ -293,15 +298,9 @@ end
 -- verify
 ---------------------------------------------------------------------------
 
--- verify(raw_body, authorization, opts) -> event | nil, message, err
--- event.claims holds the checked claims (jti, iat, api_key, application_id).
-function M.verify(raw_body, authorization, opts)
-  local op = "vonage.webhook.verify"
-  validate.typed(op, "raw_body", raw_body, "string", true)
-  check_options(op, opts)
-  if type(authorization) ~= "string" then
-    return fail("malformed", "no Authorization header")
-  end
+-- The checks in their order, the replay record last. Raises only what
+-- something it calls raises.
+local function checked_event(raw_body, authorization, opts)
   local claims_json, hash, err
   if opts.client then
     claims_json, hash, err = opts.client:_webhook_check(authorization, raw_body)
@@ -315,6 +314,11 @@ function M.verify(raw_body, authorization, opts)
   if not ok then return nil, msg, err end
   if hash == "missing" then return fail("invalid_claims", "payload_hash must be a string") end
   if hash ~= "ok" then return fail("payload_hash_mismatch", "payload_hash does not match the body") end
+  local event
+  event, msg, err = typed_body(raw_body)
+  if not event then return nil, msg, err end
+  event.claims = { jti = claims.jti, iat = json.integer(claims.iat), api_key = claims.api_key,
+                  application_id = claims.application_id }
   local store = opts.replay_store
   if not store then
     default_store = default_store or M.memory_store()
@@ -324,12 +328,27 @@ function M.verify(raw_body, authorization, opts)
   local fresh, why = store:add(claims.jti, (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD))
   if fresh == nil then return fail("replay_store", "the replay store failed: " .. tostring(why)) end
   if not fresh then return fail("replay", "this token (jti) was seen before") end
-  local event
-  event, msg, err = typed_body(raw_body)
-  if not event then return nil, msg, err end
-  event.claims = { jti = claims.jti, iat = json.integer(claims.iat), api_key = claims.api_key,
-                  application_id = claims.application_id }
   return event
+end
+
+-- verify(raw_body, authorization, opts) -> event | nil, message, err
+-- event.claims holds the checked claims (jti, iat, api_key, application_id).
+-- A memory error during the checks is err.code "out_of_memory" (raised as
+-- such when even that cannot be built); the jti is not recorded, so the
+-- retry is processed. Other errors a replay store raises propagate.
+function M.verify(raw_body, authorization, opts)
+  local op = "vonage.webhook.verify"
+  validate.typed(op, "raw_body", raw_body, "string", true)
+  check_options(op, opts)
+  if type(authorization) ~= "string" then
+    return fail("malformed", "no Authorization header")
+  end
+  local ok, event, msg, err = pcall(checked_event, raw_body, authorization, opts)
+  if ok then return event, msg, err end
+  if errors.is_memory_error(event) then
+    return fail("out_of_memory", "not enough memory to process the event (not recorded: its retry will be)")
+  end
+  error(event, 0)
 end
 
 -- client:verify_webhook(raw_body, authorization [, opts]) -> event | nil, message, err
@@ -370,7 +389,8 @@ end
 
 -- ngx_handler(opts, on_event) -> function for content_by_lua: verifies, calls
 -- on_event(event) and answers 204; 401 for a bad token, 400 for a bad body,
--- 200 for a replay (the handler is not run again), 500 when on_event raises
+-- 200 for a replay (the handler is not run again), 500 for a memory error or
+-- a failing replay store (nothing recorded), 500 when on_event raises
 -- or returns false or nil, err (the jti is forgotten, so Vonage's retry is
 -- processed). opts as for verify; replay_store defaults to this worker's
 -- memory store: pass shared_dict_store(ngx.shared.X) with several workers.
@@ -397,7 +417,9 @@ function M.ngx_handler(opts, on_event)
     if not event then
       if err.code == "replay" then return answer(200) end
       if err.code == "invalid_body" then return answer(400, msg) end
-      if err.code == "replay_store" or err.code == "internal" then return answer(500, msg) end
+      if err.code == "replay_store" or err.code == "internal" or err.code == "out_of_memory" then
+        return answer(500, msg)
+      end
       return answer(401, msg)
     end
     local ok, result, handler_err = pcall(on_event, event)
