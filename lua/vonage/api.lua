@@ -10,6 +10,13 @@ local type, tostring, byte, format, floor, os_time =
 
 local M = {}
 
+-- The client's Authorization header as a Lua string, for the transports that
+-- need one (resty, a user's own). Taken once, here: no other code can take it,
+-- and no object a user holds leads to it. The curl transports never use it:
+-- they get spec.client and add the header in C.
+local authorize = core.take_authorizer()
+local authorizes_in_c = core.authorizes_in_c
+
 M.USER_AGENT = "lua-vonage/" .. core.version
 
 local function now(client)
@@ -62,14 +69,10 @@ end
 -- maps non-2xx answers that are not RFC 7807 problems.
 function M.call(client, op, method, host_field, path, payload, opts)
   opts = opts or {}
-  local authorization = opts.authorization
-  if not authorization then
-    local msg, err
-    authorization, msg, err = client:_authorization(now(client), opts.auth)
-    if not authorization then return nil, op .. ": " .. msg, err end
+  if client.closed then
+    return errors.fail("transport", "closed", op .. ": the client is closed")
   end
   local headers = {
-    ["Authorization"] = authorization,
     ["Accept"] = "application/json",
     ["User-Agent"] = client.user_agent or M.USER_AGENT,
   }
@@ -87,8 +90,17 @@ function M.call(client, op, method, host_field, path, payload, opts)
     timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
     max_response_bytes = client.max_response_bytes,
   }
+  if opts.authorization then
+    headers["Authorization"] = opts.authorization
+  elseif authorizes_in_c(client) then
+    spec.client, spec.auth, spec.auth_time = client, opts.auth, now(client)
+  else
+    local value, msg, err = authorize(client, now(client), opts.auth)
+    if not value then return nil, op .. ": " .. msg, err end
+    headers["Authorization"] = value
+  end
   local status, _, raw = M.send(client, op, spec, opts.retries)
-  spec.headers = nil -- drop the credential as soon as it is sent
+  spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
   if not status then return nil, _, raw end
   log(client, "debug", format("%s %s -> %d", method, path, status))
 

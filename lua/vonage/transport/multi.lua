@@ -18,8 +18,8 @@ local validate = require "vonage.validate"
 local running, yield, resume, create, co_status, isyieldable =
       coroutine.running, coroutine.yield, coroutine.resume, coroutine.create, coroutine.status,
       rawget(coroutine, "isyieldable") -- Lua 5.3+ and LuaJIT 2.1; not in Lua 5.1's std
-local setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall =
-      setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall
+local setmetatable, pairs, ipairs, type, error, tostring, pcall =
+      setmetatable, pairs, ipairs, type, error, tostring, pcall
 local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
 local now_ms = core.monotonic_ms
 
@@ -27,6 +27,11 @@ local M = {}
 
 local Transport = { __name = "vonage.transport.multi" }
 Transport.__index = Transport
+-- getmetatable answers this name, so no user code can swap a method of the class.
+Transport.__metatable = "vonage.transport.multi"
+
+-- Every transport new() made; M.is_multi asks here, not the metatable.
+local instances = setmetatable({}, { __mode = "k" })
 
 -- The main thread's send waits this long per round, then looks again;
 -- libcurl's own timeouts (timeout_ms) are what end a transfer.
@@ -53,7 +58,7 @@ end
 function M.new(opts)
   opts = opts or {}
   validate.typed("vonage.transport.multi", "options", opts, "table")
-  return setmetatable({
+  local t = setmetatable({
     multi = core.multi_new { ca_file = opts.ca_file, proxy = opts.proxy, user_agent = opts.user_agent },
     waiting = {},   -- transfer id -> the coroutine waiting for it
     n_waiting = 0,
@@ -63,10 +68,12 @@ function M.new(opts)
     closed = false,
     polling = false,
   }, Transport)
+  instances[t] = true
+  return t
 end
 
 function M.is_multi(t)
-  return getmetatable(t) == Transport
+  return instances[t] == true
 end
 
 local function closed_error(message)
@@ -245,6 +252,11 @@ function Transport:close()
   end
   self.waiting, self.n_waiting, self.finished = {}, 0, {}
 end
+
+-- `local t <close> = ...` (Lua 5.4) and a collected transport (5.2+) end
+-- the same way as close().
+Transport.__close = Transport.close
+Transport.__gc = Transport.close
 
 function Transport:__tostring()
   if self.closed then return "vonage.transport.multi (closed)" end
