@@ -454,6 +454,34 @@ describe("hardening: a spec that runs Lua while C reads it", function()
   end)
 end)
 
+describe("hardening: memory errors in the multi", function()
+  before_each(H.reset)
+
+  -- A small Lua 5.4 host whose allocator fails on request (spec/support), on
+  -- the Lua 5.4 build of the module (the one this run uses, or the plain one
+  -- under LuaJIT).
+  it("never loses a finished transfer to a memory error in perform", function()
+    local build = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/lua5.4"
+                  .. (os.getenv("SANITIZE") and "-san" or "")
+    if not io.open(build .. "/vonage/core.so") then
+      assert(os.execute("make -s build LUA=lua5.4" .. (os.getenv("SANITIZE") and " SANITIZE=1" or "") .. " >/dev/null"))
+    end
+    local host = tmpname()
+    assert(os.execute(("cc -std=c99 $(pkg-config --cflags lua5.4) -o %s spec/support/alloc_fail_host.c "
+                       .. "$(pkg-config --libs lua5.4)"):format(host)))
+    local paths = ("LUA_CPATH_5_4='%s/?.so' LUA_PATH_5_4='%s/lua/?.lua'"):format(build, H.ROOT)
+    local p = assert(io.popen(("env %s %s spec/support/perform_oom.lua %s 40 2>&1")
+                              :format(paths, host, H.url .. "/_sandbox/health")))
+    local out = p:read("*a")
+    p:close()
+    os.remove(host)
+    local lost, raised = out:match("^lost (%d+) raised (%d+)\n$")
+    assert(lost, out)
+    assert.equal("0", lost)
+    assert.truthy(tonumber(raised) > 0) -- the sweep did hit perform
+  end)
+end)
+
 describe("hardening: numbers C converts", function()
   before_each(H.reset)
 
