@@ -395,10 +395,14 @@ int vn_transfer_push_guarded(lua_State *L, vn_transfer *t, CURLcode rc, int *bus
     int base, status;
     a.t = t;
     a.rc = rc;
-    lua_pushcfunction(L, push_protected); /* may allocate: before busy */
-    base = lua_gettop(L) - 1;
-    lua_pushlightuserdata(L, &a);
+    base = lua_gettop(L);
+    /* Busy first: pushing a C function allocates under Lua 5.1 and LuaJIT,
+     * and an allocation may run a finalizer. (A raise there leaves *busy set:
+     * close() then stays deferred and __gc, which no call can be inside,
+     * frees the object.) */
     ++*busy;
+    lua_pushcfunction(L, push_protected);
+    lua_pushlightuserdata(L, &a);
     status = lua_pcall(L, 1, LUA_MULTRET, 0);
     --*busy;
     *nresults = lua_gettop(L) - base;
@@ -553,8 +557,8 @@ static void http_free(vn_http *h)
     h->close_pending = 0;
 }
 
-/* http:close() -- also __gc and __close; safe to call twice. A close that a
- * finalizer runs while a send reads the transfer waits for that send's end. */
+/* http:close() -- also __close; safe to call twice. A close that a finalizer
+ * runs while a send reads the transfer waits for that send's end. */
 static int http_close(lua_State *L)
 {
     vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
@@ -562,6 +566,13 @@ static int http_close(lua_State *L)
         h->close_pending = 1;
     else
         http_free(h);
+    return 0;
+}
+
+/* __gc: no call can be inside an object being collected */
+static int http_gc(lua_State *L)
+{
+    http_free(luaL_checkudata(L, 1, VN_HTTP_TNAME));
     return 0;
 }
 
@@ -635,7 +646,7 @@ static const luaL_Reg http_methods[] = {
 };
 
 static const luaL_Reg http_metamethods[] = {
-    {"__gc", http_close},
+    {"__gc", http_gc},
     {"__close", http_close},
     {"__tostring", http_tostring},
     {NULL, NULL},

@@ -146,7 +146,7 @@ static void multi_free(vn_multi *m)
     m->close_pending = 0;
 }
 
-/* m:close() -- also __gc and __close; transfers in flight are dropped; safe
+/* m:close() -- also __close; transfers in flight are dropped; safe
  * twice. A close that a finalizer runs while result reads a slot waits for
  * that call's end. */
 static int multi_close(lua_State *L)
@@ -156,6 +156,13 @@ static int multi_close(lua_State *L)
         m->close_pending = 1;
     else
         multi_free(m);
+    return 0;
+}
+
+/* __gc: no call can be inside an object being collected */
+static int multi_gc(lua_State *L)
+{
+    multi_free(luaL_checkudata(L, 1, VN_MULTI_TNAME));
     return 0;
 }
 
@@ -335,7 +342,7 @@ static const luaL_Reg multi_methods[] = {
 };
 
 static const luaL_Reg multi_metamethods[] = {
-    {"__gc", multi_close},
+    {"__gc", multi_gc},
     {"__close", multi_close},
     {"__tostring", multi_tostring},
     {NULL, NULL},
