@@ -454,6 +454,51 @@ describe("hardening: a spec that runs Lua while C reads it", function()
   end)
 end)
 
+describe("hardening: a client closed while it checks a webhook", function()
+  -- The same eager collector and finalizer chains as above (copied: each
+  -- describe keeps its own helpers).
+  local function finalizer(fn)
+    local newproxy = rawget(_G, "newproxy")
+    if newproxy then
+      local p = newproxy(true)
+      getmetatable(p).__gc = fn
+      return p
+    end
+    return setmetatable({}, { __gc = fn })
+  end
+
+  it("reads the signature secret only after its arguments are strings", function()
+    local b64 = core.base64url_encode
+    local token = "Bearer " .. b64('{"alg":"HS256","typ":"JWT"}') .. "." .. b64('{"iat":1}') .. "." .. b64(("s"):rep(32))
+    local has_modes, mode = pcall(collectgarbage, "incremental")
+    local pause = collectgarbage("setpause", 0)
+    local stepmul = collectgarbage("setstepmul", 1000)
+    collectgarbage("collect")
+    local ok, err = pcall(function()
+      for i = 1, 200 do
+        local c = H.client { signature_secret = SIGNATURE_SECRET }
+        local fired, target, ended = 0, i % 10 + 1, false
+        local function link()
+          fired = fired + 1
+          if ended then return end
+          if fired == target then c:close() elseif fired < target then finalizer(link) end
+        end
+        finalizer(link)
+        -- A well-formed token reaches the HMAC; the body as a number is
+        -- converted (an allocation) after the token was read.
+        local r, _, e = c:_webhook_check(token, 9876543210987)
+        ended = true
+        assert(r == nil and (e.code == "closed" or e.code == "bad_signature"), tostring(e and e.code))
+      end
+    end)
+    collectgarbage("setpause", pause)
+    collectgarbage("setstepmul", stepmul)
+    if has_modes then collectgarbage(mode) end
+    collectgarbage("collect")
+    assert(ok, err)
+  end)
+end)
+
 describe("hardening: memory errors in the multi", function()
   before_each(H.reset)
 

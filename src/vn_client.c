@@ -440,6 +440,10 @@ static int core_authorizes_in_c(lua_State *L)
 static int client_webhook_check(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
+    /* Converted first: a conversion allocates, and a finalizer it runs may
+     * close the client, freeing the secret the check is about to read. */
+    luaL_checklstring(L, 2, NULL);
+    luaL_checklstring(L, 3, NULL);
     if (c->closed)
         return vn_error_push(L, "transport", "closed", 0, "the client is closed");
     if (c->signature_secret == NULL)
