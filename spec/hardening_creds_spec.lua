@@ -469,7 +469,8 @@ describe("hardening: a client closed while it checks a webhook", function()
 
   it("reads the signature secret only after its arguments are strings", function()
     local b64 = core.base64url_encode
-    local token = "Bearer " .. b64('{"alg":"HS256","typ":"JWT"}') .. "." .. b64('{"iat":1}') .. "." .. b64(("s"):rep(32))
+    local token = "Bearer " .. b64('{"alg":"HS256","typ":"JWT"}') .. "." .. b64('{"iat":1}')
+                  .. "." .. b64(("s"):rep(32))
     local has_modes, mode = pcall(collectgarbage, "incremental")
     local pause = collectgarbage("setpause", 0)
     local stepmul = collectgarbage("setstepmul", 1000)
