@@ -50,6 +50,7 @@ struct vn_client {
     long jwt_iat;
     unsigned long jwt_mints;
     int closed; /* set by close(): every later call answers "closed" */
+    int busy, wipe_pending; /* a credential is being copied while Lua may run */
 };
 
 vn_client *vn_client_check(lua_State *L, int idx)
@@ -87,7 +88,13 @@ static void wipe(vn_client *c)
  * curl transport; safe twice. */
 static int client_close(lua_State *L)
 {
-    wipe(vn_client_check(L, 1));
+    vn_client *c = vn_client_check(L, 1);
+    if (c->busy) { /* a finalizer, while authorize copies a header: wipe after */
+        c->closed = 1;
+        c->wipe_pending = 1;
+    } else {
+        wipe(c);
+    }
     lua_settop(L, 1);
     /* The client's own blocking transport goes with it (a multi transport is
      * closed by the Lua close method, which resumes its waiters). */
@@ -404,7 +411,14 @@ static int client_authorize(lua_State *L)
     const char *value = vn_client_header(c, want, now, &f);
     if (value == NULL)
         return vn_failure_push(L, &f);
+    /* LuaJIT may collect (and run a finalizer that closes this client) before
+     * it copies the string: the value stays until the copy is made. (A raise
+     * in the copy leaves busy set; then __gc wipes.) */
+    c->busy++;
     lua_pushstring(L, value);
+    c->busy--;
+    if (c->wipe_pending && c->busy == 0)
+        wipe(c);
     return 1;
 }
 
@@ -486,36 +500,30 @@ static int client_newindex(lua_State *L)
                       lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 
+/* tostring(client) -> "vonage.client (jwt: application <id>, basic: api_key <key>, <host>)"
+ * The client's strings are copied before any Lua call: an allocation may run a
+ * finalizer that closes the client. */
 static int client_tostring(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "vonage.client (");
+    char who[320];
     if (c->closed)
-        luaL_addstring(&b, "closed");
-    if (c->private_key) {
-        luaL_addstring(&b, "jwt: application ");
-        luaL_addstring(&b, c->application_id);
-    }
-    if (c->basic) {
-        luaL_addstring(&b, c->private_key ? ", basic: api_key " : "basic: api_key ");
-        luaL_addstring(&b, c->api_key);
-    }
-    if (!c->closed && !c->private_key && !c->basic)
-        luaL_addstring(&b, "no credentials");
+        snprintf(who, sizeof who, "closed");
+    else if (c->private_key && c->basic)
+        snprintf(who, sizeof who, "jwt: application %.100s, basic: api_key %.100s",
+                 c->application_id, c->api_key);
+    else if (c->private_key)
+        snprintf(who, sizeof who, "jwt: application %.100s", c->application_id);
+    else if (c->basic)
+        snprintf(who, sizeof who, "basic: api_key %.100s", c->api_key);
+    else
+        snprintf(who, sizeof who, "no credentials");
     vn_getuservalue(L, 1);
     lua_getfield(L, -1, "api_host");
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        lua_pushfstring(L, ", %s", lua_tostring(L, -1));
-        lua_remove(L, -2);
-        lua_remove(L, -2);
-        luaL_addvalue(&b);
-    } else {
-        lua_pop(L, 2);
-    }
-    luaL_addchar(&b, ')');
-    luaL_pushresult(&b);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        lua_pushfstring(L, "vonage.client (%s, %s)", who, lua_tostring(L, -1));
+    else
+        lua_pushfstring(L, "vonage.client (%s)", who);
     return 1;
 }
 
