@@ -268,7 +268,8 @@ describe("hardening: credentials stay in C", function()
     local _, _, hdrs = require("socket.http").request { url = auth_url, redirect = false }
     local flow = c:number_verification { redirect_uri = H.url .. "/app/callback", state_store = first.state_store }
     assert(flow:callback(hdrs.location, "s-1"))
-    assert(flow:exchange())
+    assert(flow:exchange()) -- the app JWT, added in C by the curl transport
+    assert.is_true(flow:verify { phone_number = "+447700900000" }) -- the flow's Bearer token, from Lua
     local nv_calls = { authorize_url = { { phone_number = "+447700900000", session = "s-2" } },
                        network_enablement = { { phone_number = "+447700900000" } },
                        callback = { hdrs.location, "s-1" }, exchange = {},
@@ -330,6 +331,12 @@ describe("hardening: credentials stay in C", function()
     c:request(ID):cancel()
     assert.truthy(t.sent[1].headers.Authorization:match("^Bearer eyJ"))
     assert.is_nil(t.sent[1].client)
+    -- A table of one's own is not taken for the multi transport for having a `multi`.
+    local t2 = H.recording_transport()
+    t2.multi = core.multi_new {}
+    H.client({ transport = t2 }):request(ID):cancel()
+    assert.truthy(t2.sent[1].headers.Authorization:match("^Bearer eyJ"))
+    assert.is_nil(t2.sent[1].client)
   end)
 
   it("wipes nothing it still needs: a multi and a curl client sign the same way", function()

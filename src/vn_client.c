@@ -195,9 +195,21 @@ static void keep_own_transport(lua_State *L, int settings)
 {
     lua_pushliteral(L, "transport");
     lua_rawget(L, settings);
-    if (lua_istable(L, -1)) {
-        lua_pushliteral(L, "multi");
-        lua_rawget(L, -2);
+    if (lua_istable(L, -1)) { /* only the multi transport's own table, by its class name */
+        int is_multi = 0;
+        if (lua_getmetatable(L, -1)) {
+            lua_pushliteral(L, "__name");
+            lua_rawget(L, -2);
+            is_multi = lua_type(L, -1) == LUA_TSTRING &&
+                       strcmp(lua_tostring(L, -1), "vonage.transport.multi") == 0;
+            lua_pop(L, 2);
+        }
+        if (is_multi) {
+            lua_pushliteral(L, "multi");
+            lua_rawget(L, -2);
+        } else {
+            lua_pushnil(L);
+        }
         lua_remove(L, -2);
     }
     if (vn_testudata(L, -1, VN_HTTP_TNAME) == NULL && vn_testudata(L, -1, VN_MULTI_TNAME) == NULL) {
