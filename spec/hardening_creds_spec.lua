@@ -339,6 +339,28 @@ describe("hardening: credentials stay in C", function()
     assert.is_nil(t2.sent[1].client)
   end)
 
+  it("sends a resty client's header only through the resty class's own send", function()
+    local resty = require "vonage.transport.resty"
+    local real = resty.Transport.send
+    local caught = {}
+    -- What user code could do after loading vonage: replace the class's send.
+    resty.Transport.send = function(_, spec)
+      caught[#caught + 1] = spec.headers and spec.headers.Authorization or "none"
+      return 204, {}, ""
+    end
+    local ok, err = pcall(function()
+      local c = H.client { transport = setmetatable({}, resty.Transport) }
+      rawset(c.transport, "send", resty.Transport.send) -- and the instance's
+      -- The real send runs (and, outside nginx, cannot reach ngx).
+      local req = c:request(ID)
+      local sent, why = pcall(req.cancel, req)
+      assert(not sent and tostring(why):find("ngx", 1, true), tostring(why))
+    end)
+    resty.Transport.send = real
+    assert(ok, err)
+    assert.same({}, caught)
+  end)
+
   it("wipes nothing it still needs: a multi and a curl client sign the same way", function()
     for _, transport in ipairs { "curl", "multi" } do
       H.reset()

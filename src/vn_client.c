@@ -190,19 +190,27 @@ static void set_basic(lua_State *L, vn_client *c, const char *key, size_t kn,
 
 /* Records the client's own libcurl transport (a vonage.http, or the vonage.multi
  * inside a multi transport) under the key `true` of the user value, which no
- * string field reaches: a spec naming this client is honoured only there. */
+ * string field reaches: a spec naming this client is honoured only there.
+ * A resty transport is noted under the key `false`. */
 static void keep_own_transport(lua_State *L, int settings)
 {
     lua_pushliteral(L, "transport");
     lua_rawget(L, settings);
     if (lua_istable(L, -1)) { /* only the multi transport's own table, by its class name */
-        int is_multi = 0;
+        int is_multi = 0, is_resty = 0;
         if (lua_getmetatable(L, -1)) {
             lua_pushliteral(L, "__name");
             lua_rawget(L, -2);
-            is_multi = lua_type(L, -1) == LUA_TSTRING &&
-                       strcmp(lua_tostring(L, -1), "vonage.transport.multi") == 0;
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                is_multi = strcmp(lua_tostring(L, -1), "vonage.transport.multi") == 0;
+                is_resty = strcmp(lua_tostring(L, -1), "vonage.transport.resty") == 0;
+            }
             lua_pop(L, 2);
+        }
+        if (is_resty) { /* key false: api.lua calls the resty class's own send */
+            lua_pushboolean(L, 0);
+            lua_pushliteral(L, "resty");
+            lua_rawset(L, settings);
         }
         if (is_multi) {
             lua_pushliteral(L, "multi");
@@ -449,15 +457,22 @@ static int core_take_authorizer(lua_State *L)
     return 1;
 }
 
-/* core.authorizes_in_c(client) -> true when the client's own transport builds
- * the Authorization header in C (spec.client), so it never becomes a Lua string */
-static int core_authorizes_in_c(lua_State *L)
+/* core.transport_kind(client) -> "c" when the client's own transport adds the
+ * Authorization header in C (spec.client: it never becomes a Lua string),
+ * "resty" for the resty transport, else "other" */
+static int core_transport_kind(lua_State *L)
 {
     vn_client_check(L, 1);
     vn_getuservalue(L, 1);
     lua_pushboolean(L, 1);
     lua_rawget(L, -2);
-    lua_pushboolean(L, !lua_isnil(L, -1));
+    if (!lua_isnil(L, -1)) {
+        lua_pushliteral(L, "c");
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_rawget(L, -3);
+    lua_pushstring(L, lua_isnil(L, -1) ? "other" : "resty");
     return 1;
 }
 
@@ -563,7 +578,7 @@ int vn_client_open(lua_State *L)
     lua_pushboolean(L, 0);
     lua_pushcclosure(L, core_take_authorizer, 1);
     lua_setfield(L, -2, "take_authorizer");
-    lua_pushcfunction(L, core_authorizes_in_c);
-    lua_setfield(L, -2, "authorizes_in_c");
+    lua_pushcfunction(L, core_transport_kind);
+    lua_setfield(L, -2, "transport_kind");
     return 0;
 }

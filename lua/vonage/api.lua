@@ -15,7 +15,11 @@ local M = {}
 -- and no object a user holds leads to it. The curl transports never use it:
 -- they get spec.client and add the header in C.
 local authorize = core.take_authorizer()
-local authorizes_in_c = core.authorizes_in_c
+local transport_kind = core.transport_kind
+-- The resty class's own send, taken now: a client made with the resty
+-- transport calls it, so replacing Transport.send (or a transport's send
+-- field) later cannot catch the header that transport gets in spec.headers.
+local resty_send = require("vonage.transport.resty").Transport.send
 
 M.USER_AGENT = "lua-vonage/" .. core.version
 
@@ -41,10 +45,11 @@ end
 -- `retries` overrides the client's setting (0 for single-use payloads).
 function M.send(client, op, spec, retries)
   local transport = client.transport
+  local send = transport_kind(client) == "resty" and resty_send or transport.send
   retries = retries or client.retries or 0
   local attempt = 0
   while true do
-    local status, headers, body = transport:send(spec)
+    local status, headers, body = send(transport, spec)
     if status then return status, headers, body end
     local err = body
     if not (type(err) == "table" and err.retryable and attempt < retries) then
@@ -92,7 +97,7 @@ function M.call(client, op, method, host_field, path, payload, opts)
   }
   if opts.authorization then
     headers["Authorization"] = opts.authorization
-  elseif authorizes_in_c(client) then
+  elseif transport_kind(client) == "c" then
     spec.client, spec.auth, spec.auth_time = client, opts.auth, now(client)
   else
     local value, msg, err = authorize(client, now(client), opts.auth)
