@@ -24,10 +24,10 @@ endif
 ifdef TSAN
 CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 endif
-ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(WERROR) \
+ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=hidden $(WARN) $(WERROR) \
               -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(LUA_PC) libcurl libjwt libcrypto) $(CFLAGS)
 # The module never links liblua: the interpreter that loads it provides the API.
-LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto)
+LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto) -pthread
 
 # Debian packages this project needs; `deps` installs the missing ones.
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \

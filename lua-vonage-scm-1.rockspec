@@ -51,7 +51,7 @@ build = {
             "src/vn_webhook.c",
          },
          defines = { "VN_VERSION=\"0.1.0\"", "_POSIX_C_SOURCE=200809L" },
-         libraries = { "curl", "jwt", "crypto" },
+         libraries = { "curl", "jwt", "crypto", "pthread" },
          incdirs = { "$(CURL_INCDIR)", "$(LIBJWT_INCDIR)", "$(OPENSSL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)", "$(LIBJWT_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       },

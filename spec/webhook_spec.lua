@@ -105,7 +105,7 @@ describe("vonage.webhook", function()
       local _, _, err2 = H.client():verify_webhook(got.body, got.authorization)
       assert.equals("no_secret", err2.code)
       assert.has_error(function() H.client { signature_secret = "short" } end,
-        "vonage.client: signature_secret must be at least 16 bytes")
+        "vonage.client: signature_secret must be 16 to 4096 bytes")
     end)
 
     it("reports the same event delivered twice as a replay", function()

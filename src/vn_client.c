@@ -6,11 +6,14 @@
 #include "vn_client.h"
 #include "vn_compat.h"
 #include "vn_error.h"
+#include "vn_http.h"
 #include "vn_jwt.h"
+#include "vn_multi.h"
 #include "vn_util.h"
 #include "vn_webhook.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,13 @@
  * slow request still has a margin left when the server checks it. */
 #define VN_JWT_REUSE_NUM 4
 #define VN_JWT_REUSE_DEN 5
+/* The clock's range for JWT times: iat, exp = iat + jwt_ttl (at most a day)
+ * and the reuse test below then never overflow a long. */
+#if LONG_MAX > 253402300799L
+#define VN_MAX_JWT_TIME 253402300799L /* 9999-12-31T23:59:59Z */
+#else
+#define VN_MAX_JWT_TIME (LONG_MAX / VN_JWT_REUSE_DEN - 86400L)
+#endif
 
 struct vn_client {
     char *application_id;
@@ -32,18 +42,25 @@ struct vn_client {
     unsigned char *signature_secret; /* HS256 key of signed webhooks */
     size_t signature_secret_len;
     char *api_key; /* an identifier, shown by tostring */
-    char *jwt_sub, *jwt_acl_json;
+    char *jwt_sub, *jwt_grants_json;
     long jwt_ttl;
     int jwt_nbf;
     char *jwt;
     size_t jwt_len;
     long jwt_iat;
     unsigned long jwt_mints;
+    int closed; /* set by close(): every later call answers "closed" */
+    int busy, wipe_pending; /* a credential is being copied while Lua may run */
 };
 
 vn_client *vn_client_check(lua_State *L, int idx)
 {
     return luaL_checkudata(L, idx, VN_CLIENT_TNAME);
+}
+
+vn_client *vn_client_test(lua_State *L, int idx)
+{
+    return vn_testudata(L, idx, VN_CLIENT_TNAME);
 }
 
 static void drop_jwt(vn_client *c)
@@ -53,10 +70,8 @@ static void drop_jwt(vn_client *c)
     c->jwt_len = 0;
 }
 
-/* client:close() -- also __gc and __close: wipes and frees the credentials */
-static int client_close(lua_State *L)
+static void wipe(vn_client *c)
 {
-    vn_client *c = vn_client_check(L, 1);
     drop_jwt(c);
     vn_free_secret(c->private_key, c->private_key_len);
     vn_free_secret(c->basic, c->basic_len);
@@ -64,8 +79,54 @@ static int client_close(lua_State *L)
     free(c->application_id);
     free(c->api_key);
     free(c->jwt_sub);
-    free(c->jwt_acl_json);
+    free(c->jwt_grants_json);
     memset(c, 0, sizeof *c);
+    c->closed = 1;
+}
+
+/* client:close(): wipes and frees the credentials and closes the client's own
+ * curl transport; safe twice. */
+static int client_close(lua_State *L)
+{
+    vn_client *c = vn_client_check(L, 1);
+    if (c->busy) { /* a finalizer, while authorize copies a header: wipe after */
+        c->closed = 1;
+        c->wipe_pending = 1;
+    } else {
+        wipe(c);
+    }
+    lua_settop(L, 1);
+    /* The client's own blocking transport goes with it (a multi transport is
+     * closed by the Lua close method, which resumes its waiters). */
+    vn_getuservalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawget(L, -2);
+    if (vn_testudata(L, -1, VN_HTTP_TNAME) != NULL) {
+        lua_getfield(L, -1, "close");
+        lua_insert(L, -2);
+        lua_call(L, 1, 0);
+    }
+    return 0;
+}
+
+/* __close and __gc: the whole close method (transport included), so
+ * `local c <close> = vonage.client{...}` and a collected client end the same
+ * way as client:close(). The credentials are wiped even if that raises. */
+static int client_finish(lua_State *L)
+{
+    vn_client *c = vn_client_check(L, 1);
+    int rc = 0;
+    lua_settop(L, 1);
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "__index_methods");
+    lua_getfield(L, -1, "close");
+    if (lua_isfunction(L, -1)) {
+        lua_pushvalue(L, 1);
+        rc = lua_pcall(L, 1, 0, 0);
+    }
+    wipe(c);
+    if (rc != 0)
+        return lua_error(L);
     return 0;
 }
 
@@ -127,18 +188,60 @@ static void set_basic(lua_State *L, vn_client *c, const char *key, size_t kn,
         luaL_error(L, "vonage.client: out of memory");
 }
 
+/* Records the client's own libcurl transport (a vonage.http, or the vonage.multi
+ * inside a multi transport) under the key `true` of the user value, which no
+ * string field reaches: a spec naming this client is honoured only there.
+ * A resty transport is noted under the key `false`. */
+static void keep_own_transport(lua_State *L, int settings)
+{
+    lua_pushliteral(L, "transport");
+    lua_rawget(L, settings);
+    if (lua_istable(L, -1)) { /* only the multi transport's own table, by its class name */
+        int is_multi = 0, is_resty = 0;
+        if (lua_getmetatable(L, -1)) {
+            lua_pushliteral(L, "__name");
+            lua_rawget(L, -2);
+            if (lua_type(L, -1) == LUA_TSTRING) {
+                is_multi = strcmp(lua_tostring(L, -1), "vonage.transport.multi") == 0;
+                is_resty = strcmp(lua_tostring(L, -1), "vonage.transport.resty") == 0;
+            }
+            lua_pop(L, 2);
+        }
+        if (is_resty) { /* key false: api.lua calls the resty class's own send */
+            lua_pushboolean(L, 0);
+            lua_pushliteral(L, "resty");
+            lua_rawset(L, settings);
+        }
+        if (is_multi) {
+            lua_pushliteral(L, "multi");
+            lua_rawget(L, -2);
+        } else {
+            lua_pushnil(L);
+        }
+        lua_remove(L, -2);
+    }
+    if (vn_testudata(L, -1, VN_HTTP_TNAME) == NULL && vn_testudata(L, -1, VN_MULTI_TNAME) == NULL) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -2);
+    lua_rawset(L, settings);
+}
+
 /*
  * core.client_new(credentials, settings) -> vonage.client
  * credentials: application_id, private_key | private_key_path, api_key,
- *   api_secret, jwt_ttl, jwt_sub, jwt_acl_json, jwt_nbf. The Lua layer has
- *   validated them; this checks only what C relies on. settings becomes the
- *   user value (non-secret fields readable from Lua).
+ *   api_secret, signature_secret, jwt_ttl, jwt_sub, jwt_grants_json, jwt_nbf.
+ *   The Lua layer has validated them; this checks only what C relies on, and
+ *   reads each field once, raw (no metamethod runs). settings becomes the user
+ *   value (non-secret fields readable from Lua).
  */
 static int client_new(lua_State *L)
 {
     vn_client *c;
-    size_t kn = 0, sn = 0, pn = 0;
-    const char *key, *secret, *pem, *path, *why;
+    size_t sn = 0, pn = 0;
+    const char *secret, *pem, *path, *why;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -146,18 +249,21 @@ static int client_new(lua_State *L)
     c = vn_newobject(L, sizeof *c, VN_CLIENT_TNAME);
     lua_pushvalue(L, 2);
     vn_setuservalue(L, -2);
+    keep_own_transport(L, 2);
 
     c->application_id = copy_field(L, 1, "application_id");
     c->api_key = copy_field(L, 1, "api_key");
     c->jwt_sub = copy_field(L, 1, "jwt_sub");
-    c->jwt_acl_json = copy_field(L, 1, "jwt_acl_json");
+    c->jwt_grants_json = copy_field(L, 1, "jwt_grants_json");
+    if (c->jwt_grants_json != NULL && (why = vn_jwt_check_grants(c->jwt_grants_json)) != NULL)
+        return luaL_error(L, "vonage.client: jwt_grants_json %s", why);
     c->jwt_ttl = vn_optfield_integer(L, 1, "jwt_ttl", 900, 30, 86400);
-    lua_getfield(L, 1, "jwt_nbf");
+    lua_pushliteral(L, "jwt_nbf");
+    lua_rawget(L, 1);
     c->jwt_nbf = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
     pem = vn_optfield_string(L, 1, "private_key", &pn);
-    path = vn_optfield_string(L, 1, "private_key_path", NULL);
     if (pem != NULL) {
         if (pn > VN_MAX_KEY_BYTES)
             return luaL_error(L, "vonage.client: private_key is larger than %d bytes",
@@ -165,7 +271,7 @@ static int client_new(lua_State *L)
         if ((c->private_key = (unsigned char *)vn_strdup_len(pem, pn)) == NULL)
             return luaL_error(L, "vonage.client: out of memory");
         c->private_key_len = pn;
-    } else if (path != NULL) {
+    } else if ((path = vn_optfield_string(L, 1, "private_key_path", NULL)) != NULL) {
         read_key_file(L, c, path);
     }
     if (c->private_key != NULL) {
@@ -182,23 +288,25 @@ static int client_new(lua_State *L)
         size_t n;
         const char *secret_text = vn_optfield_string(L, 1, "signature_secret", &n);
         if (secret_text != NULL) {
-            if (n < VN_MIN_SIGNATURE_SECRET)
-                return luaL_error(L, "vonage.client: signature_secret must be at least %d bytes",
-                                  VN_MIN_SIGNATURE_SECRET);
+            /* Both bounds here, so a secret the webhook checker would refuse
+             * is refused when the client is made, not at the first webhook. */
+            if (n < VN_MIN_SIGNATURE_SECRET || n > VN_MAX_SIGNATURE_SECRET)
+                return luaL_error(L, "vonage.client: signature_secret must be %d to %d bytes",
+                                  VN_MIN_SIGNATURE_SECRET, VN_MAX_SIGNATURE_SECRET);
             if ((c->signature_secret = (unsigned char *)vn_strdup_len(secret_text, n)) == NULL)
                 return luaL_error(L, "vonage.client: out of memory");
             c->signature_secret_len = n;
         }
     }
 
-    key = vn_optfield_string(L, 1, "api_key", &kn);
+    /* api_key was read once above; the Basic header is built from that copy. */
     secret = vn_optfield_string(L, 1, "api_secret", &sn);
-    if ((key == NULL) != (secret == NULL))
+    if ((c->api_key == NULL) != (secret == NULL))
         return luaL_error(L, "vonage.client: api_key and api_secret go together");
-    if (key != NULL) {
-        if (memchr(key, ':', kn) != NULL)
+    if (c->api_key != NULL) {
+        if (strchr(c->api_key, ':') != NULL)
             return luaL_error(L, "vonage.client: api_key must not contain ':'");
-        set_basic(L, c, key, kn, secret, sn);
+        set_basic(L, c, c->api_key, strlen(c->api_key), secret, sn);
     }
     return 1;
 }
@@ -210,40 +318,57 @@ static const char *auth_kinds(const vn_client *c)
     return c->private_key ? "jwt" : c->basic ? "basic" : "none";
 }
 
-/* client:_authorization(now [, "jwt"|"basic"]) -> header value | nil, msg, err
- * JWT when the client has a key (or when asked), else Basic. */
-static int client_authorization(lua_State *L)
+const char *vn_client_header(vn_client *c, const char *want, double now, vn_failure *f)
 {
-    vn_client *c = vn_client_check(L, 1);
-    lua_Integer now = luaL_checkinteger(L, 2);
-    const char *want = luaL_optstring(L, 3, c->private_key ? "jwt" : "basic");
-
-    if (strcmp(want, "basic") == 0) {
-        if (c->basic == NULL)
-            return vn_error_push(L, "auth", "no_credentials", 0,
-                                 "this call needs api_key and api_secret");
-        lua_pushstring(L, c->basic);
-        return 1;
+    long t;
+    if (c->closed) {
+        vn_failure_set(f, "transport", "closed", "the client is closed");
+        return NULL;
     }
-    luaL_argcheck(L, strcmp(want, "jwt") == 0, 3, "expected \"jwt\" or \"basic\"");
-    if (c->private_key == NULL)
-        return vn_error_push(L, "auth", "no_credentials", 0,
-                             c->basic ? "this call needs application_id and a private key"
-                                      : "the client has no credentials");
-    if (c->jwt == NULL || now < c->jwt_iat ||
-        (now - c->jwt_iat) * VN_JWT_REUSE_DEN >= c->jwt_ttl * VN_JWT_REUSE_NUM) {
+    if (want == NULL)
+        want = c->private_key ? "jwt" : "basic";
+    if (strcmp(want, "basic") == 0) {
+        if (c->basic == NULL) {
+            vn_failure_set(f, "auth", "no_credentials", "this call needs api_key and api_secret");
+            return NULL;
+        }
+        return c->basic;
+    }
+    if (strcmp(want, "jwt") != 0) {
+        vn_failure_set(f, "auth", "bad_auth", "the auth kind must be \"jwt\" or \"basic\"");
+        return NULL;
+    }
+    if (c->private_key == NULL) {
+        vn_failure_set(f, "auth", "no_credentials", "%s",
+                       c->basic ? "this call needs application_id and a private key"
+                                : "the client has no credentials");
+        return NULL;
+    }
+    /* The range on the double first (false for NaN): then the cast and every
+     * sum below are defined. */
+    if (!(now >= 0 && now <= (double)VN_MAX_JWT_TIME)) {
+        vn_failure_set(f, "auth", "bad_clock",
+                       "the clock gave %.17g, outside 0..%ld seconds since the epoch", now,
+                       (long)VN_MAX_JWT_TIME);
+        return NULL;
+    }
+    t = (long)now;
+    if (c->jwt == NULL || t < c->jwt_iat ||
+        (t - c->jwt_iat) * VN_JWT_REUSE_DEN >= c->jwt_ttl * VN_JWT_REUSE_NUM) {
         vn_jwt_claims claims;
         char *token = NULL;
         const char *why;
         claims.application_id = c->application_id;
         claims.sub = c->jwt_sub;
-        claims.acl_json = c->jwt_acl_json;
-        claims.iat = (long)now;
-        claims.exp = (long)now + c->jwt_ttl;
-        claims.nbf = c->jwt_nbf ? (long)now : -1;
-        if ((why = vn_jwt_mint(c->private_key, c->private_key_len, &claims, &token)) != NULL)
-            return vn_error_push(L, "auth", "jwt_mint_failed", 0,
-                                 "could not mint the application JWT: %s", why);
+        claims.grants_json = c->jwt_grants_json;
+        claims.iat = t;
+        claims.exp = t + c->jwt_ttl;
+        claims.nbf = c->jwt_nbf ? t : -1;
+        if ((why = vn_jwt_mint(c->private_key, c->private_key_len, &claims, &token)) != NULL) {
+            vn_failure_set(f, "auth", "jwt_mint_failed", "could not mint the application JWT: %s",
+                           why);
+            return NULL;
+        }
         drop_jwt(c);
         c->jwt_len = strlen(token);
         c->jwt = malloc(c->jwt_len + 8);
@@ -253,12 +378,101 @@ static int client_authorization(lua_State *L)
             c->jwt_len += 8;
         }
         vn_free_secret(token, strlen(token));
-        if (c->jwt == NULL)
-            return vn_error_push(L, "auth", "out_of_memory", 0, "out of memory");
-        c->jwt_iat = (long)now;
+        if (c->jwt == NULL) {
+            c->jwt_len = 0;
+            vn_failure_set(f, "auth", "out_of_memory", "out of memory");
+            return NULL;
+        }
+        c->jwt_iat = t;
         c->jwt_mints++;
     }
-    lua_pushstring(L, c->jwt);
+    return c->jwt;
+}
+
+const char *vn_client_may_send(lua_State *L, int client_idx, int transport_idx, const char *url)
+{
+    static const char *const hosts[] = {"api_host", "network_host", NULL};
+    const char *why = "the spec's url is not on the client's api_host or network_host";
+    client_idx = vn_absindex(L, client_idx);
+    transport_idx = vn_absindex(L, transport_idx);
+    vn_getuservalue(L, client_idx);
+    lua_pushboolean(L, 1);
+    lua_rawget(L, -2);
+    if (!lua_rawequal(L, -1, transport_idx)) {
+        lua_pop(L, 2);
+        return "spec.client is honoured only on that client's own transport";
+    }
+    lua_pop(L, 1);
+    for (int i = 0; hosts[i] != NULL && why != NULL; i++) {
+        size_t n;
+        const char *h;
+        lua_pushstring(L, hosts[i]);
+        lua_rawget(L, -2);
+        h = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        /* The host, then the start of the path: "https://api.nexmo.com.evil" is not it. */
+        if (h != NULL && n > 0 && strncmp(url, h, n) == 0 && url[n] == '/')
+            why = NULL;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return why;
+}
+
+/* authorize(client, now [, "jwt"|"basic"]) -> header value | nil, msg, err
+ * Handed out once by core.take_authorizer (to lua/vonage/api.lua), for the
+ * transports that need the header as a Lua string: resty and user transports.
+ * JWT when the client has a key (or when asked), else Basic. */
+static int client_authorize(lua_State *L)
+{
+    vn_client *c = vn_client_check(L, 1);
+    double now = (double)luaL_checknumber(L, 2);
+    const char *want = luaL_optstring(L, 3, NULL);
+    vn_failure f;
+    const char *value = vn_client_header(c, want, now, &f);
+    if (value == NULL)
+        return vn_failure_push(L, &f);
+    /* LuaJIT may collect (and run a finalizer that closes this client) before
+     * it copies the string: the value stays until the copy is made. (A raise
+     * in the copy leaves busy set; then __gc wipes.) */
+    c->busy++;
+    lua_pushstring(L, value);
+    c->busy--;
+    if (c->wipe_pending && c->busy == 0)
+        wipe(c);
+    return 1;
+}
+
+/* core.take_authorizer() -> authorize; a second take from the same load of
+ * vonage.core raises, so nothing required after lua/vonage/api.lua gets it.
+ * (The flag is an upvalue of this module table's function: a test runner that
+ * reloads the modules gets a fresh one, as would code that reloads them by
+ * hand, which can reach anything the debug library can.) */
+static int core_take_authorizer(lua_State *L)
+{
+    if (lua_toboolean(L, lua_upvalueindex(1)))
+        return luaL_error(L, "vonage.core: the authorizer was already taken");
+    lua_pushboolean(L, 1);
+    lua_replace(L, lua_upvalueindex(1));
+    lua_pushcfunction(L, client_authorize);
+    return 1;
+}
+
+/* core.transport_kind(client) -> "c" when the client's own transport adds the
+ * Authorization header in C (spec.client: it never becomes a Lua string),
+ * "resty" for the resty transport, else "other" */
+static int core_transport_kind(lua_State *L)
+{
+    vn_client_check(L, 1);
+    vn_getuservalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) {
+        lua_pushliteral(L, "c");
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_rawget(L, -3);
+    lua_pushstring(L, lua_isnil(L, -1) ? "other" : "resty");
     return 1;
 }
 
@@ -267,6 +481,12 @@ static int client_authorization(lua_State *L)
 static int client_webhook_check(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
+    /* Converted first: a conversion allocates, and a finalizer it runs may
+     * close the client, freeing the secret the check is about to read. */
+    luaL_checklstring(L, 2, NULL);
+    luaL_checklstring(L, 3, NULL);
+    if (c->closed)
+        return vn_error_push(L, "transport", "closed", 0, "the client is closed");
     if (c->signature_secret == NULL)
         return vn_error_push(L, "webhook", "no_secret", 0,
                              "the client has no signature_secret to verify webhooks with");
@@ -288,7 +508,11 @@ static int client_index(lua_State *L)
     if (k == NULL)
         return 1;
     if (strcmp(k, "auth") == 0) {
-        lua_pushstring(L, auth_kinds(c));
+        lua_pushstring(L, c->closed ? "none" : auth_kinds(c));
+        return 1;
+    }
+    if (strcmp(k, "closed") == 0) {
+        lua_pushboolean(L, c->closed);
         return 1;
     }
     vn_getuservalue(L, 1);
@@ -303,39 +527,34 @@ static int client_newindex(lua_State *L)
                       lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 
+/* tostring(client) -> "vonage.client (jwt: application <id>, basic: api_key <key>, <host>)"
+ * The client's strings are copied before any Lua call: an allocation may run a
+ * finalizer that closes the client. */
 static int client_tostring(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "vonage.client (");
-    if (c->private_key) {
-        luaL_addstring(&b, "jwt: application ");
-        luaL_addstring(&b, c->application_id);
-    }
-    if (c->basic) {
-        luaL_addstring(&b, c->private_key ? ", basic: api_key " : "basic: api_key ");
-        luaL_addstring(&b, c->api_key);
-    }
-    if (!c->private_key && !c->basic)
-        luaL_addstring(&b, "no credentials");
+    char who[320];
+    if (c->closed)
+        snprintf(who, sizeof who, "closed");
+    else if (c->private_key && c->basic)
+        snprintf(who, sizeof who, "jwt: application %.100s, basic: api_key %.100s",
+                 c->application_id, c->api_key);
+    else if (c->private_key)
+        snprintf(who, sizeof who, "jwt: application %.100s", c->application_id);
+    else if (c->basic)
+        snprintf(who, sizeof who, "basic: api_key %.100s", c->api_key);
+    else
+        snprintf(who, sizeof who, "no credentials");
     vn_getuservalue(L, 1);
     lua_getfield(L, -1, "api_host");
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        lua_pushfstring(L, ", %s", lua_tostring(L, -1));
-        lua_remove(L, -2);
-        lua_remove(L, -2);
-        luaL_addvalue(&b);
-    } else {
-        lua_pop(L, 2);
-    }
-    luaL_addchar(&b, ')');
-    luaL_pushresult(&b);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        lua_pushfstring(L, "vonage.client (%s, %s)", who, lua_tostring(L, -1));
+    else
+        lua_pushfstring(L, "vonage.client (%s)", who);
     return 1;
 }
 
 static const luaL_Reg client_methods[] = {
-    {"_authorization", client_authorization},
     {"_jwt_mints", client_jwt_mints},
     {"_webhook_check", client_webhook_check},
     {"close", client_close},
@@ -343,8 +562,8 @@ static const luaL_Reg client_methods[] = {
 };
 
 static const luaL_Reg client_metamethods[] = {
-    {"__gc", client_close},
-    {"__close", client_close},
+    {"__gc", client_finish},
+    {"__close", client_finish},
     {"__tostring", client_tostring},
     {"__newindex", client_newindex},
     {NULL, NULL},
@@ -356,5 +575,10 @@ int vn_client_open(lua_State *L)
                        "client_methods");
     lua_pushcfunction(L, client_new);
     lua_setfield(L, -2, "client_new");
+    lua_pushboolean(L, 0);
+    lua_pushcclosure(L, core_take_authorizer, 1);
+    lua_setfield(L, -2, "take_authorizer");
+    lua_pushcfunction(L, core_transport_kind);
+    lua_setfield(L, -2, "transport_kind");
     return 0;
 }

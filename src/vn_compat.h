@@ -18,6 +18,7 @@ static inline void vn_setfuncs(lua_State *L, const luaL_Reg *l)
         lua_setfield(L, -2, l->name);
     }
 }
+#define vn_absindex(L, i) ((i) > 0 || (i) <= LUA_REGISTRYINDEX ? (i) : lua_gettop(L) + (i) + 1)
 static inline void *vn_testudata(lua_State *L, int idx, const char *tname)
 {
     void *p = lua_touserdata(L, idx);
@@ -39,6 +40,7 @@ static inline void *vn_testudata(lua_State *L, int idx, const char *tname)
 #define vn_newuserdata(L, size) lua_newuserdata((L), (size))
 #endif
 #define vn_setfuncs(L, l) luaL_setfuncs((L), (l), 0)
+#define vn_absindex(L, i) lua_absindex((L), (i))
 #define vn_testudata(L, idx, tname) luaL_testudata((L), (idx), (tname))
 #endif
 

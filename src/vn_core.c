@@ -10,6 +10,7 @@
 #include "vn_util.h"
 #include "vn_webhook.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -70,10 +71,14 @@ const char *vn_index_field(lua_State *L)
     return lua_tostring(L, 2);
 }
 
+/* Both readers use rawget: an option or spec table's metamethods never run,
+ * so each field is read exactly once and no Lua code runs behind the caller. */
 const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t *len)
 {
     const char *s = NULL;
-    lua_getfield(L, idx, field);
+    idx = vn_absindex(L, idx);
+    lua_pushstring(L, field);
+    lua_rawget(L, idx);
     if (!lua_isnil(L, -1)) {
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "vonage: field '%s' must be a string", field);
@@ -87,14 +92,20 @@ const char *vn_optfield_string(lua_State *L, int idx, const char *field, size_t 
 long vn_optfield_integer(lua_State *L, int idx, const char *field, long dflt, long lo, long hi)
 {
     long v = dflt;
-    lua_getfield(L, idx, field);
+    idx = vn_absindex(L, idx);
+    lua_pushstring(L, field);
+    lua_rawget(L, idx);
     if (!lua_isnil(L, -1)) {
         lua_Number n;
         if (lua_type(L, -1) != LUA_TNUMBER)
             luaL_error(L, "vonage: field '%s' must be an integer", field);
         n = lua_tonumber(L, -1);
-        if (n != (lua_Number)(long)n || n < (lua_Number)lo || n > (lua_Number)hi)
-            luaL_error(L, "vonage: field '%s' must be an integer in %ld..%ld", field, lo, hi);
+        /* The range first (false for NaN): only then is the cast defined. */
+        if (!(n >= (lua_Number)lo && n <= (lua_Number)hi) || n != (lua_Number)(long)n) {
+            char range[64];
+            snprintf(range, sizeof range, "%ld..%ld", lo, hi);
+            luaL_error(L, "vonage: field '%s' must be an integer in %s", field, range);
+        }
         v = (long)n;
     }
     lua_pop(L, 1);
@@ -141,15 +152,20 @@ static const luaL_Reg core_functions[] = {
 
 VN_EXPORT int luaopen_vonage_core(lua_State *L);
 
+/* curl_global_init is not thread-safe, and threads with a lua_State each
+ * may load the module at once: the first runs it, the others wait for it. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 VN_EXPORT int luaopen_vonage_core(lua_State *L)
 {
-    static int curl_ready = 0;
-    if (!curl_ready) {
-        /* Not thread-safe by libcurl's own terms; Lua states share the process. */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return luaL_error(L, "vonage: curl_global_init failed");
-        curl_ready = 1;
-    }
+    if (pthread_once(&curl_once, curl_init_once) != 0 || curl_init_rc != CURLE_OK)
+        return luaL_error(L, "vonage: curl_global_init failed");
     lua_newtable(L);
     vn_setfuncs(L, core_functions);
     lua_pushstring(L, VN_VERSION);

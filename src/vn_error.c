@@ -3,8 +3,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
-#include <openssl/err.h>
 
 int vn_error_push(lua_State *L, const char *kind, const char *code, int status,
                   const char *fmt, ...)
@@ -33,22 +31,19 @@ int vn_error_push(lua_State *L, const char *kind, const char *code, int status,
     return 3;
 }
 
-const char *vn_ssl_errors(char *buf, size_t n)
+void vn_failure_set(vn_failure *f, const char *kind, const char *code, const char *fmt, ...)
 {
-    unsigned long e;
-    size_t used = 0;
-    buf[0] = '\0';
-    while ((e = ERR_get_error()) != 0) {
-        if (used + 2 < n) {
-            if (used > 0) {
-                buf[used++] = ';';
-                buf[used++] = ' ';
-            }
-            ERR_error_string_n(e, buf + used, n - used);
-            used = strlen(buf);
-        }
-    }
-    return buf;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->message, sizeof f->message, fmt, ap);
+    va_end(ap);
+    f->kind = kind;
+    f->code = code;
+}
+
+int vn_failure_push(lua_State *L, const vn_failure *f)
+{
+    return vn_error_push(L, f->kind, f->code, 0, "%s", f->message);
 }
 
 /* tostring(err) -> "vonage.error kind/code: message" */

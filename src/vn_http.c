@@ -10,6 +10,7 @@
  * where the bytes go on the wire, so every caller gets it.
  */
 #include "vn_http.h"
+#include "vn_client.h"
 #include "vn_compat.h"
 #include "vn_error.h"
 #include "vn_util.h"
@@ -18,7 +19,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <openssl/crypto.h>
 
 #if !CURL_AT_LEAST_VERSION(7, 80, 0)
 #error "libcurl 7.80 or later is needed (CURLOPT_PREREQFUNCTION)"
@@ -31,6 +34,8 @@
 typedef struct vn_http {
     vn_transfer t; /* t.easy == NULL once closed */
     vn_http_config cfg;
+    int busy;          /* a send is reading t while Lua may run (a finalizer) */
+    int close_pending; /* close() came meanwhile: done when the send ends */
 } vn_http;
 
 static void buf_reset(vn_buf *b, size_t limit)
@@ -157,10 +162,18 @@ void vn_http_config_free(vn_http_config *cfg)
     cfg->ca_file = cfg->proxy = cfg->user_agent = cfg->interface_name = NULL;
 }
 
+/* The request headers hold the Authorization header: wiped, then freed. */
+static void free_req_headers(vn_transfer *t)
+{
+    for (struct curl_slist *h = t->req_headers; h != NULL; h = h->next)
+        OPENSSL_cleanse(h->data, strlen(h->data));
+    curl_slist_free_all(t->req_headers);
+    t->req_headers = NULL;
+}
+
 void vn_transfer_release(vn_transfer *t)
 {
-    curl_slist_free_all(t->req_headers); /* it holds the Authorization header */
-    t->req_headers = NULL;
+    free_req_headers(t);
     buf_reset(&t->body, 0);
     buf_reset(&t->headers, 0);
 }
@@ -170,8 +183,7 @@ void vn_transfer_free(vn_transfer *t)
     if (t->easy != NULL)
         curl_easy_cleanup(t->easy);
     t->easy = NULL;
-    curl_slist_free_all(t->req_headers);
-    t->req_headers = NULL;
+    free_req_headers(t);
     free(t->body.data);
     free(t->headers.data);
     memset(&t->body, 0, sizeof t->body);
@@ -226,10 +238,12 @@ static int has_bad_byte(const char *s, size_t n)
 }
 
 /* Checks every header name and value before anything is allocated, so the
- * raise for a wrong type and the refusal of CR/LF/NUL happen with nothing to free. */
-static const char *check_headers(lua_State *L, int idx, const char *who)
+ * raise for a wrong type and the refusal of CR/LF/NUL happen with nothing to
+ * free. *has_auth: an Authorization header is among them. */
+static const char *check_headers(lua_State *L, int idx, const char *who, int *has_auth)
 {
     const char *bad = NULL;
+    *has_auth = 0;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         size_t kn, vn;
@@ -241,24 +255,49 @@ static const char *check_headers(lua_State *L, int idx, const char *who)
         if (bad == NULL && (kn == 0 || has_bad_byte(k, kn) || memchr(k, ':', kn) ||
                             has_bad_byte(v, vn)))
             bad = k;
+        if (kn == 13 && strncasecmp(k, "authorization", 13) == 0)
+            *has_auth = 1;
         lua_pop(L, 1);
     }
     return bad;
 }
 
-static int build_headers(lua_State *L, vn_transfer *t, int idx)
+static int append_line(vn_transfer *t, const char *name, const char *value)
 {
-    curl_slist_free_all(t->req_headers);
-    t->req_headers = NULL;
+    size_t n = strlen(name) + 2 + strlen(value) + 1;
+    char *line = malloc(n);
+    struct curl_slist *next = NULL;
+    if (line == NULL)
+        return -1;
+    snprintf(line, n, "%s: %s", name, value);
+    next = curl_slist_append(t->req_headers, line); /* copies the line */
+    OPENSSL_cleanse(line, n);
+    free(line);
+    if (next == NULL)
+        return -1;
+    t->req_headers = next;
+    return 0;
+}
+
+/* Builds the header list from the checked table at idx, plus the
+ * Authorization value (NULL: none) that never became a Lua string. Calls no
+ * Lua function that allocates: lua_next and lua_tolstring on strings only. */
+static int build_headers(lua_State *L, vn_transfer *t, int idx, const char *authorization)
+{
+    free_req_headers(t);
     lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        const char *line = lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-        struct curl_slist *next = curl_slist_append(t->req_headers, line);
-        lua_pop(L, 2);
-        if (next == NULL)
+    while (idx != 0 && lua_next(L, idx) != 0) {
+        int rc = append_line(t, lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (rc != 0) {
+            lua_pop(L, 1);
             return -1;
-        t->req_headers = next;
+        }
     }
+    if (idx == 0)
+        lua_pop(L, 1);
+    if (authorization != NULL && append_line(t, "Authorization", authorization) != 0)
+        return -1;
     /* libcurl would otherwise wait for 100-continue on larger POST bodies. */
     {
         struct curl_slist *next = curl_slist_append(t->req_headers, "Expect:");
@@ -447,63 +486,144 @@ static int set_method(vn_transfer *t, const char *method, const char *body, size
     return 0;
 }
 
+/* Pushes spec[field] (raw: no metamethod runs) and returns its stack index. */
+static int spec_field(lua_State *L, int spec_idx, const char *field)
+{
+    lua_pushstring(L, field);
+    lua_rawget(L, spec_idx);
+    return lua_gettop(L);
+}
+
+static const char *spec_string(lua_State *L, int idx, const char *field, size_t *len,
+                               const char *who)
+{
+    if (lua_isnil(L, idx))
+        return NULL;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "%s: spec.%s must be a string", who, field);
+    return lua_tolstring(L, idx, len);
+}
+
+typedef struct push_args {
+    vn_transfer *t;
+    CURLcode rc;
+} push_args;
+
+static int push_protected(lua_State *L)
+{
+    push_args *a = lua_touserdata(L, 1);
+    return vn_transfer_push_result(L, a->t, a->rc);
+}
+
+int vn_transfer_push_guarded(lua_State *L, vn_transfer *t, CURLcode rc, int *busy, int *nresults)
+{
+    push_args a;
+    int base, status;
+    a.t = t;
+    a.rc = rc;
+    base = lua_gettop(L);
+    /* Busy first: pushing a C function allocates under Lua 5.1 and LuaJIT,
+     * and an allocation may run a finalizer. (A raise there leaves *busy set:
+     * close() then stays deferred and __gc, which no call can be inside,
+     * frees the object.) */
+    ++*busy;
+    lua_pushcfunction(L, push_protected);
+    lua_pushlightuserdata(L, &a);
+    status = lua_pcall(L, 1, LUA_MULTRET, 0);
+    --*busy;
+    *nresults = lua_gettop(L) - base;
+    return status;
+}
+
 /*
- * spec_idx is an absolute stack index. The spec: { method=, url=, headers={name=value}, body=, timeout_ms=,
- *             connect_timeout_ms=, max_response_bytes= }
+ * The spec: { method=, url=, headers={name=value}, body=, timeout_ms=,
+ *             connect_timeout_ms=, max_response_bytes=,
+ *             client=, auth=, auth_time= }
+ * client (a vonage.client): the transport adds that client's Authorization
+ * header (auth "jwt" | "basic" | nil for its default, at Unix time auth_time)
+ * in C; only its own transport, and only to its api_host or network_host.
  * Redirects are never followed: the caller sees the 3xx and its location.
  */
-int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg, int spec_idx,
-                        const char *who)
+int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, const char *who)
 {
-    CURL *e = t->easy;
-    const char *method, *url, *protocols = NULL, *why, *bad, *body;
-    size_t body_len = 0;
-    long timeout_ms, connect_ms, max_body;
-    int headers_idx;
+    const char *why, *bad;
+    int idx, client_idx, has_auth = 0;
 
-    method = vn_optfield_string(L, spec_idx, "method", NULL);
-    url = vn_optfield_string(L, spec_idx, "url", NULL);
-    body = vn_optfield_string(L, spec_idx, "body", &body_len);
-    if (method == NULL || url == NULL)
+    memset(sp, 0, sizeof *sp);
+    luaL_checkstack(L, 16, who);
+    /* Every value stays on the stack until the call ends: a finalizer that
+     * changes the spec table meanwhile cannot free a string in use. */
+    sp->method = spec_string(L, spec_field(L, spec_idx, "method"), "method", NULL, who);
+    sp->url = spec_string(L, spec_field(L, spec_idx, "url"), "url", NULL, who);
+    sp->body = spec_string(L, spec_field(L, spec_idx, "body"), "body", &sp->body_len, who);
+    if (sp->method == NULL || sp->url == NULL)
         return luaL_error(L, "%s: spec.method and spec.url are required", who);
-    timeout_ms = vn_optfield_integer(L, spec_idx, "timeout_ms", 10000, 1, 600000);
-    connect_ms = vn_optfield_integer(L, spec_idx, "connect_timeout_ms", 3000, 1, 600000);
-    max_body = vn_optfield_integer(L, spec_idx, "max_response_bytes", VN_DEFAULT_MAX_BODY, 0,
-                                   1L << 30);
-    lua_getfield(L, spec_idx, "headers");
-    if (!lua_isnil(L, -1) && !lua_istable(L, -1))
+    sp->timeout_ms = vn_optfield_integer(L, spec_idx, "timeout_ms", 10000, 1, 600000);
+    sp->connect_ms = vn_optfield_integer(L, spec_idx, "connect_timeout_ms", 3000, 1, 600000);
+    sp->max_body = vn_optfield_integer(L, spec_idx, "max_response_bytes", VN_DEFAULT_MAX_BODY, 0,
+                                       1L << 30);
+    idx = spec_field(L, spec_idx, "headers");
+    if (!lua_isnil(L, idx) && !lua_istable(L, idx))
         return luaL_error(L, "%s: spec.headers must be a table", who);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_newtable(L);
-    }
-    headers_idx = lua_gettop(L);
+    sp->headers_idx = lua_isnil(L, idx) ? 0 : idx;
 
-    if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "DELETE") &&
-        strcmp(method, "PATCH") && strcmp(method, "PUT"))
-        return luaL_error(L, "%s: unsupported method '%s'", who, method);
-    if ((why = url_policy(url, &protocols)) != NULL)
+    client_idx = spec_field(L, spec_idx, "client");
+    if (!lua_isnil(L, client_idx)) {
+        if ((sp->client = vn_client_test(L, client_idx)) == NULL)
+            return luaL_error(L, "%s: spec.client must be a vonage.client", who);
+        sp->auth = spec_string(L, spec_field(L, spec_idx, "auth"), "auth", NULL, who);
+        idx = spec_field(L, spec_idx, "auth_time");
+        if (lua_type(L, idx) != LUA_TNUMBER)
+            return luaL_error(L, "%s: spec.auth_time must be a number", who);
+        sp->auth_time = (double)lua_tonumber(L, idx);
+    }
+
+    if (strcmp(sp->method, "GET") && strcmp(sp->method, "POST") && strcmp(sp->method, "DELETE") &&
+        strcmp(sp->method, "PATCH") && strcmp(sp->method, "PUT"))
+        return luaL_error(L, "%s: unsupported method '%s'", who, sp->method);
+    if ((why = url_policy(sp->url, &sp->protocols)) != NULL)
         return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
-    if ((bad = check_headers(L, headers_idx, who)) != NULL)
+    if (sp->headers_idx != 0 &&
+        (bad = check_headers(L, sp->headers_idx, who, &has_auth)) != NULL)
         return vn_error_push(L, "validation", "bad_header", 0,
                              "refused header '%.64s': names and values must not hold CR, LF or NUL",
                              has_bad_byte(bad, strlen(bad)) ? "?" : bad);
-    if (build_headers(L, t, headers_idx) != 0)
-        return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
-    lua_pop(L, 1); /* the headers table */
+    if (sp->client != NULL) {
+        if (sp->headers_idx != 0 && has_auth)
+            return luaL_error(L, "%s: spec.client and an Authorization header exclude each other",
+                              who);
+        if ((why = vn_client_may_send(L, client_idx, transport_idx, sp->url)) != NULL)
+            return luaL_error(L, "%s: %s", who, why);
+    }
+    return 0;
+}
+
+int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
+                        const vn_spec *sp, vn_failure *f)
+{
+    CURL *e = t->easy;
+    const char *authorization = NULL;
+
+    if (sp->client != NULL &&
+        (authorization = vn_client_header(sp->client, sp->auth, sp->auth_time, f)) == NULL)
+        return -1;
+    if (build_headers(L, t, sp->headers_idx, authorization) != 0) {
+        vn_failure_set(f, "transport", "out_of_memory", "out of memory");
+        return -1;
+    }
 
     curl_easy_reset(e);
     t->errbuf[0] = '\0';
-    buf_reset(&t->body, (size_t)max_body);
+    buf_reset(&t->body, (size_t)sp->max_body);
     buf_reset(&t->headers, VN_MAX_HEADER_BYTES);
     /* libcurl copies every string option, so the spec may go once this returns. */
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(e, CURLOPT_URL, sp->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, sp->protocols);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, sp->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, sp->connect_ms);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -515,22 +635,21 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     if (cfg->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-    set_proxy(e, cfg, protocols);
+    set_proxy(e, cfg, sp->protocols);
     if (cfg->user_agent)
         curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
     if (cfg->interface_name)
         curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->interface_name);
-    if (set_method(t, method, body, body_len) != 0)
-        return vn_error_push(L, "transport", "out_of_memory", 0, "out of memory");
+    if (set_method(t, sp->method, sp->body, sp->body_len) != 0) {
+        vn_failure_set(f, "transport", "out_of_memory", "out of memory");
+        return -1;
+    }
     return 0;
 }
 
-static vn_http *check_http(lua_State *L, int idx)
+static int http_is_closed(const vn_http *h)
 {
-    vn_http *h = luaL_checkudata(L, idx, VN_HTTP_TNAME);
-    if (h->t.easy == NULL)
-        luaL_error(L, "vonage.http: the transport is closed");
-    return h;
+    return h->t.easy == NULL || h->close_pending;
 }
 
 /* core.http_new{ ca_file=, proxy=, user_agent=, interface= } -> vonage.http */
@@ -546,19 +665,36 @@ static int http_new(lua_State *L)
     return 1;
 }
 
-/* http:close() -- also __gc and __close; safe to call twice */
+static void http_free(vn_http *h)
+{
+    vn_transfer_free(&h->t);
+    vn_http_config_free(&h->cfg);
+    h->close_pending = 0;
+}
+
+/* http:close() -- also __close; safe to call twice. A close that a finalizer
+ * runs while a send reads the transfer waits for that send's end. */
 static int http_close(lua_State *L)
 {
     vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
-    vn_transfer_free(&h->t);
-    vn_http_config_free(&h->cfg);
+    if (h->busy)
+        h->close_pending = 1;
+    else
+        http_free(h);
+    return 0;
+}
+
+/* __gc: no call can be inside an object being collected */
+static int http_gc(lua_State *L)
+{
+    http_free(luaL_checkudata(L, 1, VN_HTTP_TNAME));
     return 0;
 }
 
 static int http_tostring(lua_State *L)
 {
     vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
-    lua_pushfstring(L, "vonage.http (curl%s%s)", h->t.easy ? "" : ", closed",
+    lua_pushfstring(L, "vonage.http (curl%s%s)", http_is_closed(h) ? ", closed" : "",
                     h->cfg.proxy ? ", via proxy" : "");
     return 1;
 }
@@ -581,17 +717,39 @@ static int http_sleep(lua_State *L)
     return 0;
 }
 
-/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_transfer_prepare) */
+static int closed_error(lua_State *L)
+{
+    return vn_error_push(L, "transport", "closed", 0, "the transport is closed");
+}
+
+/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_spec_read) */
 static int http_send(lua_State *L)
 {
-    vn_http *h = check_http(L, 1);
-    int n;
+    vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
+    vn_spec sp;
+    vn_failure f;
+    CURLcode rc;
+    int n, status;
+    if (http_is_closed(h))
+        return closed_error(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    if ((n = vn_transfer_prepare(L, &h->t, &h->cfg, 2, "vonage.http")) != 0)
+    if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.http")) != 0)
         return n;
-    n = vn_transfer_push_result(L, &h->t, curl_easy_perform(h->t.easy));
+    /* Reading the spec may have run Lua (a finalizer) that closed us. */
+    if (http_is_closed(h))
+        return closed_error(L);
+    if (vn_transfer_prepare(L, &h->t, &h->cfg, &sp, &f) != 0) {
+        vn_transfer_release(&h->t);
+        return vn_failure_push(L, &f);
+    }
+    rc = curl_easy_perform(h->t.easy);
+    status = vn_transfer_push_guarded(L, &h->t, rc, &h->busy, &n);
     vn_transfer_release(&h->t);
+    if (h->close_pending && !h->busy)
+        http_free(h);
+    if (status != 0)
+        return lua_error(L);
     return n;
 }
 
@@ -603,7 +761,7 @@ static const luaL_Reg http_methods[] = {
 };
 
 static const luaL_Reg http_metamethods[] = {
-    {"__gc", http_close},
+    {"__gc", http_gc},
     {"__close", http_close},
     {"__tostring", http_tostring},
     {NULL, NULL},

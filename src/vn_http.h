@@ -10,6 +10,8 @@
 #include <lua.h>
 #include <curl/curl.h>
 
+#include "vn_error.h"
+
 #define VN_HTTP_TNAME "vonage.http"
 
 typedef struct vn_buf {
@@ -44,17 +46,43 @@ typedef struct vn_transfer {
 void vn_http_config_read(lua_State *L, int idx, vn_http_config *cfg, const char *who);
 void vn_http_config_free(vn_http_config *cfg);
 
+/* A request spec as read from Lua by vn_spec_read: the strings stay on the
+ * Lua stack (anchored) until the calling C function returns. */
+typedef struct vn_spec {
+    const char *method, *url, *body, *protocols, *auth;
+    size_t body_len;
+    long timeout_ms, connect_ms, max_body;
+    int headers_idx;   /* absolute stack index of spec.headers, 0 when absent */
+    struct vn_client *client; /* spec.client: its Authorization header is added in C */
+    double auth_time;
+} vn_spec;
+
 /*
- * Checks the spec table at spec_idx (absolute) and sets t->easy up for it (reset first).
- * Returns 0 when ready to run, or 3 after pushing nil, msg, err for a policy
+ * Phase one of a transfer: reads and checks every field of the spec table
+ * at spec_idx (absolute; raw reads, so no metamethod runs) for the transport
+ * at transport_idx. Returns 0, or 3 after pushing nil, msg, err for a policy
  * refusal (nothing sent). Raises on misuse (wrong types, unknown method).
+ * It may run Lua (an allocation can run a finalizer), so it touches no
+ * transfer: the caller re-checks its object afterwards.
  */
-int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg, int spec_idx,
-                        const char *who);
+int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, const char *who);
+
+/*
+ * Phase two: sets t->easy up for sp (reset first), the Authorization header
+ * of sp->client included. Runs no Lua code and cannot raise; returns 0, or
+ * -1 with f set (the caller releases t, then pushes f).
+ */
+int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
+                        const vn_spec *sp, vn_failure *f);
 
 /* After the transfer ended with rc: pushes status, headers, body or
  * nil, msg, err. Returns 3. */
 int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc);
+
+/* vn_transfer_push_result in a protected call with *busy raised meanwhile,
+ * so a close() that a finalizer runs during the pushes can be deferred.
+ * Returns the lua_pcall status (the error on top) and sets *nresults. */
+int vn_transfer_push_guarded(lua_State *L, vn_transfer *t, CURLcode rc, int *busy, int *nresults);
 
 /* Drops what the last transfer left (request headers, large buffers); the
  * easy handle stays for the next one. */

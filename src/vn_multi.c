@@ -33,14 +33,25 @@ typedef struct vn_multi {
     CURLM *multi; /* NULL once closed */
     vn_http_config cfg;
     vn_slot **slots; /* free slots keep their easy handle for the next transfer */
-    size_t nslots, cap, in_flight, finished;
+    /* Finished transfers not yet reported by perform, oldest first. Its
+     * capacity is the slots' (grown together), so noting one never allocates
+     * and a failure while reporting leaves them for the next perform. */
+    vn_slot **done;
+    size_t nslots, cap, in_flight, finished, ndone;
     lua_Integer next_id;
+    int busy;          /* result is reading a slot while Lua may run (a finalizer) */
+    int close_pending; /* close() came meanwhile: done when that call ends */
 } vn_multi;
+
+static int multi_is_closed(const vn_multi *m)
+{
+    return m->multi == NULL || m->close_pending;
+}
 
 static vn_multi *check_multi(lua_State *L, int idx)
 {
     vn_multi *m = luaL_checkudata(L, idx, VN_MULTI_TNAME);
-    if (m->multi == NULL)
+    if (multi_is_closed(m))
         luaL_error(L, "vonage.multi: the transport is closed");
     return m;
 }
@@ -66,6 +77,10 @@ static vn_slot *take_free_slot(lua_State *L, vn_multi *m)
         if (grown == NULL)
             luaL_error(L, "vonage.multi: out of memory");
         m->slots = grown;
+        grown = realloc(m->done, cap * sizeof *grown);
+        if (grown == NULL)
+            luaL_error(L, "vonage.multi: out of memory");
+        m->done = grown;
         m->cap = cap;
     }
     if ((s = calloc(1, sizeof *s)) == NULL)
@@ -85,6 +100,12 @@ static void release_slot(vn_multi *m, vn_slot *s)
         m->in_flight--;
     } else if (s->state == SLOT_DONE) {
         m->finished--;
+        for (size_t i = 0; i < m->ndone; i++) /* cancelled before perform reported it */
+            if (m->done[i] == s) {
+                memmove(m->done + i, m->done + i + 1, (m->ndone - i - 1) * sizeof *m->done);
+                m->ndone--;
+                break;
+            }
     }
     vn_transfer_release(&s->t);
     s->state = SLOT_FREE;
@@ -104,10 +125,8 @@ static int multi_new(lua_State *L)
     return 1;
 }
 
-/* m:close() -- also __gc and __close; transfers in flight are dropped; safe twice */
-static int multi_close(lua_State *L)
+static void multi_free(vn_multi *m)
 {
-    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
     /* libcurl's order: detach every easy handle, clean them, then the multi. */
     for (size_t i = 0; i < m->nslots; i++)
         if (m->slots[i]->state == SLOT_RUNNING)
@@ -117,28 +136,65 @@ static int multi_close(lua_State *L)
         free(m->slots[i]);
     }
     free(m->slots);
-    m->slots = NULL;
-    m->nslots = m->cap = m->in_flight = m->finished = 0;
+    free(m->done);
+    m->slots = m->done = NULL;
+    m->nslots = m->cap = m->in_flight = m->finished = m->ndone = 0;
     if (m->multi != NULL)
         curl_multi_cleanup(m->multi);
     m->multi = NULL;
     vn_http_config_free(&m->cfg);
+    m->close_pending = 0;
+}
+
+/* m:close() -- also __close; transfers in flight are dropped; safe
+ * twice. A close that a finalizer runs while result reads a slot waits for
+ * that call's end. */
+static int multi_close(lua_State *L)
+{
+    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
+    if (m->busy)
+        m->close_pending = 1;
+    else
+        multi_free(m);
     return 0;
+}
+
+/* __gc: no call can be inside an object being collected */
+static int multi_gc(lua_State *L)
+{
+    multi_free(luaL_checkudata(L, 1, VN_MULTI_TNAME));
+    return 0;
+}
+
+static int closed_error(lua_State *L)
+{
+    return vn_error_push(L, "transport", "closed", 0, "the transport is closed");
 }
 
 /* m:start(spec) -> id | nil, msg, err   (spec as for http:send; nothing is
  * sent until m:perform) */
 static int multi_start(lua_State *L)
 {
-    vn_multi *m = check_multi(L, 1);
+    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
+    vn_spec sp;
+    vn_failure f;
     vn_slot *s;
     int n;
+    if (multi_is_closed(m))
+        return closed_error(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    s = take_free_slot(L, m);
-    if ((n = vn_transfer_prepare(L, &s->t, &m->cfg, 2, "vonage.multi")) != 0) {
-        vn_transfer_release(&s->t);
+    /* The spec first: reading it may run Lua (a finalizer) that closes us,
+     * and no slot is held yet. From the slot on, no Lua runs until it is
+     * registered or released. */
+    if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.multi")) != 0)
         return n;
+    if (multi_is_closed(m))
+        return closed_error(L);
+    s = take_free_slot(L, m);
+    if (vn_transfer_prepare(L, &s->t, &m->cfg, &sp, &f) != 0) {
+        vn_transfer_release(&s->t);
+        return vn_failure_push(L, &f);
     }
     curl_easy_setopt(s->t.easy, CURLOPT_PRIVATE, (void *)s);
     if (curl_multi_add_handle(m->multi, s->t.easy) != CURLM_OK) {
@@ -152,9 +208,10 @@ static int multi_start(lua_State *L)
     return 1;
 }
 
-/* Moves every transfer libcurl reports done to SLOT_DONE and appends its id
- * to the table on top (n entries so far); returns the new count. */
-static int collect_finished(lua_State *L, vn_multi *m, int n)
+/* Moves every transfer libcurl reports done to SLOT_DONE and notes it in
+ * m->done. No Lua call: nothing can interrupt it between taking a handle off
+ * the multi and noting it. */
+static void collect_finished(vn_multi *m)
 {
     CURLMsg *msg;
     int left;
@@ -172,10 +229,8 @@ static int collect_finished(lua_State *L, vn_multi *m, int n)
         s->state = SLOT_DONE;
         m->in_flight--;
         m->finished++;
-        lua_pushinteger(L, s->id);
-        lua_rawseti(L, -2, ++n);
+        m->done[m->ndone++] = s; /* ndone < cap: each slot is noted at most once */
     }
-    return n;
 }
 
 static void check_mcode(lua_State *L, CURLMcode mc)
@@ -187,21 +242,30 @@ static void check_mcode(lua_State *L, CURLMcode mc)
 /* m:perform([timeout_ms]) -> { finished ids }
  * Drives every transfer; when none finished, waits at most timeout_ms for
  * network activity (or just sleeps that long when nothing is in flight) and
- * drives them again. */
+ * drives them again. An id is reported once: a raise (a memory error while
+ * building the table) leaves every finished id for the next perform. */
 static int multi_perform(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
     lua_Integer timeout_ms = luaL_optinteger(L, 2, 0);
-    int running = 0, n;
+    int running = 0;
     luaL_argcheck(L, timeout_ms >= 0 && timeout_ms <= 600000, 2, "timeout must be 0..600000 ms");
-    lua_newtable(L);
     check_mcode(L, curl_multi_perform(m->multi, &running));
-    n = collect_finished(L, m, 0);
-    if (n == 0 && timeout_ms > 0) {
+    collect_finished(m);
+    if (m->ndone == 0 && timeout_ms > 0) {
         check_mcode(L, curl_multi_poll(m->multi, NULL, 0, (int)timeout_ms, NULL));
         check_mcode(L, curl_multi_perform(m->multi, &running));
-        collect_finished(L, m, 0);
+        collect_finished(m);
     }
+    /* Sized for every id (one spare for LuaJIT's array layout), so filling it
+     * allocates nothing; the allocation here may run a finalizer that closes
+     * m, which empties m->done, so the loop re-reads it. */
+    lua_createtable(L, (int)m->ndone + 1, 0);
+    for (size_t i = 0; i < m->ndone; i++) {
+        lua_pushinteger(L, m->done[i]->id);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    m->ndone = 0;
     return 1;
 }
 
@@ -210,13 +274,21 @@ static int multi_result(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
     vn_slot *s = find_slot(m, luaL_checkinteger(L, 2));
-    int n;
+    int n, status;
     if (s == NULL)
         return luaL_error(L, "vonage.multi: no transfer with id %s", lua_tostring(L, 2));
     if (s->state != SLOT_DONE)
         return luaL_error(L, "vonage.multi: transfer %s is still in flight", lua_tostring(L, 2));
-    n = vn_transfer_push_result(L, &s->t, s->rc);
-    release_slot(m, s);
+    for (size_t i = 0; i < m->ndone; i++) /* taken before perform reported it */
+        if (m->done[i] == s)
+            return luaL_error(L, "vonage.multi: transfer %s is not reported yet", lua_tostring(L, 2));
+    status = vn_transfer_push_guarded(L, &s->t, s->rc, &m->busy, &n);
+    if (status == 0) /* after a raise the slot stays done: cancel or close frees it */
+        release_slot(m, s);
+    if (m->close_pending && !m->busy)
+        multi_free(m);
+    if (status != 0)
+        return lua_error(L);
     return n;
 }
 
@@ -242,7 +314,7 @@ static int multi_pending(lua_State *L)
 static int multi_tostring(lua_State *L)
 {
     vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
-    if (m->multi == NULL)
+    if (multi_is_closed(m))
         lua_pushliteral(L, "vonage.multi (curl, closed)");
     else
         lua_pushfstring(L, "vonage.multi (curl, %d in flight%s)", (int)m->in_flight,
@@ -270,7 +342,7 @@ static const luaL_Reg multi_methods[] = {
 };
 
 static const luaL_Reg multi_metamethods[] = {
-    {"__gc", multi_close},
+    {"__gc", multi_gc},
     {"__close", multi_close},
     {"__tostring", multi_tostring},
     {NULL, NULL},

@@ -109,10 +109,13 @@ static int request_tostring(lua_State *L)
     return 1;
 }
 
+/* req == other: the same request_id; false for anything that is not a request
+ * (Lua 5.4 calls __eq for any two userdata, io.stdout included). */
 static int request_eq(lua_State *L)
 {
-    vn_request *a = check_request(L, 1), *b = check_request(L, 2);
-    lua_pushboolean(L, strcmp(a->request_id, b->request_id) == 0);
+    vn_request *a = vn_testudata(L, 1, VN_REQUEST_TNAME);
+    vn_request *b = vn_testudata(L, 2, VN_REQUEST_TNAME);
+    lua_pushboolean(L, a != NULL && b != NULL && strcmp(a->request_id, b->request_id) == 0);
     return 1;
 }
 

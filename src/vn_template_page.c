@@ -27,7 +27,8 @@ static vn_template_page *check_page(lua_State *L, int idx)
 
 static long required_count(lua_State *L, int idx, const char *field)
 {
-    lua_getfield(L, idx, field);
+    lua_pushstring(L, field);
+    lua_rawget(L, idx); /* raw, as vn_optfield_integer reads it */
     if (lua_isnil(L, -1))
         luaL_error(L, "vonage.template_page: '%s' is required", field);
     lua_pop(L, 1);

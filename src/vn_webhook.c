@@ -20,7 +20,7 @@
 #include <openssl/hmac.h>
 
 #define SHA256_LEN 32
-#define MAX_SECRET 4096
+#define MAX_SECRET VN_MAX_SIGNATURE_SECRET
 #define JSON_MAX_DEPTH 32
 
 static int fail(vn_webhook_result *out, const char *code, const char *message)

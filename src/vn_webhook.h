@@ -7,6 +7,9 @@
 #include <stddef.h>
 
 #define VN_WEBHOOK_MAX_TOKEN 8192
+/* The longest signature secret the checker takes; vonage.client refuses a
+ * longer one when it is made, not at the first webhook. */
+#define VN_MAX_SIGNATURE_SECRET 4096
 /* Bound of any decoded token segment (4 base64url characters -> 3 bytes). */
 #define VN_WEBHOOK_MAX_SEGMENT (VN_WEBHOOK_MAX_TOKEN / 4 * 3)
 

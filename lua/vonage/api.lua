@@ -11,6 +11,17 @@ local now_ms = core.monotonic_ms
 
 local M = {}
 
+-- The client's Authorization header as a Lua string, for the transports that
+-- need one (resty, a user's own). Taken once, here: no other code can take it,
+-- and no object a user holds leads to it. The curl transports never use it:
+-- they get spec.client and add the header in C.
+local authorize = core.take_authorizer()
+local transport_kind = core.transport_kind
+-- The resty class's own send, taken now: a client made with the resty
+-- transport calls it, so replacing Transport.send (or a transport's send
+-- field) later cannot catch the header that transport gets in spec.headers.
+local resty_send = require("vonage.transport.resty").Transport.send
+
 M.USER_AGENT = "lua-vonage/" .. core.version
 
 local DEFAULT_TIMEOUT_MS = 10000
@@ -104,6 +115,7 @@ end
 -- would not end before the deadline is not begun.
 function M.send(client, op, spec, retries)
   local transport = client.transport
+  local send = transport_kind(client) == "resty" and resty_send or transport.send
   retries = retries or client.retries or 0
   local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
   local deadline = now_ms() + timeout
@@ -117,7 +129,7 @@ function M.send(client, op, spec, retries)
     end
     spec.timeout_ms = left
     if connect then spec.connect_timeout_ms = min(connect, left) end
-    local status, headers, body = transport:send(spec)
+    local status, headers, body = send(transport, spec)
     local wait, why
     if status then
       local after = (status == 429 or status == 503) and M.retry_after(headers)
@@ -152,14 +164,10 @@ end
 -- maps non-2xx answers that are not RFC 7807 problems.
 function M.call(client, op, method, host_field, path, payload, opts)
   opts = opts or {}
-  local authorization = opts.authorization
-  if not authorization then
-    local msg, err
-    authorization, msg, err = client:_authorization(now(client), opts.auth)
-    if not authorization then return nil, op .. ": " .. msg, err end
+  if client.closed then
+    return errors.fail("transport", "closed", op .. ": the client is closed")
   end
   local headers = {
-    ["Authorization"] = authorization,
     ["Accept"] = "application/json",
     ["User-Agent"] = client.user_agent or M.USER_AGENT,
   }
@@ -177,8 +185,17 @@ function M.call(client, op, method, host_field, path, payload, opts)
     timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
     max_response_bytes = client.max_response_bytes,
   }
+  if opts.authorization then
+    headers["Authorization"] = opts.authorization
+  elseif transport_kind(client) == "c" then
+    spec.client, spec.auth, spec.auth_time = client, opts.auth, now(client)
+  else
+    local value, msg, err = authorize(client, now(client), opts.auth)
+    if not value then return nil, op .. ": " .. msg, err end
+    headers["Authorization"] = value
+  end
   local status, resp_headers, raw = M.send(client, op, spec, opts.retries)
-  spec.headers = nil -- drop the credential as soon as it is sent
+  spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
   if not status then return nil, resp_headers, raw end
   log(client, "debug", format("%s %s -> %d", method, path, status))
 

@@ -5,7 +5,7 @@ local json = require "vonage.json"
 local validate = require "vonage.validate"
 local errors = require "vonage.errors"
 
-local pairs, type, setmetatable, getenv = pairs, type, setmetatable, os.getenv
+local pairs, next, type, setmetatable, getenv = pairs, next, type, setmetatable, os.getenv
 
 local M = {}
 
@@ -83,14 +83,25 @@ local function make_transport(opts)
   errors.misuse("vonage.client", 'transport must be "curl", "multi", "resty" or an object with send(spec)')
 end
 
+-- A raw copy of the option table: each option is read once, and no
+-- metamethod of the caller's table runs (or answers differently later).
+local function snapshot(opts)
+  validate.typed("vonage.client", "options", opts, "table", true)
+  local copy = {}
+  for k, v in next, opts do copy[k] = v end
+  return copy
+end
+
 function M.new(opts)
+  opts = snapshot(opts)
   check_options(opts)
   local credentials, settings = {}, {}
   for k, v in pairs(opts) do
     if CREDENTIALS[k] then credentials[k] = v
     elseif k ~= "jwt_acl" and k ~= "proxy" then settings[k] = v end
   end
-  if opts.jwt_acl then credentials.jwt_acl_json = json.encode(opts.jwt_acl) end
+  -- The claim object is built by the encoder, and C takes no other claim from it.
+  if opts.jwt_acl then credentials.jwt_grants_json = json.encode { acl = opts.jwt_acl } end
   for k, v in pairs(M.DEFAULTS) do
     if settings[k] == nil then settings[k] = v end
   end

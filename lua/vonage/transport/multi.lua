@@ -33,6 +33,11 @@ local M = {}
 
 local Transport = { __name = "vonage.transport.multi" }
 Transport.__index = Transport
+-- getmetatable answers this name, so no user code can swap a method of the class.
+Transport.__metatable = "vonage.transport.multi"
+
+-- Every transport new() made; M.is_multi asks here, not the metatable.
+local instances = setmetatable({}, { __mode = "k" })
 
 -- The main thread's send waits this long per round, then looks again;
 -- libcurl's own timeouts (timeout_ms) are what end a transfer.
@@ -64,7 +69,7 @@ function M.new(opts)
   validate.typed(op, "options", opts, "table")
   validate.typed(op, "on_error", opts.on_error, "function")
   validate.typed(op, "on_log", opts.on_log, "function")
-  return setmetatable({
+  local t = setmetatable({
     on_error = opts.on_error,
     on_log = opts.on_log,
     multi = core.multi_new { ca_file = opts.ca_file, proxy = opts.proxy, user_agent = opts.user_agent },
@@ -76,10 +81,12 @@ function M.new(opts)
     closed = false,
     polling = false,
   }, Transport)
+  instances[t] = true
+  return t
 end
 
 function M.is_multi(t)
-  return getmetatable(t) == Transport
+  return instances[t] == true
 end
 
 local function closed_error(message)
@@ -273,6 +280,11 @@ function Transport:close()
   end
   self.waiting, self.n_waiting, self.finished = {}, 0, {}
 end
+
+-- `local t <close> = ...` (Lua 5.4) and a collected transport (5.2+) end
+-- the same way as close().
+Transport.__close = Transport.close
+Transport.__gc = Transport.close
 
 function Transport:__tostring()
   if self.closed then return "vonage.transport.multi (closed)" end
