@@ -202,6 +202,8 @@ describe("the resty transport", function()
     local r = get("/insecure")
     assert.same({ false, "transport", "insecure_url" }, { r.ok, r.kind, r.code })
     assert.truthy(r.msg:find("plain http", 1, true))
+    assert.is_false(r.constructed) -- api_host is refused when the client is made
+    assert.truthy(r.raised:find("api_host uses plain http", 1, true))
   end)
 
   it("refuses header values holding CR, LF or NUL without echoing them", function()

@@ -35,10 +35,11 @@ describe("the curl transport", function()
     assert.truthy(err.code == "tls_verify" or err.code == "connect_failed")
   end)
 
-  it("refuses plain http to a host that is not loopback, before connecting", function()
-    local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://api.example.com",
-                              retries = 0 }
-    local _, msg, err = start(c, "447700900042")
+  it("refuses plain http to a host that is not loopback: api_host at construction, a URL before connecting", function()
+    local ok, raised = pcall(vonage.client, { api_key = "k", api_secret = "s", api_host = "http://api.example.com" })
+    assert.is_false(ok)
+    assert.truthy(tostring(raised):find("api_host uses plain http to a host that is not loopback", 1, true))
+    local _, msg, err = core.http_new {}:send { method = "POST", url = "http://api.example.com/v2/verify" }
     assert.equal("insecure_url", err.code)
     assert.truthy(msg:find("plain http", 1, true))
   end)

@@ -7,6 +7,7 @@
 #include "vn_multi.h"
 #include "vn_request.h"
 #include "vn_template_page.h"
+#include "vn_url.h"
 #include "vn_util.h"
 #include "vn_webhook.h"
 
@@ -173,6 +174,7 @@ VN_EXPORT int luaopen_vonage_core(lua_State *L)
     vn_error_open(L);
     vn_crypto_open(L);
     vn_webhook_open(L);
+    vn_url_open(L);
     vn_http_open(L);
     vn_multi_open(L);
     vn_client_open(L);

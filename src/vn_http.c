@@ -13,6 +13,7 @@
 #include "vn_client.h"
 #include "vn_compat.h"
 #include "vn_error.h"
+#include "vn_url.h"
 #include "vn_util.h"
 
 #include <ctype.h>
@@ -190,45 +191,14 @@ void vn_transfer_free(vn_transfer *t)
     memset(&t->headers, 0, sizeof t->headers);
 }
 
-static int is_loopback_host(const char *host)
-{
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0 ||
-        strcmp(host, "::1") == 0)
-        return 1;
-    /* 127.0.0.0/8 written as a dotted quad: digits and dots only. */
-    if (strncmp(host, "127.", 4) != 0)
-        return 0;
-    for (const char *p = host + 4; *p; p++)
-        if (!isdigit((unsigned char)*p) && *p != '.')
-            return 0;
-    return 1;
-}
-
-/* Decides the protocols a URL may use: https always, http only to loopback.
+/* Decides the protocols a URL may use, by the one URL policy (vn_url.c).
  * Returns NULL when allowed (and sets *protocols), else a reason. */
-static const char *url_policy(const char *url, const char **protocols)
+static const char *url_policy(const char *url, size_t len, const char **protocols)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    const char *why = NULL;
-    if (u == NULL)
-        return "out of memory";
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        why = "is not a valid absolute URL";
-    } else if (strcmp(scheme, "https") == 0) {
-        *protocols = "https";
-    } else if (strcmp(scheme, "http") == 0 && is_loopback_host(host)) {
-        *protocols = "http";
-    } else if (strcmp(scheme, "http") == 0) {
-        why = "uses plain http to a host that is not loopback (https is required)";
-    } else {
-        why = "uses a scheme other than https";
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
+    vn_url u;
+    const char *why = vn_url_check(url, len, VN_URL_API, &u);
+    if (why == NULL)
+        *protocols = u.https ? "https" : "http";
     return why;
 }
 
@@ -554,7 +524,7 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
     /* Every value stays on the stack until the call ends: a finalizer that
      * changes the spec table meanwhile cannot free a string in use. */
     sp->method = spec_string(L, spec_field(L, spec_idx, "method"), "method", NULL, who);
-    sp->url = spec_string(L, spec_field(L, spec_idx, "url"), "url", NULL, who);
+    sp->url = spec_string(L, spec_field(L, spec_idx, "url"), "url", &sp->url_len, who);
     sp->body = spec_string(L, spec_field(L, spec_idx, "body"), "body", &sp->body_len, who);
     if (sp->method == NULL || sp->url == NULL)
         return luaL_error(L, "%s: spec.method and spec.url are required", who);
@@ -581,7 +551,7 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
     if (strcmp(sp->method, "GET") && strcmp(sp->method, "POST") && strcmp(sp->method, "DELETE") &&
         strcmp(sp->method, "PATCH") && strcmp(sp->method, "PUT"))
         return luaL_error(L, "%s: unsupported method '%s'", who, sp->method);
-    if ((why = url_policy(sp->url, &sp->protocols)) != NULL)
+    if ((why = url_policy(sp->url, sp->url_len, &sp->protocols)) != NULL)
         return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
     if (sp->headers_idx != 0 &&
         (bad = check_headers(L, sp->headers_idx, who, &has_auth)) != NULL)

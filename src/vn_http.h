@@ -50,7 +50,7 @@ void vn_http_config_free(vn_http_config *cfg);
  * Lua stack (anchored) until the calling C function returns. */
 typedef struct vn_spec {
     const char *method, *url, *body, *protocols, *auth;
-    size_t body_len;
+    size_t url_len, body_len;
     long timeout_ms, connect_ms, max_body;
     int headers_idx;   /* absolute stack index of spec.headers, 0 when absent */
     struct vn_client *client; /* spec.client: its Authorization header is added in C */

@@ -46,10 +46,10 @@ local function check_options(opts)
   local op = "vonage.client"
   validate.options(op, opts, OPTIONS, RANGES)
   for _, k in pairs { "api_host", "network_host", "oidc_host" } do
-    local v = opts[k]
-    if v and not (v:match("^https://[%w.%-]+[:%d]*$") or v:match("^http://[%w.%-]+[:%d]*$")) then
-      errors.misuse(op, k .. " must be a scheme and host, like https://api.nexmo.com (no path)")
-    end
+    -- The one URL policy (src/vn_url.c): refused here, not at the first call.
+    local ok, why = true, nil
+    if opts[k] then ok, why = core.check_url(opts[k], "host") end
+    if not ok then errors.misuse(op, k .. " " .. why) end
   end
   if opts.user_agent and validate.rules.header_safe(opts.user_agent) then
     errors.misuse(op, "user_agent must not hold CR, LF or NUL")

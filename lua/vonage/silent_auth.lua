@@ -131,8 +131,9 @@ function M.check_silent_auth(check_url, opts)
   local seen, redirects, last_status = {}, 0, nil
   while true do
     local target = url.join(current)
-    local why = validate.rules.redirect_url(target)
-    if why then
+    -- The hop as the device would follow it, with its fragment (the final one carries the outcome there).
+    local ok, why = core.check_url(current.fragment and target .. "#" .. current.fragment or target, "redirect")
+    if not ok then
       local which = redirects == 0 and "the check_url" or format("redirect %d to %s", redirects, origin(current))
       return errors.fail("transport", "insecure_redirect", format("%s: %s is refused: it %s", OP, which, why))
     end

@@ -2,6 +2,7 @@
 -- field is a bug in the caller and raises; a value that breaks the API's rules,
 -- or is missing, may come from an end user and is returned as a validation
 -- error, before I/O.
+local core = require "vonage.core"
 local errors = require "vonage.errors"
 
 local type, pairs, ipairs, floor, format, tostring =
@@ -117,13 +118,11 @@ function rules.pattern(pat, what)
   end
 end
 
--- A URL a user's browser or device is sent to: https, or http on loopback.
+-- A URL a user's browser or device is sent to, by the one URL policy
+-- (src/vn_url.c, purpose "redirect"): https, or http on loopback.
 function rules.redirect_url(v)
-  if #v > 2048 or v:match("[%s%c]") then return "must be a URL without spaces, at most 2048 bytes" end
-  if v:match("^https://[^/?#]+") then return nil end
-  local host = v:match("^http://([^/?#:]+)")
-  if host == "localhost" or host == "[" or (host and host:match("^127%.[%d.]+$")) then return nil end
-  return "must be an https URL (http only to loopback)"
+  local ok, why = core.check_url(v, "redirect")
+  if not ok then return why end
 end
 
 -- Headers and URLs must not smuggle line breaks (header injection).

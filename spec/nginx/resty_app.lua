@@ -3,6 +3,7 @@
 -- module returned. spec/resty_transport_spec.lua reads it.
 -- luacheck: globals ngx
 local vonage = require "vonage"
+local core = require "vonage.core"
 local cjson = require "cjson.safe"
 
 local ngx = ngx
@@ -112,8 +113,10 @@ function routes.cancel_three(args)
 end
 
 function routes.insecure()
-  local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://api.example.com", retries = 0 }
-  return outcome(start(c, "447700900060"))
+  local result = outcome(client().transport:send { method = "POST", url = "http://api.example.com/v2/verify" })
+  local ok, raised = pcall(vonage.client, { api_key = "k", api_secret = "s", api_host = "http://api.example.com" })
+  result.constructed, result.raised = ok, tostring(raised)
+  return result
 end
 
 function routes.no_resolver()
@@ -284,6 +287,27 @@ end
 -- A URL with a query but no path: the request target must still start with "/".
 function routes.query_only()
   return answer(client().transport:send { method = "GET", url = "http://127.0.0.1:" .. ngx.var.server_port .. "?x=1" })
+end
+
+-- The URL table (url_cases.lua) inside nginx: core.check_url's verdict for
+-- each purpose, and what the resty transport's send does with each URL (no
+-- resolver here, so a name fails as "dns"; the accepted addresses are all
+-- local). Then loopback spellings that must reach the sandbox.
+function routes.url_policy()
+  local t, cases, out = client().transport, require "url_cases", { cases = {}, reached = {} }
+  for i, case in ipairs(cases) do
+    local check = {}
+    for _, purpose in ipairs { "api", "redirect", "host" } do
+      check[purpose] = core.check_url(case[1], purpose) ~= nil
+    end
+    local status, msg, err = t:send { method = "GET", url = case[1], timeout_ms = 2000, connect_timeout_ms = 500 }
+    out.cases[i] = { check = check, status = status, code = err and err.code, msg = not status and msg or nil }
+  end
+  local port = SANDBOX:match(":(%d+)$")
+  for _, url in ipairs { "HTTP://LOCALHOST:%s/_sandbox/health", "http://127.0.0.1:%s/_sandbox/health?x=1" } do
+    out.reached[#out.reached + 1] = outcome(t:send { method = "GET", url = url:format(port) })
+  end
+  return out
 end
 
 function M.handle()

@@ -47,33 +47,15 @@ local function fail(code, message, retryable)
   return errors.fail("transport", code, message, retryable and { retryable = true } or nil)
 end
 
-local function is_loopback(host)
-  return host == "localhost" or host == "[::1]" or host:match("^127%.[%d.]+$") ~= nil
-end
-
--- Splits url into scheme, host, port, authority and request target; refuses
--- what the curl transport refuses. Returns nil, reason when refused.
+-- Splits url into scheme, host, port, authority and request target by the
+-- one URL policy the curl transports use (src/vn_url.c, purpose "api").
+-- Returns nil, reason when refused.
 local function parse_url(url)
-  -- A space or control character could split the request line.
-  if url:find("[%s%c]") then return nil, "is not a valid absolute URL" end
-  local scheme, authority, target = url:match("^(%a[%w+.%-]*)://([^/?#]*)([^#]*)")
-  if not scheme then return nil, "is not a valid absolute URL" end
-  scheme = scheme:lower()
-  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  if not host then host, port = authority:match("^([%w.%-]+)(.*)$") end
-  if not host or not (port == "" or port:match("^:%d+$")) then
-    return nil, "is not a valid absolute URL"
-  end
-  port = port ~= "" and tonumber(port:sub(2)) or (scheme == "https" and 443 or 80)
-  if port < 1 or port > 65535 then return nil, "is not a valid absolute URL" end
-  host = host:lower()
-  if scheme == "http" and not is_loopback(host) then
-    return nil, "uses plain http to a host that is not loopback (https is required)"
-  elseif scheme ~= "https" and scheme ~= "http" then
-    return nil, "uses a scheme other than https"
-  end
-  if target == "" or target:sub(1, 1) == "?" then target = "/" .. target end
-  return { scheme = scheme, host = host, port = port, authority = authority, target = target }
+  local scheme, host, port, target = core.check_url(url, "api")
+  if not scheme then return nil, host end
+  local default = scheme == "https" and 443 or 80
+  return { scheme = scheme, host = host, port = port, target = target,
+           authority = port == default and host or host .. ":" .. port }
 end
 
 -- Builds the request head; nil, name when a header name or value could split
