@@ -128,6 +128,22 @@ fuzz:
 bench: deps build
 	@sh bench/run
 
+# Debian packages from debian/ with dh-lua (Lua 5.4, and 5.1 for LuaJIT and
+# OpenResty), built in a copy of the sources; the .debs land in build/deb/.
+# The packaging tools are needed only here, so `make test` does not install them.
+DEB_BUILD_PKGS := dh-lua debhelper dpkg-dev fakeroot
+DEB_DIR        := $(BUILD_ROOT)/deb
+DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE \
+                  README.md CHANGELOG.md doc
+deb:
+	@sh scripts/deps $(DEB_PKGS) $(DEB_BUILD_PKGS)
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/lua-vonage-$(VERSION)/scripts
+	@cp -R $(filter-out scripts/%,$(DEB_SOURCES)) $(DEB_DIR)/lua-vonage-$(VERSION)/
+	@cp $(filter scripts/%,$(DEB_SOURCES)) $(DEB_DIR)/lua-vonage-$(VERSION)/scripts/
+	@cd $(DEB_DIR)/lua-vonage-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+	    { tail -n 40 ../build.log; echo "deb: the build failed; the whole log is $(DEB_DIR)/build.log" >&2; exit 1; }
+	@ls $(DEB_DIR)/*.deb
+
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps
 	@sh scripts/check-rock
