@@ -131,7 +131,7 @@ bench: deps build
 # Debian packages from debian/ with dh-lua (Lua 5.4, and 5.1 for LuaJIT and
 # OpenResty), built in a copy of the sources; the .debs land in build/deb/.
 # The packaging tools are needed only here, so `make test` does not install them.
-DEB_BUILD_PKGS := dh-lua debhelper dpkg-dev fakeroot
+DEB_BUILD_PKGS := build-essential dh-lua debhelper dpkg-dev fakeroot
 DEB_DIR        := $(BUILD_ROOT)/deb
 DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE \
                   README.md CHANGELOG.md doc
