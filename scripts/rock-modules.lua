@@ -5,6 +5,7 @@
 local file = assert(arg[1], "usage: rock-modules.lua ROCKSPEC")
 local spec = {}
 local chunk = assert(loadfile(file))
+local setfenv = rawget(_G, "setfenv") -- Lua 5.1 and LuaJIT only
 if setfenv then setfenv(chunk, spec) else chunk = assert(loadfile(file, "t", spec)) end
 chunk()
 local lines = {}

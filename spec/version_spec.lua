@@ -14,6 +14,7 @@ end
 local function rockspec(path)
   local spec = {}
   local chunk = assert(loadfile(path))
+  local setfenv = rawget(_G, "setfenv") -- Lua 5.1 and LuaJIT only
   if setfenv then setfenv(chunk, spec) else chunk = assert(loadfile(path, "t", spec)) end
   chunk()
   return spec
