@@ -49,8 +49,8 @@ deps:
 
 # make install [LUA=lua5.4|lua5.3|lua5.1|luajit] [PREFIX=/usr/local] [DESTDIR=]
 # Puts vonage/core.so and the Lua modules the rockspec lists where $(LUA)
-# looks: with PREFIX the .pc's own prefix, its INSTALL_CMOD/INSTALL_LMOD;
-# otherwise PREFIX/lib/lua/5.x and PREFIX/share/lua/5.x (both in the default
+# looks: when PREFIX is the .pc's own prefix (/usr), the .pc's INSTALL_CMOD and
+# INSTALL_LMOD; otherwise PREFIX/lib/lua/5.x and PREFIX/share/lua/5.x (both in the default
 # paths of Debian's interpreters for /usr/local). LuaJIT is 5.1, so each
 # interpreter gets its own directories and both install side by side.
 PREFIX   ?= /usr/local
