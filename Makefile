@@ -2,7 +2,8 @@
 # install what is missing first (as root; otherwise they print the command).
 
 LUA        ?= lua5.4
-VERSION    := 0.1.0
+# The one version: the C module, the rockspecs and debian/changelog follow it.
+VERSION    := $(shell cat VERSION)
 BUILD_ROOT ?= $(or $(VN_BUILD_ROOT),build)
 BUILD      := $(BUILD_ROOT)/$(LUA)$(if $(SANITIZE),-san)$(if $(TSAN),-tsan)
 SO         := $(BUILD)/vonage/core.so
@@ -35,18 +36,54 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             lua-cjson lua-busted lua-socket lua-check luarocks \
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2
 
-.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz oom tsan
+.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz \
+        oom tsan install uninstall deb
 
 all: build
 
 build: $(SO)
 
-$(SO): $(SRCS) $(HDRS) Makefile
+$(SO): $(SRCS) $(HDRS) Makefile VERSION
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -shared -o $@ $(SRCS) $(LIBS)
 
 deps:
 	@sh scripts/deps $(DEB_PKGS)
+
+# make install [LUA=lua5.4|lua5.3|lua5.1|luajit] [PREFIX=/usr/local] [DESTDIR=]
+# Puts vonage/core.so and the Lua modules the rockspec lists where $(LUA)
+# looks: when PREFIX is the .pc's own prefix (/usr), the .pc's INSTALL_CMOD and
+# INSTALL_LMOD; otherwise PREFIX/lib/lua/5.x and PREFIX/share/lua/5.x (both in the default
+# paths of Debian's interpreters for /usr/local). LuaJIT is 5.1, so each
+# interpreter gets its own directories and both install side by side.
+PREFIX   ?= /usr/local
+LUA_ABI  := $(if $(filter luajit,$(LUA)),5.1,$(patsubst lua%,%,$(LUA)))
+PC_PREFIX = $(shell pkg-config --variable=prefix $(LUA_PC) 2>/dev/null)
+PC_VAR    = $(if $(filter $(PREFIX),$(PC_PREFIX)),$(shell pkg-config --variable=$(1) $(LUA_PC) 2>/dev/null))
+INSTALL_CMOD ?= $(or $(call PC_VAR,INSTALL_CMOD),$(PREFIX)/lib/lua/$(LUA_ABI))
+INSTALL_LMOD ?= $(or $(call PC_VAR,INSTALL_LMOD),$(PREFIX)/share/lua/$(LUA_ABI))
+ROCKSPEC     := lua-vonage-scm-1.rockspec
+# "source installed-path" pairs, from the rockspec's build.modules
+LUA_MODULES   = $(shell $(LUA) scripts/rock-modules.lua $(ROCKSPEC))
+
+install: build
+	@test -n "$(LUA_MODULES)" || { echo "install: no module list from $(ROCKSPEC)" >&2; exit 1; }
+	install -d $(DESTDIR)$(INSTALL_CMOD)/vonage
+	install -m 0644 $(SO) $(DESTDIR)$(INSTALL_CMOD)/vonage/core.so
+	@set -- $(LUA_MODULES); while [ $$# -gt 0 ]; do \
+	    echo "install $$1 $(DESTDIR)$(INSTALL_LMOD)/$$2"; \
+	    install -d "$$(dirname "$(DESTDIR)$(INSTALL_LMOD)/$$2")" && \
+	    install -m 0644 "$$1" "$(DESTDIR)$(INSTALL_LMOD)/$$2" || exit 1; shift 2; done
+
+# Removes what install put there, and the vonage/ directories once empty.
+uninstall:
+	@test -n "$(LUA_MODULES)" || { echo "uninstall: no module list from $(ROCKSPEC)" >&2; exit 1; }
+	rm -f $(DESTDIR)$(INSTALL_CMOD)/vonage/core.so
+	@set -- $(LUA_MODULES); dirs=; while [ $$# -gt 0 ]; do \
+	    rm -f "$(DESTDIR)$(INSTALL_LMOD)/$$2"; dirs="$$dirs $$(dirname "$$2")"; shift 2; done; \
+	for d in $$(printf '%s\n' $$dirs | sort -ru); do \
+	    rmdir "$(DESTDIR)$(INSTALL_LMOD)/$$d" 2>/dev/null || true; done; \
+	rmdir "$(DESTDIR)$(INSTALL_CMOD)/vonage" 2>/dev/null || true
 
 demo: deps
 	@$(MAKE) --no-print-directory build
@@ -122,6 +159,22 @@ tsan:
 # Speed and memory as ratios against a plain libcurl loop, in one run.
 bench: deps build
 	@sh bench/run
+
+# Debian packages from debian/ with dh-lua (Lua 5.4, and 5.1 for LuaJIT and
+# OpenResty), built in a copy of the sources; the .debs land in build/deb/.
+# The packaging tools are needed only here, so `make test` does not install them.
+DEB_BUILD_PKGS := build-essential dh-lua debhelper dpkg-dev fakeroot
+DEB_DIR        := $(BUILD_ROOT)/deb
+DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE \
+                  README.md CHANGELOG.md doc
+deb:
+	@sh scripts/deps $(DEB_PKGS) $(DEB_BUILD_PKGS)
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/lua-vonage-$(VERSION)/scripts
+	@cp -R $(filter-out scripts/%,$(DEB_SOURCES)) $(DEB_DIR)/lua-vonage-$(VERSION)/
+	@cp $(filter scripts/%,$(DEB_SOURCES)) $(DEB_DIR)/lua-vonage-$(VERSION)/scripts/
+	@cd $(DEB_DIR)/lua-vonage-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+	    { tail -n 40 ../build.log; echo "deb: the build failed; the whole log is $(DEB_DIR)/build.log" >&2; exit 1; }
+	@ls $(DEB_DIR)/*.deb
 
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps

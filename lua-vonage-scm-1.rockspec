@@ -2,7 +2,8 @@ rockspec_format = "3.0"
 package = "lua-vonage"
 version = "scm-1"
 source = {
-   url = "git+https://example.invalid/lua-vonage.git",
+   url = "git+https://github.com/lua-vonage/lua-vonage.git",
+   branch = "main",
 }
 description = {
    summary = "Vonage Verify v2 and Number Verification for Lua, in C and Lua",
@@ -17,15 +18,19 @@ dependencies = {
    "lua >= 5.1",
    "lua-cjson",
 }
+-- No header checks for curl: Debian keeps curl/curl.h in the multiarch include
+-- directory, where luarocks 3.8 does not look but the compiler does; the library
+-- check finds the prefix (lib/<multiarch> included) all the same.
 external_dependencies = {
-   CURL = { header = "curl/curl.h", library = "curl" },
+   CURL = { library = "curl" },
    LIBJWT = { header = "jwt.h", library = "jwt" },
    OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
    type = "builtin",
    -- Every module of the library, by name (scripts/check-rock holds this list
-   -- to lua/vonage/ and to the installed tree). The emulator and its control
+   -- to lua/vonage/ and to the installed tree; `make install` and the Debian
+   -- build install this list, through scripts/rock-modules.lua). The emulator and its control
    -- client live in sandbox/ and are never installed.
    modules = {
       ["vonage"] = "lua/vonage/init.lua",
@@ -50,7 +55,7 @@ build = {
             "src/vn_jwt.c", "src/vn_multi.c", "src/vn_request.c", "src/vn_template_page.c", "src/vn_url.c", "src/vn_util.c",
             "src/vn_webhook.c",
          },
-         defines = { "VN_VERSION=\"0.1.0\"", "_POSIX_C_SOURCE=200809L" },
+         defines = { "VN_VERSION=\"0.2.0\"", "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl", "jwt", "crypto", "pthread" },
          incdirs = { "$(CURL_INCDIR)", "$(LIBJWT_INCDIR)", "$(OPENSSL_INCDIR)" },
          libdirs = { "$(CURL_LIBDIR)", "$(LIBJWT_LIBDIR)", "$(OPENSSL_LIBDIR)" },
