@@ -1,7 +1,9 @@
 /*
  * vonage.multi: many libcurl transfers in flight on one CURLM, driven by
  * m:perform(). The Lua transport (lua/vonage/transport/multi.lua) yields the
- * calling coroutine on m:start and resumes it when m:perform reports its id.
+ * calling coroutine on m:start and resumes it once m:next_finished names its
+ * id. The finished transfers wait here, in C, until their result is taken
+ * or they are cancelled: no memory error in Lua can lose one.
  *
  * The multi owns every transfer's C memory (one malloc'd slot each, so the
  * buffers libcurl writes to never move); Lua sees only integer ids. Nothing
@@ -33,11 +35,11 @@ typedef struct vn_multi {
     CURLM *multi; /* NULL once closed */
     vn_http_config cfg;
     vn_slot **slots; /* free slots keep their easy handle for the next transfer */
-    /* Finished transfers not yet reported by perform, oldest first. Its
-     * capacity is the slots' (grown together), so noting one never allocates
-     * and a failure while reporting leaves them for the next perform. */
+    /* Finished transfers whose result was not taken, oldest first: exactly
+     * the SLOT_DONE slots. Its capacity is the slots' (grown together), so
+     * noting one never allocates. */
     vn_slot **done;
-    size_t nslots, cap, in_flight, finished, ndone;
+    size_t nslots, cap, in_flight, ndone;
     lua_Integer next_id;
     int busy;          /* result is reading a slot while Lua may run (a finalizer) */
     int close_pending; /* close() came meanwhile: done when that call ends */
@@ -99,8 +101,7 @@ static void release_slot(vn_multi *m, vn_slot *s)
         curl_multi_remove_handle(m->multi, s->t.easy);
         m->in_flight--;
     } else if (s->state == SLOT_DONE) {
-        m->finished--;
-        for (size_t i = 0; i < m->ndone; i++) /* cancelled before perform reported it */
+        for (size_t i = 0; i < m->ndone; i++)
             if (m->done[i] == s) {
                 memmove(m->done + i, m->done + i + 1, (m->ndone - i - 1) * sizeof *m->done);
                 m->ndone--;
@@ -138,7 +139,7 @@ static void multi_free(vn_multi *m)
     free(m->slots);
     free(m->done);
     m->slots = m->done = NULL;
-    m->nslots = m->cap = m->in_flight = m->finished = m->ndone = 0;
+    m->nslots = m->cap = m->in_flight = m->ndone = 0;
     if (m->multi != NULL)
         curl_multi_cleanup(m->multi);
     m->multi = NULL;
@@ -228,7 +229,6 @@ static void collect_finished(vn_multi *m)
         s->rc = rc;
         s->state = SLOT_DONE;
         m->in_flight--;
-        m->finished++;
         m->done[m->ndone++] = s; /* ndone < cap: each slot is noted at most once */
     }
 }
@@ -239,37 +239,56 @@ static void check_mcode(lua_State *L, CURLMcode mc)
         luaL_error(L, "vonage.multi: %s", curl_multi_strerror(mc));
 }
 
-/* m:perform([timeout_ms]) -> { finished ids }
+/* m:perform([timeout_ms]) -> number of transfers that finished in this call
  * Drives every transfer; when none finished, waits at most timeout_ms for
  * network activity (or just sleeps that long when nothing is in flight) and
- * drives them again. An id is reported once: a raise (a memory error while
- * building the table) leaves every finished id for the next perform. */
+ * drives them again. Allocates nothing from Lua: the finished ones are
+ * noted in m->done, for m:next_finished. */
 static int multi_perform(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
     lua_Integer timeout_ms = luaL_optinteger(L, 2, 0);
+    size_t before = m->ndone;
     int running = 0;
     luaL_argcheck(L, timeout_ms >= 0 && timeout_ms <= 600000, 2, "timeout must be 0..600000 ms");
     check_mcode(L, curl_multi_perform(m->multi, &running));
     collect_finished(m);
-    if (m->ndone == 0 && timeout_ms > 0) {
+    if (m->ndone == before && timeout_ms > 0) {
         check_mcode(L, curl_multi_poll(m->multi, NULL, 0, (int)timeout_ms, NULL));
         check_mcode(L, curl_multi_perform(m->multi, &running));
         collect_finished(m);
     }
-    /* Sized for every id (one spare for LuaJIT's array layout), so filling it
-     * allocates nothing; the allocation here may run a finalizer that closes
-     * m, which empties m->done, so the loop re-reads it. */
-    lua_createtable(L, (int)m->ndone + 1, 0);
-    for (size_t i = 0; i < m->ndone; i++) {
-        lua_pushinteger(L, m->done[i]->id);
-        lua_rawseti(L, -2, (int)i + 1);
-    }
-    m->ndone = 0;
+    lua_pushinteger(L, (lua_Integer)(m->ndone - before));
     return 1;
 }
 
-/* m:result(id) -> status, headers, body | nil, msg, err   (frees the transfer) */
+/* m:next_finished() -> the id of the oldest finished transfer whose result
+ * was not taken, or nil. It stays there until m:result or m:cancel takes it,
+ * so a caller that fails before handing it over can ask again. */
+static int multi_next_finished(lua_State *L)
+{
+    vn_multi *m = check_multi(L, 1);
+    if (m->ndone == 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, m->done[0]->id);
+    return 1;
+}
+
+/* m:is_finished(id) -> true once the transfer finished, false while in flight */
+static int multi_is_finished(lua_State *L)
+{
+    vn_multi *m = check_multi(L, 1);
+    vn_slot *s = find_slot(m, luaL_checkinteger(L, 2));
+    if (s == NULL)
+        return luaL_error(L, "vonage.multi: no transfer with id %s", lua_tostring(L, 2));
+    lua_pushboolean(L, s->state == SLOT_DONE);
+    return 1;
+}
+
+/* m:result(id) -> status, headers, body | nil, msg, err
+ * Frees the transfer (and takes it off m:next_finished) only once its answer
+ * was pushed: after a raise it can be asked for again. */
 static int multi_result(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
@@ -279,11 +298,8 @@ static int multi_result(lua_State *L)
         return luaL_error(L, "vonage.multi: no transfer with id %s", lua_tostring(L, 2));
     if (s->state != SLOT_DONE)
         return luaL_error(L, "vonage.multi: transfer %s is still in flight", lua_tostring(L, 2));
-    for (size_t i = 0; i < m->ndone; i++) /* taken before perform reported it */
-        if (m->done[i] == s)
-            return luaL_error(L, "vonage.multi: transfer %s is not reported yet", lua_tostring(L, 2));
     status = vn_transfer_push_guarded(L, &s->t, s->rc, &m->busy, &n);
-    if (status == 0) /* after a raise the slot stays done: cancel or close frees it */
+    if (status == 0) /* after a raise the slot stays done and queued */
         release_slot(m, s);
     if (m->close_pending && !m->busy)
         multi_free(m);
@@ -307,7 +323,7 @@ static int multi_cancel(lua_State *L)
 static int multi_pending(lua_State *L)
 {
     vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
-    lua_pushinteger(L, (lua_Integer)(m->in_flight + m->finished));
+    lua_pushinteger(L, (lua_Integer)(m->in_flight + m->ndone));
     return 1;
 }
 
@@ -334,6 +350,8 @@ static int core_monotonic_ms(lua_State *L)
 static const luaL_Reg multi_methods[] = {
     {"start", multi_start},
     {"perform", multi_perform},
+    {"next_finished", multi_next_finished},
+    {"is_finished", multi_is_finished},
     {"result", multi_result},
     {"cancel", multi_cancel},
     {"pending", multi_pending},

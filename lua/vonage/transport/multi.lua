@@ -3,8 +3,12 @@
 -- and yields; client:poll() drives libcurl and resumes each coroutine whose
 -- transfer (or retry backoff) is done. In the main thread send() drives the
 -- multi itself until its own transfer is done, like the blocking transport;
--- transfers other coroutines wait for that finish meanwhile are kept for the
--- next poll. The policy (URLs, headers, caps, TLS) is the C transport's own.
+-- transfers other coroutines wait for that finish meanwhile are kept (in C,
+-- see m:next_finished) for the next poll. The policy (URLs, headers, caps,
+-- TLS) is the C transport's own.
+--
+-- A memory error in poll, send or close raises there and loses nothing:
+-- every queue is changed only after what it hands over was built.
 --
 -- Closing (transport:close(), or client:close() on a client using it) drops
 -- the transfers in flight; each coroutine waiting for one is resumed by the
@@ -23,8 +27,8 @@ local validate = require "vonage.validate"
 local running, yield, resume, create, co_status, isyieldable =
       coroutine.running, coroutine.yield, coroutine.resume, coroutine.create, coroutine.status,
       rawget(coroutine, "isyieldable") -- Lua 5.3+ and LuaJIT 2.1; not in Lua 5.1's std
-local setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall =
-      setmetatable, getmetatable, pairs, ipairs, type, error, tostring, pcall
+local setmetatable, pairs, ipairs, type, error, tostring, pcall =
+      setmetatable, pairs, ipairs, type, error, tostring, pcall
 local io = io -- io.stderr is read when used: a host may have replaced it
 local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
 local now_ms = core.monotonic_ms
@@ -75,7 +79,6 @@ function M.new(opts)
     multi = core.multi_new { ca_file = opts.ca_file, proxy = opts.proxy, user_agent = opts.user_agent },
     waiting = {},   -- transfer id -> the coroutine waiting for it
     n_waiting = 0,
-    finished = {},  -- ids of finished transfers not yet handed over, oldest first
     timers = {},    -- { at = monotonic ms, co = coroutine } for coroutines in sleep()
     due = {},       -- { co =, a =, b =, c = }: coroutines to resume with a, b, c
     closed = false,
@@ -112,11 +115,6 @@ local function woken(self, id, token, ...)
   return ...
 end
 
-local function queue_finished(self, ids)
-  local finished = self.finished
-  for i = 1, #ids do finished[#finished + 1] = ids[i] end
-end
-
 -- send(spec) -> status, headers, body | nil, msg, err
 function Transport:send(spec)
   if self.closed then return closed_error("the transport is closed") end
@@ -129,17 +127,9 @@ function Transport:send(spec)
     self.n_waiting = self.n_waiting + 1
     return woken(self, id, yield())
   end
-  while true do
-    local done, mine = multi:perform(MAIN_SLICE_MS), false
-    for i = #done, 1, -1 do
-      if done[i] == id then
-        mine = true
-        remove(done, i)
-      end
-    end
-    queue_finished(self, done)
-    if mine then return multi:result(id) end
-  end
+  -- Other transfers that finish meanwhile stay queued in C for poll.
+  repeat multi:perform(MAIN_SLICE_MS) until multi:is_finished(id)
+  return multi:result(id)
 end
 
 -- sleep(ms): the retry backoff. A coroutine waits on a timer that poll fires;
@@ -159,7 +149,7 @@ function Transport:sleep(ms)
   while not self.closed do
     local left = deadline - now_ms()
     if left <= 0 then return end
-    queue_finished(self, self.multi:perform(left))
+    self.multi:perform(left)
   end
 end
 
@@ -188,7 +178,9 @@ local function wake(self, co, ...)
 end
 
 -- Moves expired timers (every timer once closed) to the due queue, in
--- deadline order; returns the earliest deadline left, or nil.
+-- deadline order; returns the earliest deadline left, or nil. A memory error
+-- drops none: a timer leaves the list (loses its co) only once its entry is
+-- in the due queue, and the list is swapped only at the end.
 local function expire_timers(self)
   local timers, due, t = self.timers, self.due, now_ms()
   local expired, kept, next_at = {}, {}, nil
@@ -202,7 +194,11 @@ local function expire_timers(self)
     end
   end
   sort(expired, function(a, b) return a.at < b.at end)
-  for i = 1, #expired do due[#due + 1] = { co = expired[i].co } end
+  for i = 1, #expired do
+    local entry = { co = expired[i].co }
+    due[#due + 1] = entry
+    expired[i].co = nil
+  end
   self.timers = kept
   return next_at
 end
@@ -211,33 +207,56 @@ function Transport:pending()
   return self.n_waiting + #self.timers + #self.due
 end
 
+-- Once closed: moves every waiting coroutine to the due queue with
+-- "closed", in the order their transfers started. A waiter leaves waiting
+-- only once its entry is queued, so a memory error here leaves the rest for
+-- the next close or poll.
+local function settle_closed(self)
+  if self.n_waiting == 0 then return end
+  local ids = {}
+  for id in pairs(self.waiting) do ids[#ids + 1] = id end
+  sort(ids)
+  local due = self.due
+  for _, id in ipairs(ids) do
+    local _, msg, err = closed_error("the transport was closed before the answer came")
+    local entry = { co = self.waiting[id], b = msg, c = err }
+    due[#due + 1] = entry
+    self.waiting[id] = nil
+    self.n_waiting = self.n_waiting - 1
+  end
+end
+
 -- One round: wait for at most timeout_ms (less when a timer is due sooner,
 -- not at all when something is ready), drive the transfers, then resume the
 -- coroutines that are done, oldest first. A coroutine's error is reported
 -- and the round goes on; should anything else raise, what was not resumed
 -- yet stays queued for the next poll.
 local function drive(self, timeout_ms)
-  local due = self.due -- close() appends to it, never replaces it
+  local due, multi = self.due, self.multi -- close() appends to due, never replaces it
+  if self.closed then settle_closed(self) end
   -- Once closed there is nothing to drive, and every timer fires at once.
   local next_at = expire_timers(self)
   if not self.closed and (self.n_waiting > 0 or next_at) then
     local wait = timeout_ms
-    if self.finished[1] or due[1] then wait = 0 end
+    if due[1] or multi:next_finished() then wait = 0 end
     if next_at then wait = min(wait, max(0, next_at - now_ms())) end
-    queue_finished(self, self.multi:perform(wait))
+    multi:perform(wait)
     expire_timers(self)
   end
-  -- self.finished, not a local: a coroutine resumed here may close() the
-  -- transport, which empties it (its waiters moved to the due queue).
-  while self.finished[1] do
-    local id = remove(self.finished, 1)
+  -- A finished id stays first in C's queue until result or cancel takes it:
+  -- should result raise (memory), nothing was forgotten for the next poll.
+  -- self.closed each round: a coroutine resumed here may close the transport.
+  while not self.closed do
+    local id = multi:next_finished()
+    if not id then break end
     local co = self.waiting[id]
     if co then
+      local a, b, c = multi:result(id)
       self.waiting[id] = nil
       self.n_waiting = self.n_waiting - 1
-      wake(self, co, WAKE, self.multi:result(id))
+      wake(self, co, WAKE, a, b, c)
     else
-      self.multi:cancel(id) -- its coroutine gave up on it
+      multi:cancel(id) -- its coroutine gave up on it
     end
   end
   while due[1] do
@@ -268,17 +287,11 @@ end
 -- close(): drops the transfers in flight; their coroutines get "closed" at
 -- the next poll (see the top of this file). Safe twice.
 function Transport:close()
-  if self.closed then return end
-  self.closed = true
-  self.multi:close()
-  local ids = {}
-  for id in pairs(self.waiting) do ids[#ids + 1] = id end
-  sort(ids) -- resume in the order the transfers started
-  for _, id in ipairs(ids) do
-    local _, msg, err = closed_error("the transport was closed before the answer came")
-    self.due[#self.due + 1] = { co = self.waiting[id], b = msg, c = err }
+  if not self.closed then
+    self.closed = true
+    self.multi:close()
   end
-  self.waiting, self.n_waiting, self.finished = {}, 0, {}
+  settle_closed(self)
 end
 
 -- `local t <close> = ...` (Lua 5.4) and a collected transport (5.2+) end
