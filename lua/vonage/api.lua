@@ -202,8 +202,8 @@ function M.call(client, op, method, host_field, path, payload, opts)
   local decoded = raw ~= "" and json.decode(raw) or nil
   if status >= 200 and status < 300 then
     if raw ~= "" and type(decoded) ~= "table" then
-      return errors.fail("http", "bad_response",
-        format("%s: HTTP %d with a body that is not a JSON object", op, status), { status = status })
+      return errors.bad_response(op, status,
+        format("HTTP %d with a body that is not a JSON object", status))
     end
     return status, decoded
   end

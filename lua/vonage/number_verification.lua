@@ -66,11 +66,6 @@ local function oauth_fail(code, message)
   return errors.fail("oauth", code, message)
 end
 
-local function bad_response(op, status, what)
-  return errors.fail("http", "bad_response", format("%s: HTTP %d: %s", op, status, what),
-                     { status = status })
-end
-
 -- vonage.hash_phone_number("+447700900000") -> hex SHA-256 of the E.164
 -- number, as the verify call's hashedPhoneNumber wants it | nil, msg, err
 function M.hash_phone_number(phone_number)
@@ -159,7 +154,7 @@ function Flow:network_enablement(params)
     auth_url = type(body) == "table" and type(body.scopes) == "table"
                and type(body.scopes[M.SCOPE]) == "table" and body.scopes[M.SCOPE].auth_url
     local why = check_auth_url(auth_url, state, self.redirect_uri)
-    if why then status, body, e = bad_response(op, status, why) end
+    if why then status, body, e = errors.bad_response(op, status, format("HTTP %d: %s", status, why)) end
   end
   if not status then
     self.state_store:take(store_key(state)) -- nobody will use it now
@@ -242,14 +237,14 @@ end
 local function check_token_answer(op, status, body)
   local token = body and body.access_token
   if type(token) ~= "string" or #token > 8192 or not token:match("^[!-~]+$") then
-    return bad_response(op, status, "no valid access_token")
+    return errors.bad_response(op, status, format("HTTP %d: no valid access_token", status))
   end
   if type(body.token_type) ~= "string" or body.token_type:lower() ~= "bearer" then
-    return bad_response(op, status, "token_type is not Bearer")
+    return errors.bad_response(op, status, format("HTTP %d: token_type is not Bearer", status))
   end
   local expires_in = json.integer(body.expires_in)
   if not expires_in or expires_in < 1 or expires_in > MAX_TOKEN_LIFETIME then
-    return bad_response(op, status, "expires_in is not a positive number of seconds")
+    return errors.bad_response(op, status, format("HTTP %d: expires_in is not a positive number of seconds", status))
   end
   return token, expires_in
 end
@@ -326,7 +321,7 @@ function Flow:verify(params)
   if not status then return nil, body, err end
   local verified = type(body) == "table" and body.devicePhoneNumberVerified
   if type(verified) ~= "boolean" then
-    return bad_response(op, status, "devicePhoneNumberVerified is not a JSON boolean")
+    return errors.bad_response(op, status, format("HTTP %d: devicePhoneNumberVerified is not a JSON boolean", status))
   end
   return verified
 end

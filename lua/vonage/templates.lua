@@ -50,11 +50,6 @@ local KINDS = {
   fragments = { key = "template_fragments", id = "template_fragment_id", op = "template_fragment_page" },
 }
 
-local function bad_response(op, status, what)
-  return errors.fail("http", "bad_response", format("%s: HTTP %d %s", op, status, what),
-                     { status = status })
-end
-
 -- Ids go into a URL path: a UUID or a validation error, before any I/O.
 local function check_id(op, field, id)
   local _, msg, err = validate.required(op, field, id)
@@ -77,7 +72,7 @@ local function item_call(client, op, kind, method, path, payload)
   local status, body, err = api.call(client, op, method, "api_host", path, payload)
   if not status then return nil, body, err end
   if not check_item(kind, body) then
-    return bad_response(op, status, "without a valid " .. KINDS[kind].id)
+    return errors.bad_response(op, status, format("HTTP %d without a valid %s", status, KINDS[kind].id))
   end
   return body
 end
@@ -106,24 +101,30 @@ local function fetch_page(client, kind, template_id, page, page_size)
 
   local status, body, err = api.call(client, op, "GET", "api_host", path)
   if not status then return nil, body, err end
-  if type(body) ~= "table" then return bad_response(op, status, "without a body") end
+  if type(body) ~= "table" then return errors.bad_response(op, status, format("HTTP %d without a body", status)) end
   local fields = { template_id = template_id }
   for _, name in ipairs { "page", "page_size", "total_pages", "total_items" } do
     local n = json.integer(body[name])
     if not n or n < 0 or n > 1000000000 then
-      return bad_response(op, status, "without a valid " .. name)
+      return errors.bad_response(op, status, format("HTTP %d without a valid %s", status, name))
     end
     fields[name] = n
   end
   local embedded, links = body._embedded, body._links
-  if embedded ~= nil and type(embedded) ~= "table" then return bad_response(op, status, "with a bad _embedded") end
-  if links ~= nil and type(links) ~= "table" then return bad_response(op, status, "with bad _links") end
+  if embedded ~= nil and type(embedded) ~= "table" then
+    return errors.bad_response(op, status, format("HTTP %d with a bad _embedded", status))
+  end
+  if links ~= nil and type(links) ~= "table" then
+    return errors.bad_response(op, status, format("HTTP %d with bad _links", status))
+  end
   local list = embedded and embedded[k.key] or {} -- an empty list may be left out
-  if type(list) ~= "table" then return bad_response(op, status, "with a bad " .. k.key .. " list") end
+  if type(list) ~= "table" then
+    return errors.bad_response(op, status, format("HTTP %d with a bad %s list", status, k.key))
+  end
   local items = {}
   for i, item in ipairs(list) do
     if not check_item(kind, item) then
-      return bad_response(op, status, format("with %s[%d] lacking a valid %s", k.key, i, k.id))
+      return errors.bad_response(op, status, format("HTTP %d with %s[%d] lacking a valid %s", status, k.key, i, k.id))
     end
     items[i] = item
   end

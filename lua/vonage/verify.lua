@@ -100,13 +100,11 @@ function client_methods.start_verification(client, params)
   local status, body, e = api.call(client, op, "POST", "api_host", "/v2/verify", payload)
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
-    return errors.fail("http", "bad_response",
-      format("%s: HTTP %d without a valid request_id", op, status), { status = status })
+    return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
   end
   local check_url = body.check_url
   if check_url ~= nil and (type(check_url) ~= "string" or rules.redirect_url(check_url)) then
-    return errors.fail("http", "bad_response",
-      op .. ": the check_url in the answer is not an https URL", { status = status })
+    return errors.bad_response(op, status, "the check_url in the answer is not an https URL")
   end
   local req = core.request_new(client, body.request_id, params.workflow[1].channel, "pending",
                                check_url)
@@ -142,7 +140,7 @@ function request_methods.check(req, code)
   end
   local result = type(body) == "table" and body.status
   if type(result) ~= "string" or not result:match("^[%w_]+$") or #result > 31 then
-    return errors.fail("http", "bad_response", op .. ": the answer has no status", { status = status })
+    return errors.bad_response(op, status, "the answer has no status")
   end
   req:_set(result)
   return result
