@@ -38,6 +38,7 @@ build = {
       ["vonage"] = "lua/vonage/init.lua",
       ["vonage.api"] = "lua/vonage/api.lua",
       ["vonage.channels"] = "lua/vonage/channels.lua",
+      ["vonage.clock"] = "lua/vonage/clock.lua",
       ["vonage.client"] = "lua/vonage/client.lua",
       ["vonage.errors"] = "lua/vonage/errors.lua",
       ["vonage.json"] = "lua/vonage/json.lua",

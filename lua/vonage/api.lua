@@ -4,6 +4,7 @@ local core = require "vonage.core"
 local json = require "vonage.json"
 local errors = require "vonage.errors"
 local url = require "vonage.url"
+local now = require("vonage.clock").now
 
 local type, tostring, tonumber, byte, format, floor, min, max, os_time =
       type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max, os.time
@@ -26,11 +27,6 @@ M.USER_AGENT = "lua-vonage/" .. core.version
 
 local DEFAULT_TIMEOUT_MS = 10000
 local MAX_SLEEP_MS = 60000
-
-local function now(client)
-  local clock = client.clock
-  return floor(clock and clock() or os_time())
-end
 
 -- Backoff with full jitter: up to 100 ms, 200 ms, 400 ms ... for attempt 1, 2, 3.
 local function backoff_ms(attempt)

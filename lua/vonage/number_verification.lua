@@ -13,9 +13,10 @@ local json = require "vonage.json"
 local url = require "vonage.url"
 local validate = require "vonage.validate"
 local state_store = require "vonage.state_store"
+local now = require("vonage.clock").now
 
-local type, pairs, setmetatable, tostring, format, floor, os_time =
-      type, pairs, setmetatable, tostring, string.format, math.floor, os.time
+local type, pairs, setmetatable, tostring, format =
+      type, pairs, setmetatable, tostring, string.format
 
 local M = {}
 
@@ -35,11 +36,6 @@ local secrets = setmetatable({}, { __mode = "k" })
 -- Flows of one client share its default store: the callback usually reaches
 -- another flow object (another web request) than the one that made the URL.
 local default_stores = setmetatable({}, { __mode = "k" })
-
-local function now(flow)
-  local clock = flow.client.clock
-  return floor(clock and clock() or os_time())
-end
 
 local function is_e164(v)
   return type(v) == "string" and v:match("^%+[1-9]%d+$") ~= nil and #v >= 8 and #v <= 16
@@ -95,7 +91,7 @@ local function new_state(flow, op, params)
   local _, msg, err = validate.check(op, params, START_SCHEMA)
   if msg then return nil, msg, err end
   local state = core.base64url_encode(core.random_bytes(32))
-  local created_at = now(flow)
+  local created_at = now(flow.client)
   local record = json.encode {
     phone_number = params.phone_number,
     redirect_uri = flow.redirect_uri,
@@ -215,7 +211,7 @@ function Flow:callback(query, session)
   if type(record) ~= "table" then
     return oauth_fail("unknown_state", op .. ": the state is unknown, already used or expired")
   end
-  if type(record.expires_at) ~= "number" or now(self) >= record.expires_at then
+  if type(record.expires_at) ~= "number" or now(self.client) >= record.expires_at then
     return oauth_fail("expired_state", op .. ": the state has expired")
   end
   if not core.const_equal(sha256_hex(session), tostring(record.session)) then
@@ -268,7 +264,7 @@ function Flow:exchange()
   local token, expires_in, e = check_token_answer(op, status, body)
   if not token then return nil, expires_in, e end
   s.access_token = token
-  self.expires_at = now(self) + expires_in
+  self.expires_at = now(self.client) + expires_in
   return expires_in
 end
 
@@ -293,7 +289,7 @@ function Flow:verify(params)
   if not (s and s.access_token) then
     return oauth_fail("no_access_token", op .. ": no access token: call flow:exchange() first")
   end
-  if now(self) >= self.expires_at then
+  if now(self.client) >= self.expires_at then
     return oauth_fail("token_expired", op .. ": the access token has expired")
   end
   local payload
