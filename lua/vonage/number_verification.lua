@@ -65,8 +65,8 @@ end
 -- vonage.hash_phone_number("+447700900000") -> hex SHA-256 of the E.164
 -- number, as the verify call's hashedPhoneNumber wants it | nil, msg, err
 function M.hash_phone_number(phone_number)
-  local _, msg, err = validate.required("hash_phone_number", "phone_number", phone_number)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.required("hash_phone_number", "phone_number", phone_number)
+  if not ok then return nil, msg, err end
   validate.typed("hash_phone_number", "phone_number", phone_number, "string")
   local reason = check_e164(phone_number)
   if reason then return errors.invalid("hash_phone_number", "phone_number", reason) end
@@ -88,8 +88,8 @@ local START_SCHEMA = {
 -- redirect_uri and the session | nil, msg, err
 local function new_state(flow, op, params)
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = validate.check(op, params, START_SCHEMA)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, params, START_SCHEMA)
+  if not ok then return nil, msg, err end
   local state = core.base64url_encode(core.random_bytes(32))
   local created_at = now(flow.client)
   local record = json.encode {
@@ -99,7 +99,6 @@ local function new_state(flow, op, params)
     created_at = created_at,
     expires_at = created_at + flow.state_ttl,
   }
-  local ok
   ok, msg, err = flow.state_store:put(store_key(state), record, flow.state_ttl)
   if not ok then return nil, op .. ": " .. tostring(msg), err end
   return state
@@ -195,8 +194,8 @@ function Flow:callback(query, session)
   if type(query) ~= "string" and type(query) ~= "table" then
     errors.misuse(op, "query must be the query string or a table of parameters")
   end
-  local _, msg, err = validate.required(op, "session", session) -- a cookie the browser did not send
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.required(op, "session", session) -- a cookie the browser did not send
+  if not ok then return nil, msg, err end
   validate.typed(op, "session", session, "string")
   if secrets[self] then
     errors.misuse(op, "this flow already took a callback; make one flow per callback")
@@ -282,8 +281,8 @@ function Flow:verify(params)
     errors.misuse(op, "give phone_number or hashed_phone_number, not both")
   end
   if params.hashed_phone_number == nil then
-    local _, msg, err = validate.required(op, "phone_number", params.phone_number)
-    if msg then return nil, msg, err end
+    local ok, msg, err = validate.required(op, "phone_number", params.phone_number)
+    if not ok then return nil, msg, err end
   end
   local s = secrets[self]
   if not (s and s.access_token) then

@@ -118,8 +118,8 @@ end
 -- max_response_bytes (64 KiB), transport (an object with send(spec)).
 function M.check_silent_auth(check_url, opts)
   opts = check_options(opts)
-  local _, msg, err = validate.required(OP, "check_url", check_url)
-  if msg then return nil, msg, err end
+  local present, msg, err = validate.required(OP, "check_url", check_url)
+  if not present then return nil, msg, err end
   validate.typed(OP, "check_url", check_url, "string")
   local transport = opts.transport or core.http_new { interface = opts.interface, ca_file = opts.ca_file }
   local current = url.split(check_url)

@@ -52,10 +52,11 @@ local KINDS = {
 
 -- Ids go into a URL path: a UUID or a validation error, before any I/O.
 local function check_id(op, field, id)
-  local _, msg, err = validate.required(op, field, id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.required(op, field, id)
+  if not ok then return nil, msg, err end
   validate.typed(op, field, id, "string")
   if not validate.is_uuid(id) then return errors.invalid(op, field, "must be a UUID") end
+  return true
 end
 
 local function fragments_path(template_id)
@@ -222,8 +223,8 @@ function client_methods.template_page(client, opts)
   local op = "template_page"
   opts = opts or {}
   validate.typed(op, "options", opts, "table")
-  local _, msg, err = validate.check(op, opts, PAGE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, opts, PAGE)
+  if not ok then return nil, msg, err end
   return fetch_page(client, "templates", nil, opts.page, opts.page_size)
 end
 
@@ -236,16 +237,16 @@ end
 function client_methods.create_template(client, params)
   local op = "create_template"
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = validate.check(op, params, CREATE_TEMPLATE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, params, CREATE_TEMPLATE)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "templates", "POST", TEMPLATES, { name = params.name })
 end
 
 -- client:get_template(template_id) -> template | nil, msg, err
 function client_methods.get_template(client, template_id)
   local op = "get_template"
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "templates", "GET", TEMPLATES .. "/" .. template_id)
 end
 
@@ -256,10 +257,10 @@ function client_methods.update_template(client, template_id, params)
   if params.name == nil and params.is_default == nil then
     errors.misuse(op, "give name, is_default or both")
   end
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = validate.check(op, params, UPDATE_TEMPLATE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = validate.check(op, params, UPDATE_TEMPLATE)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "templates", "PATCH", TEMPLATES .. "/" .. template_id,
                    { name = params.name, is_default = params.is_default })
 end
@@ -268,8 +269,8 @@ end
 -- while it has fragments)
 function client_methods.delete_template(client, template_id)
   local op = "delete_template"
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
   return delete_call(client, op, TEMPLATES .. "/" .. template_id)
 end
 
@@ -283,10 +284,10 @@ function client_methods.template_fragment_page(client, template_id, opts)
   local op = "template_fragment_page"
   opts = opts or {}
   validate.typed(op, "options", opts, "table")
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = validate.check(op, opts, PAGE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = validate.check(op, opts, PAGE)
+  if not ok then return nil, msg, err end
   return fetch_page(client, "fragments", template_id, opts.page, opts.page_size)
 end
 
@@ -294,8 +295,8 @@ end
 -- A template_id that is not a UUID raises here: there is no loop to return to.
 function client_methods.template_fragments(client, template_id, opts)
   local op = "template_fragments"
-  local _, msg = check_id(op, "template_id", template_id)
-  if msg then errors.misuse(op, (msg:gsub("^[%w_]+: ", ""))) end
+  local ok, msg = check_id(op, "template_id", template_id)
+  if not ok then errors.misuse(op, (msg:gsub("^[%w_]+: ", ""))) end
   return walk(client, op, "fragments", template_id, opts)
 end
 
@@ -304,19 +305,19 @@ end
 function client_methods.create_template_fragment(client, template_id, params)
   local op = "create_template_fragment"
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = validate.check(op, params, CREATE_FRAGMENT)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = validate.check(op, params, CREATE_FRAGMENT)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "fragments", "POST", fragments_path(template_id),
                    { channel = params.channel, locale = params.locale, text = params.text })
 end
 
 local function fragment_path(op, template_id, fragment_id)
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = check_id(op, "template_fragment_id", fragment_id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = check_id(op, "template_fragment_id", fragment_id)
+  if not ok then return nil, msg, err end
   return fragments_path(template_id) .. "/" .. fragment_id
 end
 
@@ -335,9 +336,9 @@ function client_methods.update_template_fragment(client, template_id, fragment_i
   validate.typed(op, "argument", params, "table", true)
   local path, msg, err = fragment_path(op, template_id, fragment_id)
   if not path then return nil, msg, err end
-  local _
-  _, msg, err = validate.check(op, params, UPDATE_FRAGMENT)
-  if msg then return nil, msg, err end
+  local ok
+  ok, msg, err = validate.check(op, params, UPDATE_FRAGMENT)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "fragments", "PATCH", path, { text = params.text })
 end
 

@@ -61,8 +61,9 @@ local function check_workflow(op, workflow)
     local fields = {}
     for k, v in pairs(step) do if k ~= "channel" then fields[k] = v end end
     local ok, msg, err = validate.check(op, fields, schema, where .. ".")
-    if ok == nil and msg then return ok, msg, err end
+    if not ok then return nil, msg, err end
   end
+  return true
 end
 
 local function encode_workflow(workflow)
@@ -80,10 +81,10 @@ end
 function client_methods.start_verification(client, params)
   local op = "start_verification"
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = validate.check(op, params, START_SCHEMA)
-  if msg then return nil, msg, err end
-  _, msg, err = check_workflow(op, params.workflow)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, params, START_SCHEMA)
+  if not ok then return nil, msg, err end
+  ok, msg, err = check_workflow(op, params.workflow)
+  if not ok then return nil, msg, err end
   if params.template_id then
     for i, step in ipairs(params.workflow) do
       if not channels.takes_template[step.channel] then
@@ -131,8 +132,8 @@ end
 -- req:check(code) -> "completed" | nil, msg, err
 function request_methods.check(req, code)
   local op = "check"
-  local _, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
+  if not ok then return nil, msg, err end
   local status, body, e = api.call(req.client, op, "POST", "api_host", path(req), { code = code })
   if not status then
     if e.code == "too_many_attempts" then req:_set("failed") end
