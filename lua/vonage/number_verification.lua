@@ -141,9 +141,10 @@ function Flow:network_enablement(params)
   local op = "network_enablement"
   local state, msg, err = new_state(self, op, params)
   if not state then return nil, msg, err end
-  local status, body, e = api.call(self.client, op, "POST", "network_host", "/v0.1/network-enablement",
-    { phone_number = params.phone_number, scopes = { M.SCOPE }, state = state },
-    { auth = "jwt", on_error = errors.from_camara })
+  local status, body, e = api.call(self.client, {
+    op = op, method = "POST", host = "network_host", path = "/v0.1/network-enablement",
+    payload = { phone_number = params.phone_number, scopes = { M.SCOPE }, state = state },
+    auth = "jwt", on_error = errors.from_camara })
   local auth_url
   if status then
     auth_url = type(body) == "table" and type(body.scopes) == "table"
@@ -254,11 +255,14 @@ function Flow:exchange()
   local code = s.code
   if not code then return oauth_fail("code_used", op .. ": the code was already exchanged") end
   s.code = nil
-  local status, body, err = api.call(self.client, op, "POST", "network_host", "/oauth2/token", {
-    { "grant_type", "authorization_code" },
-    { "code", code },
-    { "redirect_uri", s.redirect_uri },
-  }, { auth = "jwt", form = true, retries = 0, on_error = errors.from_camara })
+  local status, body, err = api.call(self.client, {
+    op = op, method = "POST", host = "network_host", path = "/oauth2/token",
+    payload = {
+      { "grant_type", "authorization_code" },
+      { "code", code },
+      { "redirect_uri", s.redirect_uri },
+    },
+    auth = "jwt", form = true, retries = 0, on_error = errors.from_camara })
   if not status then return nil, body, err end
   local token, expires_in, e = check_token_answer(op, status, body)
   if not token then return nil, expires_in, e end
@@ -311,8 +315,9 @@ function Flow:verify(params)
     end
     payload = { hashedPhoneNumber = hashed }
   end
-  local status, body, err = api.call(self.client, op, "POST", "network_host", VERIFY_PATH, payload,
-    { authorization = "Bearer " .. s.access_token, on_error = errors.from_camara })
+  local status, body, err = api.call(self.client, {
+    op = op, method = "POST", host = "network_host", path = VERIFY_PATH, payload = payload,
+    authorization = "Bearer " .. s.access_token, on_error = errors.from_camara })
   if not status then return nil, body, err end
   local verified = type(body) == "table" and body.devicePhoneNumberVerified
   if type(verified) ~= "boolean" then

@@ -70,7 +70,8 @@ end
 
 -- One object answer (create, get, update): the decoded item, checked.
 local function item_call(client, op, kind, method, path, payload)
-  local status, body, err = api.call(client, op, method, "api_host", path, payload)
+  local status, body, err = api.call(client, { op = op, method = method, host = "api_host",
+                                                    path = path, payload = payload })
   if not status then return nil, body, err end
   if not check_item(kind, body) then
     return errors.bad_response(op, status, format("HTTP %d without a valid %s", status, KINDS[kind].id))
@@ -79,7 +80,7 @@ local function item_call(client, op, kind, method, path, payload)
 end
 
 local function delete_call(client, op, path)
-  local status, body, err = api.call(client, op, "DELETE", "api_host", path)
+  local status, body, err = api.call(client, { op = op, method = "DELETE", host = "api_host", path = path })
   if not status then return nil, body, err end
   return true
 end
@@ -100,7 +101,7 @@ local function fetch_page(client, kind, template_id, page, page_size)
   local path = template_id and fragments_path(template_id) or TEMPLATES
   if query[1] then path = path .. "?" .. concat(query, "&") end
 
-  local status, body, err = api.call(client, op, "GET", "api_host", path)
+  local status, body, err = api.call(client, { op = op, method = "GET", host = "api_host", path = path })
   if not status then return nil, body, err end
   if type(body) ~= "table" then return errors.bad_response(op, status, format("HTTP %d without a body", status)) end
   local fields = { template_id = template_id }

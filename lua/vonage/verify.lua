@@ -98,7 +98,8 @@ function client_methods.start_verification(client, params)
   for k, v in pairs(params) do payload[k] = v end -- no default the caller did not set
   payload.workflow = encode_workflow(params.workflow)
 
-  local status, body, e = api.call(client, op, "POST", "api_host", "/v2/verify", payload)
+  local status, body, e = api.call(client, { op = op, method = "POST", host = "api_host",
+                                                 path = "/v2/verify", payload = payload })
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
     return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
@@ -134,7 +135,8 @@ function request_methods.check(req, code)
   local op = "check"
   local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
   if not ok then return nil, msg, err end
-  local status, body, e = api.call(req.client, op, "POST", "api_host", path(req), { code = code })
+  local status, body, e = api.call(req.client, { op = op, method = "POST", host = "api_host",
+                                                     path = path(req), payload = { code = code } })
   if not status then
     if e.code == "too_many_attempts" then req:_set("failed") end
     return nil, body, e
@@ -149,7 +151,8 @@ end
 
 -- req:cancel() -> true | nil, msg, err (the API says why it could not)
 function request_methods.cancel(req)
-  local status, body, e = api.call(req.client, "cancel", "DELETE", "api_host", path(req))
+  local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
+                                                     path = path(req) })
   if not status then return nil, body, e end
   req:_set("cancelled")
   return true
@@ -157,9 +160,9 @@ end
 
 -- req:next_workflow() -> true | nil, msg, err ("no_more_workflows" when none is left)
 function request_methods.next_workflow(req)
-  local status, body, e = api.call(req.client, "next_workflow", "POST", "api_host",
-                                   path(req, "/next_workflow"), nil,
-                                   { codes = { [409] = "no_more_workflows" } })
+  local status, body, e = api.call(req.client, { op = "next_workflow", method = "POST", host = "api_host",
+                                                     path = path(req, "/next_workflow"),
+                                                     codes = { [409] = "no_more_workflows" } })
   if not status then return nil, body, e end
   local w = workflows[req]
   if w and w.names[w.at + 1] then
