@@ -41,6 +41,7 @@ build = {
       ["vonage.clock"] = "lua/vonage/clock.lua",
       ["vonage.client"] = "lua/vonage/client.lua",
       ["vonage.errors"] = "lua/vonage/errors.lua",
+      ["vonage.http1"] = "lua/vonage/http1.lua",
       ["vonage.json"] = "lua/vonage/json.lua",
       ["vonage.number_verification"] = "lua/vonage/number_verification.lua",
       ["vonage.silent_auth"] = "lua/vonage/silent_auth.lua",
