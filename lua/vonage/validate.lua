@@ -21,7 +21,7 @@ function M.is_integer(v)
 end
 
 -- Length in UTF-8 code points (continuation bytes do not count).
-function M.utf8_len(s)
+local function utf8_len(s)
   local _, continuation = s:gsub("[\128-\191]", "")
   return #s - continuation
 end
@@ -93,7 +93,7 @@ end
 
 function rules.length(min, max)
   return function(v)
-    local n = M.utf8_len(v)
+    local n = utf8_len(v)
     if n < min or n > max then return format("must be %d to %d characters long", min, max) end
   end
 end
