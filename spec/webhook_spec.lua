@@ -212,6 +212,19 @@ describe("vonage.webhook", function()
       assert(vonage.webhook.verify(body, auth, opts { max_ahead = 900 }))
     end)
 
+    it("through a client, in a window that follows the client's clock", function()
+      local ahead = os.time() + 3600
+      local client = H.client { signature_secret = SECRET, clock = function() return ahead end }
+      local function check(body, auth)
+        return client:verify_webhook(body, auth, { replay_store = vonage.webhook.memory_store() })
+      end
+      local _, _, err = check(forge())
+      assert.equals("expired", err.code) -- fresh by the host's clock, an hour old by the client's
+      assert.equals("completed", assert(check(forge { claims = { iat = ahead } })).status)
+      _, _, err = check(forge { claims = { iat = ahead, exp = os.time() + 60 } })
+      assert.equals("expired", err.code) -- exp too is read on the client's clock
+    end)
+
     it("whose iss is Vonag, jti is missing, exp has passed or payload_hash is missing", function()
       local body, auth = forge { claims = { iss = "Vonag" } }
       refused("invalid_claims", body, auth)

@@ -742,7 +742,5 @@ int vn_http_open(lua_State *L)
     vn_newclass(L, VN_HTTP_TNAME, http_methods, http_metamethods);
     lua_pushcfunction(L, http_new);
     lua_setfield(L, -2, "http_new");
-    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
-    lua_setfield(L, -2, "curl_version");
     return 0;
 }

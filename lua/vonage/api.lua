@@ -4,6 +4,7 @@ local core = require "vonage.core"
 local json = require "vonage.json"
 local errors = require "vonage.errors"
 local url = require "vonage.url"
+local now = require("vonage.clock").now
 
 local type, tostring, tonumber, byte, format, floor, min, max, os_time =
       type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max, os.time
@@ -26,11 +27,6 @@ M.USER_AGENT = "lua-vonage/" .. core.version
 
 local DEFAULT_TIMEOUT_MS = 10000
 local MAX_SLEEP_MS = 60000
-
-local function now(client)
-  local clock = client.clock
-  return floor(clock and clock() or os_time())
-end
 
 -- Backoff with full jitter: up to 100 ms, 200 ms, 400 ms ... for attempt 1, 2, 3.
 local function backoff_ms(attempt)
@@ -129,7 +125,7 @@ function M.send(client, op, spec, retries)
     end
     spec.timeout_ms = left
     if connect then spec.connect_timeout_ms = min(connect, left) end
-    local status, headers, body = send(transport, spec)
+    local status, headers, body = send(transport, spec) -- or nil, msg, err
     local wait, why
     if status then
       local after = (status == 429 or status == 503) and M.retry_after(headers)
@@ -140,12 +136,12 @@ function M.send(client, op, spec, retries)
       if wait >= deadline - now_ms() then return status, headers, body end
       why = format("HTTP %d, Retry-After %d s", status, after)
     else
-      local err = body
+      local msg, err = headers, body
       if not (type(err) == "table" and err.retryable and attempt < retries) then
-        return failed(client, op, spec, headers, err)
+        return failed(client, op, spec, msg, err)
       end
       wait = backoff_ms(attempt + 1)
-      if wait >= deadline - now_ms() then return failed(client, op, spec, headers, err) end
+      if wait >= deadline - now_ms() then return failed(client, op, spec, msg, err) end
       why = err.code
     end
     attempt = attempt + 1
@@ -155,15 +151,23 @@ function M.send(client, op, spec, retries)
   end
 end
 
--- client, op, method, host ("api_host"...), path, payload table | nil, opts
---   -> status, decoded body (table or nil) | nil, msg, err
--- opts.auth picks "jwt" or "basic"; opts.expect lists the success statuses.
--- opts.authorization: a ready header value instead (an OAuth access token);
--- opts.form: payload is a list of { name, value } sent form-encoded;
--- opts.retries: overrides client.retries; opts.on_error(op, status, decoded)
--- maps non-2xx answers that are not RFC 7807 problems.
-function M.call(client, op, method, host_field, path, payload, opts)
-  opts = opts or {}
+-- call(client, o) -> status, decoded body (table or nil) | nil, msg, err
+-- One exchange; o holds, by name:
+--   op       the operation's name, the prefix of every message ("check")
+--   method   "GET", "POST", "PATCH" or "DELETE"
+--   host     the client field holding the origin ("api_host", "network_host")
+--   path     the request target under that origin ("/v2/verify")
+--   payload  a table sent as JSON, or with form = true a list of
+--            { name, value } sent form-encoded; nil sends no body
+--   auth     "jwt" or "basic": the credential the Authorization carries
+--            (nil: the JWT when the client has a private key, else basic)
+--   authorization  a ready header value instead (an OAuth access token)
+--   retries  overrides client.retries (0 for a single-use payload)
+--   on_error(op, status, decoded, codes) maps a non-2xx answer (default
+--            errors.from_response); codes maps a status to err.code
+-- A 2xx answer whose body is not a JSON object is a bad_response.
+function M.call(client, o)
+  local op, method, path, payload = o.op, o.method, o.path, o.payload
   if client.closed then
     return errors.fail("transport", "closed", op .. ": the client is closed")
   end
@@ -172,7 +176,7 @@ function M.call(client, op, method, host_field, path, payload, opts)
     ["User-Agent"] = client.user_agent or M.USER_AGENT,
   }
   local body
-  if payload ~= nil and opts.form then
+  if payload ~= nil and o.form then
     body = url.query(payload)
     headers["Content-Type"] = "application/x-www-form-urlencoded"
   elseif payload ~= nil then
@@ -180,34 +184,34 @@ function M.call(client, op, method, host_field, path, payload, opts)
     headers["Content-Type"] = "application/json"
   end
   local spec = {
-    method = method, url = client[host_field] .. path, path = path,
+    method = method, url = client[o.host] .. path, path = path,
     headers = headers, body = body,
     timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
     max_response_bytes = client.max_response_bytes,
   }
-  if opts.authorization then
-    headers["Authorization"] = opts.authorization
+  if o.authorization then
+    headers["Authorization"] = o.authorization
   elseif transport_kind(client) == "c" then
-    spec.client, spec.auth, spec.auth_time = client, opts.auth, now(client)
+    spec.client, spec.auth, spec.auth_time = client, o.auth, now(client)
   else
-    local value, msg, err = authorize(client, now(client), opts.auth)
+    local value, msg, err = authorize(client, now(client), o.auth)
     if not value then return nil, op .. ": " .. msg, err end
     headers["Authorization"] = value
   end
-  local status, resp_headers, raw = M.send(client, op, spec, opts.retries)
+  local status, resp_headers, raw = M.send(client, op, spec, o.retries)
   spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
-  if not status then return nil, resp_headers, raw end
+  if not status then return nil, resp_headers, raw end -- here: the message and err
   log(client, "debug", format("%s %s -> %d", method, path, status))
 
   local decoded = raw ~= "" and json.decode(raw) or nil
   if status >= 200 and status < 300 then
     if raw ~= "" and type(decoded) ~= "table" then
-      return errors.fail("http", "bad_response",
-        format("%s: HTTP %d with a body that is not a JSON object", op, status), { status = status })
+      return errors.bad_response(op, status,
+        format("HTTP %d with a body that is not a JSON object", status))
     end
     return status, decoded
   end
-  local nothing, msg, err = (opts.on_error or errors.from_response)(op, status, decoded, opts.codes)
+  local nothing, msg, err = (o.on_error or errors.from_response)(op, status, decoded, o.codes)
   if (status == 429 or status == 503) and type(err) == "table" then
     err.retry_after = M.retry_after(resp_headers) -- also when it was not waited for
   end

@@ -16,6 +16,12 @@ function M.fail(kind, code, message, fields)
   return nil, message, setmetatable(err, mt)
 end
 
+-- An answer this library cannot use (a 2xx without the id it must carry, a
+-- body of the wrong shape): message "op: what", err.status the HTTP status.
+function M.bad_response(op, status, what)
+  return M.fail("http", "bad_response", op .. ": " .. what, { status = status })
+end
+
 -- A value that breaks the API's rules, caught before any I/O. It mirrors the
 -- API's own 422 so callers handle both the same way.
 function M.invalid(op, field, reason)

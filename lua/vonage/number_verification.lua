@@ -13,9 +13,10 @@ local json = require "vonage.json"
 local url = require "vonage.url"
 local validate = require "vonage.validate"
 local state_store = require "vonage.state_store"
+local now = require("vonage.clock").now
 
-local type, pairs, setmetatable, tostring, format, floor, os_time =
-      type, pairs, setmetatable, tostring, string.format, math.floor, os.time
+local type, pairs, setmetatable, tostring, format =
+      type, pairs, setmetatable, tostring, string.format
 
 local M = {}
 
@@ -35,11 +36,6 @@ local secrets = setmetatable({}, { __mode = "k" })
 -- Flows of one client share its default store: the callback usually reaches
 -- another flow object (another web request) than the one that made the URL.
 local default_stores = setmetatable({}, { __mode = "k" })
-
-local function now(flow)
-  local clock = flow.client.clock
-  return floor(clock and clock() or os_time())
-end
 
 local function is_e164(v)
   return type(v) == "string" and v:match("^%+[1-9]%d+$") ~= nil and #v >= 8 and #v <= 16
@@ -66,16 +62,11 @@ local function oauth_fail(code, message)
   return errors.fail("oauth", code, message)
 end
 
-local function bad_response(op, status, what)
-  return errors.fail("http", "bad_response", format("%s: HTTP %d: %s", op, status, what),
-                     { status = status })
-end
-
 -- vonage.hash_phone_number("+447700900000") -> hex SHA-256 of the E.164
 -- number, as the verify call's hashedPhoneNumber wants it | nil, msg, err
 function M.hash_phone_number(phone_number)
-  local _, msg, err = validate.required("hash_phone_number", "phone_number", phone_number)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.required("hash_phone_number", "phone_number", phone_number)
+  if not ok then return nil, msg, err end
   validate.typed("hash_phone_number", "phone_number", phone_number, "string")
   local reason = check_e164(phone_number)
   if reason then return errors.invalid("hash_phone_number", "phone_number", reason) end
@@ -97,10 +88,10 @@ local START_SCHEMA = {
 -- redirect_uri and the session | nil, msg, err
 local function new_state(flow, op, params)
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = validate.check(op, params, START_SCHEMA)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, params, START_SCHEMA)
+  if not ok then return nil, msg, err end
   local state = core.base64url_encode(core.random_bytes(32))
-  local created_at = now(flow)
+  local created_at = now(flow.client)
   local record = json.encode {
     phone_number = params.phone_number,
     redirect_uri = flow.redirect_uri,
@@ -108,7 +99,6 @@ local function new_state(flow, op, params)
     created_at = created_at,
     expires_at = created_at + flow.state_ttl,
   }
-  local ok
   ok, msg, err = flow.state_store:put(store_key(state), record, flow.state_ttl)
   if not ok then return nil, op .. ": " .. tostring(msg), err end
   return state
@@ -151,15 +141,16 @@ function Flow:network_enablement(params)
   local op = "network_enablement"
   local state, msg, err = new_state(self, op, params)
   if not state then return nil, msg, err end
-  local status, body, e = api.call(self.client, op, "POST", "network_host", "/v0.1/network-enablement",
-    { phone_number = params.phone_number, scopes = { M.SCOPE }, state = state },
-    { auth = "jwt", on_error = errors.from_camara })
+  local status, body, e = api.call(self.client, {
+    op = op, method = "POST", host = "network_host", path = "/v0.1/network-enablement",
+    payload = { phone_number = params.phone_number, scopes = { M.SCOPE }, state = state },
+    auth = "jwt", on_error = errors.from_camara })
   local auth_url
   if status then
     auth_url = type(body) == "table" and type(body.scopes) == "table"
                and type(body.scopes[M.SCOPE]) == "table" and body.scopes[M.SCOPE].auth_url
     local why = check_auth_url(auth_url, state, self.redirect_uri)
-    if why then status, body, e = bad_response(op, status, why) end
+    if why then status, body, e = errors.bad_response(op, status, format("HTTP %d: %s", status, why)) end
   end
   if not status then
     self.state_store:take(store_key(state)) -- nobody will use it now
@@ -204,8 +195,8 @@ function Flow:callback(query, session)
   if type(query) ~= "string" and type(query) ~= "table" then
     errors.misuse(op, "query must be the query string or a table of parameters")
   end
-  local _, msg, err = validate.required(op, "session", session) -- a cookie the browser did not send
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.required(op, "session", session) -- a cookie the browser did not send
+  if not ok then return nil, msg, err end
   validate.typed(op, "session", session, "string")
   if secrets[self] then
     errors.misuse(op, "this flow already took a callback; make one flow per callback")
@@ -220,7 +211,7 @@ function Flow:callback(query, session)
   if type(record) ~= "table" then
     return oauth_fail("unknown_state", op .. ": the state is unknown, already used or expired")
   end
-  if type(record.expires_at) ~= "number" or now(self) >= record.expires_at then
+  if type(record.expires_at) ~= "number" or now(self.client) >= record.expires_at then
     return oauth_fail("expired_state", op .. ": the state has expired")
   end
   if not core.const_equal(sha256_hex(session), tostring(record.session)) then
@@ -242,14 +233,14 @@ end
 local function check_token_answer(op, status, body)
   local token = body and body.access_token
   if type(token) ~= "string" or #token > 8192 or not token:match("^[!-~]+$") then
-    return bad_response(op, status, "no valid access_token")
+    return errors.bad_response(op, status, format("HTTP %d: no valid access_token", status))
   end
   if type(body.token_type) ~= "string" or body.token_type:lower() ~= "bearer" then
-    return bad_response(op, status, "token_type is not Bearer")
+    return errors.bad_response(op, status, format("HTTP %d: token_type is not Bearer", status))
   end
   local expires_in = json.integer(body.expires_in)
   if not expires_in or expires_in < 1 or expires_in > MAX_TOKEN_LIFETIME then
-    return bad_response(op, status, "expires_in is not a positive number of seconds")
+    return errors.bad_response(op, status, format("HTTP %d: expires_in is not a positive number of seconds", status))
   end
   return token, expires_in
 end
@@ -264,16 +255,19 @@ function Flow:exchange()
   local code = s.code
   if not code then return oauth_fail("code_used", op .. ": the code was already exchanged") end
   s.code = nil
-  local status, body, err = api.call(self.client, op, "POST", "network_host", "/oauth2/token", {
-    { "grant_type", "authorization_code" },
-    { "code", code },
-    { "redirect_uri", s.redirect_uri },
-  }, { auth = "jwt", form = true, retries = 0, on_error = errors.from_camara })
+  local status, body, err = api.call(self.client, {
+    op = op, method = "POST", host = "network_host", path = "/oauth2/token",
+    payload = {
+      { "grant_type", "authorization_code" },
+      { "code", code },
+      { "redirect_uri", s.redirect_uri },
+    },
+    auth = "jwt", form = true, retries = 0, on_error = errors.from_camara })
   if not status then return nil, body, err end
   local token, expires_in, e = check_token_answer(op, status, body)
   if not token then return nil, expires_in, e end
   s.access_token = token
-  self.expires_at = now(self) + expires_in
+  self.expires_at = now(self.client) + expires_in
   return expires_in
 end
 
@@ -291,14 +285,14 @@ function Flow:verify(params)
     errors.misuse(op, "give phone_number or hashed_phone_number, not both")
   end
   if params.hashed_phone_number == nil then
-    local _, msg, err = validate.required(op, "phone_number", params.phone_number)
-    if msg then return nil, msg, err end
+    local ok, msg, err = validate.required(op, "phone_number", params.phone_number)
+    if not ok then return nil, msg, err end
   end
   local s = secrets[self]
   if not (s and s.access_token) then
     return oauth_fail("no_access_token", op .. ": no access token: call flow:exchange() first")
   end
-  if now(self) >= self.expires_at then
+  if now(self.client) >= self.expires_at then
     return oauth_fail("token_expired", op .. ": the access token has expired")
   end
   local payload
@@ -321,12 +315,13 @@ function Flow:verify(params)
     end
     payload = { hashedPhoneNumber = hashed }
   end
-  local status, body, err = api.call(self.client, op, "POST", "network_host", VERIFY_PATH, payload,
-    { authorization = "Bearer " .. s.access_token, on_error = errors.from_camara })
+  local status, body, err = api.call(self.client, {
+    op = op, method = "POST", host = "network_host", path = VERIFY_PATH, payload = payload,
+    authorization = "Bearer " .. s.access_token, on_error = errors.from_camara })
   if not status then return nil, body, err end
   local verified = type(body) == "table" and body.devicePhoneNumberVerified
   if type(verified) ~= "boolean" then
-    return bad_response(op, status, "devicePhoneNumberVerified is not a JSON boolean")
+    return errors.bad_response(op, status, format("HTTP %d: devicePhoneNumberVerified is not a JSON boolean", status))
   end
   return verified
 end

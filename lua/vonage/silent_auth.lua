@@ -60,17 +60,13 @@ local function check_options(opts)
   return out
 end
 
-local function bad_response(message, status)
-  return errors.fail("http", "bad_response", OP .. ": " .. message, { status = status })
-end
-
 -- The outcome both final forms carry: request_id and code, checked.
 local function outcome(request_id, code, expected, status)
   if not validate.is_uuid(request_id) then
-    return bad_response("the final answer has no valid request_id", status)
+    return errors.bad_response(OP, status, "the final answer has no valid request_id")
   end
   if type(code) ~= "string" or not code:match("^%w+$") or #code < 4 or #code > 10 then
-    return bad_response("the final answer has no valid code", status)
+    return errors.bad_response(OP, status, "the final answer has no valid code")
   end
   if expected and not core.const_equal(expected, request_id) then
     return errors.fail("http", "request_id_mismatch", OP .. ": the answer is for another "
@@ -84,7 +80,7 @@ end
 -- pass the same policy as every hop).
 local function from_fragment(fragment, expected, status)
   local fields, why = url.parse_query(fragment)
-  if not fields then return bad_response("the redirect_url fragment is malformed: " .. why, status) end
+  if not fields then return errors.bad_response(OP, status, "the redirect_url fragment is malformed: " .. why) end
   local description = fields.error_description
   if description then
     local text = description:gsub("%c", " "):sub(1, 200)
@@ -103,7 +99,9 @@ end
 local function from_final(status, raw, expected)
   local decoded = json.decode(raw)
   if status == 200 then
-    if type(decoded) ~= "table" then return bad_response("HTTP 200 with a body that is not a JSON object", 200) end
+    if type(decoded) ~= "table" then
+      return errors.bad_response(OP, 200, "HTTP 200 with a body that is not a JSON object")
+    end
     return outcome(decoded.request_id, decoded.code, expected, 200)
   end
   if status >= 400 then
@@ -111,7 +109,7 @@ local function from_final(status, raw, expected)
     err.code = BY_MESSAGE[err.detail] or err.code
     return nil, msg, err
   end
-  return bad_response(format("unexpected HTTP %d", status), status)
+  return errors.bad_response(OP, status, format("unexpected HTTP %d", status))
 end
 
 -- vonage.check_silent_auth(check_url [, opts]) -> { request_id, code } | nil, msg, err
@@ -120,8 +118,8 @@ end
 -- max_response_bytes (64 KiB), transport (an object with send(spec)).
 function M.check_silent_auth(check_url, opts)
   opts = check_options(opts)
-  local _, msg, err = validate.required(OP, "check_url", check_url)
-  if msg then return nil, msg, err end
+  local present, msg, err = validate.required(OP, "check_url", check_url)
+  if not present then return nil, msg, err end
   validate.typed(OP, "check_url", check_url, "string")
   local transport = opts.transport or core.http_new { interface = opts.interface, ca_file = opts.ca_file }
   local current = url.split(check_url)
@@ -156,7 +154,7 @@ function M.check_silent_auth(check_url, opts)
     local location = REDIRECTS[status] and headers.location
     if not location then return from_final(status, raw, opts.expected_request_id) end
     if #location > 4096 or location:find("[%c ]") then
-      return bad_response(format("HTTP %d with an unusable Location", status), status)
+      return errors.bad_response(OP, status, format("HTTP %d with an unusable Location", status))
     end
     if redirects == opts.max_redirects then
       return errors.fail("transport", "too_many_redirects",
@@ -277,7 +275,7 @@ function client_methods.start_silent_auth(client, params)
   if not req.check_url then
     -- No check_url: the coverage check failed and the API went on to the
     -- fallback channel (reference: check_url), which has the code now.
-    if not channels[2] then return bad_response("the answer has no check_url") end
+    if not channels[2] then return errors.bad_response(OP, nil, "the answer has no check_url") end
     fields.channel_index, fields.state, fields.reason = 2, "code_pending", "network_not_supported"
   end
   return new_flow(client, req, fields)

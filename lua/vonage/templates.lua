@@ -50,17 +50,13 @@ local KINDS = {
   fragments = { key = "template_fragments", id = "template_fragment_id", op = "template_fragment_page" },
 }
 
-local function bad_response(op, status, what)
-  return errors.fail("http", "bad_response", format("%s: HTTP %d %s", op, status, what),
-                     { status = status })
-end
-
 -- Ids go into a URL path: a UUID or a validation error, before any I/O.
 local function check_id(op, field, id)
-  local _, msg, err = validate.required(op, field, id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.required(op, field, id)
+  if not ok then return nil, msg, err end
   validate.typed(op, field, id, "string")
   if not validate.is_uuid(id) then return errors.invalid(op, field, "must be a UUID") end
+  return true
 end
 
 local function fragments_path(template_id)
@@ -74,16 +70,17 @@ end
 
 -- One object answer (create, get, update): the decoded item, checked.
 local function item_call(client, op, kind, method, path, payload)
-  local status, body, err = api.call(client, op, method, "api_host", path, payload)
+  local status, body, err = api.call(client, { op = op, method = method, host = "api_host",
+                                                    path = path, payload = payload })
   if not status then return nil, body, err end
   if not check_item(kind, body) then
-    return bad_response(op, status, "without a valid " .. KINDS[kind].id)
+    return errors.bad_response(op, status, format("HTTP %d without a valid %s", status, KINDS[kind].id))
   end
   return body
 end
 
 local function delete_call(client, op, path)
-  local status, body, err = api.call(client, op, "DELETE", "api_host", path)
+  local status, body, err = api.call(client, { op = op, method = "DELETE", host = "api_host", path = path })
   if not status then return nil, body, err end
   return true
 end
@@ -104,26 +101,32 @@ local function fetch_page(client, kind, template_id, page, page_size)
   local path = template_id and fragments_path(template_id) or TEMPLATES
   if query[1] then path = path .. "?" .. concat(query, "&") end
 
-  local status, body, err = api.call(client, op, "GET", "api_host", path)
+  local status, body, err = api.call(client, { op = op, method = "GET", host = "api_host", path = path })
   if not status then return nil, body, err end
-  if type(body) ~= "table" then return bad_response(op, status, "without a body") end
+  if type(body) ~= "table" then return errors.bad_response(op, status, format("HTTP %d without a body", status)) end
   local fields = { template_id = template_id }
   for _, name in ipairs { "page", "page_size", "total_pages", "total_items" } do
     local n = json.integer(body[name])
     if not n or n < 0 or n > 1000000000 then
-      return bad_response(op, status, "without a valid " .. name)
+      return errors.bad_response(op, status, format("HTTP %d without a valid %s", status, name))
     end
     fields[name] = n
   end
   local embedded, links = body._embedded, body._links
-  if embedded ~= nil and type(embedded) ~= "table" then return bad_response(op, status, "with a bad _embedded") end
-  if links ~= nil and type(links) ~= "table" then return bad_response(op, status, "with bad _links") end
+  if embedded ~= nil and type(embedded) ~= "table" then
+    return errors.bad_response(op, status, format("HTTP %d with a bad _embedded", status))
+  end
+  if links ~= nil and type(links) ~= "table" then
+    return errors.bad_response(op, status, format("HTTP %d with bad _links", status))
+  end
   local list = embedded and embedded[k.key] or {} -- an empty list may be left out
-  if type(list) ~= "table" then return bad_response(op, status, "with a bad " .. k.key .. " list") end
+  if type(list) ~= "table" then
+    return errors.bad_response(op, status, format("HTTP %d with a bad %s list", status, k.key))
+  end
   local items = {}
   for i, item in ipairs(list) do
     if not check_item(kind, item) then
-      return bad_response(op, status, format("with %s[%d] lacking a valid %s", k.key, i, k.id))
+      return errors.bad_response(op, status, format("HTTP %d with %s[%d] lacking a valid %s", status, k.key, i, k.id))
     end
     items[i] = item
   end
@@ -221,8 +224,8 @@ function client_methods.template_page(client, opts)
   local op = "template_page"
   opts = opts or {}
   validate.typed(op, "options", opts, "table")
-  local _, msg, err = validate.check(op, opts, PAGE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, opts, PAGE)
+  if not ok then return nil, msg, err end
   return fetch_page(client, "templates", nil, opts.page, opts.page_size)
 end
 
@@ -235,16 +238,16 @@ end
 function client_methods.create_template(client, params)
   local op = "create_template"
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = validate.check(op, params, CREATE_TEMPLATE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, params, CREATE_TEMPLATE)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "templates", "POST", TEMPLATES, { name = params.name })
 end
 
 -- client:get_template(template_id) -> template | nil, msg, err
 function client_methods.get_template(client, template_id)
   local op = "get_template"
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "templates", "GET", TEMPLATES .. "/" .. template_id)
 end
 
@@ -255,10 +258,10 @@ function client_methods.update_template(client, template_id, params)
   if params.name == nil and params.is_default == nil then
     errors.misuse(op, "give name, is_default or both")
   end
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = validate.check(op, params, UPDATE_TEMPLATE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = validate.check(op, params, UPDATE_TEMPLATE)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "templates", "PATCH", TEMPLATES .. "/" .. template_id,
                    { name = params.name, is_default = params.is_default })
 end
@@ -267,8 +270,8 @@ end
 -- while it has fragments)
 function client_methods.delete_template(client, template_id)
   local op = "delete_template"
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
   return delete_call(client, op, TEMPLATES .. "/" .. template_id)
 end
 
@@ -282,10 +285,10 @@ function client_methods.template_fragment_page(client, template_id, opts)
   local op = "template_fragment_page"
   opts = opts or {}
   validate.typed(op, "options", opts, "table")
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = validate.check(op, opts, PAGE)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = validate.check(op, opts, PAGE)
+  if not ok then return nil, msg, err end
   return fetch_page(client, "fragments", template_id, opts.page, opts.page_size)
 end
 
@@ -293,8 +296,8 @@ end
 -- A template_id that is not a UUID raises here: there is no loop to return to.
 function client_methods.template_fragments(client, template_id, opts)
   local op = "template_fragments"
-  local _, msg = check_id(op, "template_id", template_id)
-  if msg then errors.misuse(op, (msg:gsub("^[%w_]+: ", ""))) end
+  local ok, msg = check_id(op, "template_id", template_id)
+  if not ok then errors.misuse(op, (msg:gsub("^[%w_]+: ", ""))) end
   return walk(client, op, "fragments", template_id, opts)
 end
 
@@ -303,19 +306,19 @@ end
 function client_methods.create_template_fragment(client, template_id, params)
   local op = "create_template_fragment"
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = validate.check(op, params, CREATE_FRAGMENT)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = validate.check(op, params, CREATE_FRAGMENT)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "fragments", "POST", fragments_path(template_id),
                    { channel = params.channel, locale = params.locale, text = params.text })
 end
 
 local function fragment_path(op, template_id, fragment_id)
-  local _, msg, err = check_id(op, "template_id", template_id)
-  if msg then return nil, msg, err end
-  _, msg, err = check_id(op, "template_fragment_id", fragment_id)
-  if msg then return nil, msg, err end
+  local ok, msg, err = check_id(op, "template_id", template_id)
+  if not ok then return nil, msg, err end
+  ok, msg, err = check_id(op, "template_fragment_id", fragment_id)
+  if not ok then return nil, msg, err end
   return fragments_path(template_id) .. "/" .. fragment_id
 end
 
@@ -334,9 +337,9 @@ function client_methods.update_template_fragment(client, template_id, fragment_i
   validate.typed(op, "argument", params, "table", true)
   local path, msg, err = fragment_path(op, template_id, fragment_id)
   if not path then return nil, msg, err end
-  local _
-  _, msg, err = validate.check(op, params, UPDATE_FRAGMENT)
-  if msg then return nil, msg, err end
+  local ok
+  ok, msg, err = validate.check(op, params, UPDATE_FRAGMENT)
+  if not ok then return nil, msg, err end
   return item_call(client, op, "fragments", "PATCH", path, { text = params.text })
 end
 

@@ -21,7 +21,7 @@ function M.is_integer(v)
 end
 
 -- Length in UTF-8 code points (continuation bytes do not count).
-function M.utf8_len(s)
+local function utf8_len(s)
   local _, continuation = s:gsub("[\128-\191]", "")
   return #s - continuation
 end
@@ -93,7 +93,7 @@ end
 
 function rules.length(min, max)
   return function(v)
-    local n = M.utf8_len(v)
+    local n = utf8_len(v)
     if n < min or n > max then return format("must be %d to %d characters long", min, max) end
   end
 end
@@ -149,13 +149,13 @@ end
 -- parameter is absent). Only a missing table is a bug in the caller, since
 -- no end user types a table: that raises.
 function M.required(op, field, v, want)
-  if v ~= nil then return end
+  if v ~= nil then return true end
   if want == "table" then errors.misuse(op, field .. " is required") end
   return errors.invalid(op, field, "is required")
 end
 
 -- Checks t against a schema { field = { type, rule..., required = bool } }.
--- Returns nil, or the validation error triple for the first broken rule (a
+-- Returns true, or the validation error triple for the first broken rule (a
 -- missing required value included); a wrong type or unknown field raises.
 function M.check(op, t, schema, prefix)
   prefix = prefix or ""
@@ -163,8 +163,8 @@ function M.check(op, t, schema, prefix)
   for _, field in ipairs(fields_of(schema)) do
     local spec, v = schema[field], t[field]
     if spec.required then
-      local _, msg, err = M.required(op, prefix .. field, v, spec[1])
-      if msg then return nil, msg, err end
+      local ok, msg, err = M.required(op, prefix .. field, v, spec[1])
+      if not ok then return nil, msg, err end
     end
     M.typed(op, prefix .. field, v, spec[1])
     if v ~= nil then
@@ -174,6 +174,7 @@ function M.check(op, t, schema, prefix)
       end
     end
   end
+  return true
 end
 
 return M

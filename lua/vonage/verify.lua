@@ -61,8 +61,9 @@ local function check_workflow(op, workflow)
     local fields = {}
     for k, v in pairs(step) do if k ~= "channel" then fields[k] = v end end
     local ok, msg, err = validate.check(op, fields, schema, where .. ".")
-    if ok == nil and msg then return ok, msg, err end
+    if not ok then return nil, msg, err end
   end
+  return true
 end
 
 local function encode_workflow(workflow)
@@ -80,10 +81,10 @@ end
 function client_methods.start_verification(client, params)
   local op = "start_verification"
   validate.typed(op, "argument", params, "table", true)
-  local _, msg, err = validate.check(op, params, START_SCHEMA)
-  if msg then return nil, msg, err end
-  _, msg, err = check_workflow(op, params.workflow)
-  if msg then return nil, msg, err end
+  local ok, msg, err = validate.check(op, params, START_SCHEMA)
+  if not ok then return nil, msg, err end
+  ok, msg, err = check_workflow(op, params.workflow)
+  if not ok then return nil, msg, err end
   if params.template_id then
     for i, step in ipairs(params.workflow) do
       if not channels.takes_template[step.channel] then
@@ -97,16 +98,15 @@ function client_methods.start_verification(client, params)
   for k, v in pairs(params) do payload[k] = v end -- no default the caller did not set
   payload.workflow = encode_workflow(params.workflow)
 
-  local status, body, e = api.call(client, op, "POST", "api_host", "/v2/verify", payload)
+  local status, body, e = api.call(client, { op = op, method = "POST", host = "api_host",
+                                                 path = "/v2/verify", payload = payload })
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
-    return errors.fail("http", "bad_response",
-      format("%s: HTTP %d without a valid request_id", op, status), { status = status })
+    return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
   end
   local check_url = body.check_url
   if check_url ~= nil and (type(check_url) ~= "string" or rules.redirect_url(check_url)) then
-    return errors.fail("http", "bad_response",
-      op .. ": the check_url in the answer is not an https URL", { status = status })
+    return errors.bad_response(op, status, "the check_url in the answer is not an https URL")
   end
   local req = core.request_new(client, body.request_id, params.workflow[1].channel, "pending",
                                check_url)
@@ -133,16 +133,17 @@ end
 -- req:check(code) -> "completed" | nil, msg, err
 function request_methods.check(req, code)
   local op = "check"
-  local _, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
-  if msg then return nil, msg, err end
-  local status, body, e = api.call(req.client, op, "POST", "api_host", path(req), { code = code })
+  local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
+  if not ok then return nil, msg, err end
+  local status, body, e = api.call(req.client, { op = op, method = "POST", host = "api_host",
+                                                     path = path(req), payload = { code = code } })
   if not status then
     if e.code == "too_many_attempts" then req:_set("failed") end
     return nil, body, e
   end
   local result = type(body) == "table" and body.status
   if type(result) ~= "string" or not result:match("^[%w_]+$") or #result > 31 then
-    return errors.fail("http", "bad_response", op .. ": the answer has no status", { status = status })
+    return errors.bad_response(op, status, "the answer has no status")
   end
   req:_set(result)
   return result
@@ -150,7 +151,8 @@ end
 
 -- req:cancel() -> true | nil, msg, err (the API says why it could not)
 function request_methods.cancel(req)
-  local status, body, e = api.call(req.client, "cancel", "DELETE", "api_host", path(req))
+  local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
+                                                     path = path(req) })
   if not status then return nil, body, e end
   req:_set("cancelled")
   return true
@@ -158,9 +160,9 @@ end
 
 -- req:next_workflow() -> true | nil, msg, err ("no_more_workflows" when none is left)
 function request_methods.next_workflow(req)
-  local status, body, e = api.call(req.client, "next_workflow", "POST", "api_host",
-                                   path(req, "/next_workflow"), nil,
-                                   { codes = { [409] = "no_more_workflows" } })
+  local status, body, e = api.call(req.client, { op = "next_workflow", method = "POST", host = "api_host",
+                                                     path = path(req, "/next_workflow"),
+                                                     codes = { [409] = "no_more_workflows" } })
   if not status then return nil, body, e end
   local w = workflows[req]
   if w and w.names[w.at + 1] then

@@ -11,19 +11,19 @@
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
+local http1 = require "vonage.http1"
 
 local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
 
-local type, pairs, tonumber, tostring, pcall, setmetatable =
-      type, pairs, tonumber, tostring, pcall, setmetatable
-local concat, format, min, max = table.concat, string.format, math.min, math.max
+local type, pairs, tostring, pcall, setmetatable =
+      type, pairs, tostring, pcall, setmetatable
+local concat, format, min = table.concat, string.format, math.min
 local now_ms = core.monotonic_ms
 
 local M = {}
 
-local MAX_HEADER_BYTES = 64 * 1024
+local MAX_HEADER_BYTES = http1.MAX_HEADER_BYTES
 local MAX_INTERIM_RESPONSES = 8 -- 1xx answers skipped before the real one
-local READ_PIECE = 64 * 1024
 local DEFAULT_MAX_BODY = 1024 * 1024
 local METHODS = { GET = true, POST = true, DELETE = true, PATCH = true, PUT = true }
 -- Methods that may be sent again when a kept-alive connection closed without
@@ -96,161 +96,12 @@ end
 -- left before each call: it returns as soon as any byte arrives, whereas a
 -- receive(n) or receiveuntil reader restarts its timer on each byte, so a
 -- server trickling a byte a second held it past the deadline without end.
--- The reader keeps what arrived beyond the part asked for in r.buf.
+-- The framing itself is vonage.http1's.
 local function new_reader(sock, deadline)
-  return { sock = sock, deadline = deadline, buf = "" }
-end
-
--- The next bytes that arrive, at most n | nil, err ("timeout" once the deadline is spent).
-local function receive(r, n)
-  if not arm(r.sock, r.deadline) then return nil, "timeout" end
-  return r.sock:receiveany(n)
-end
-
--- The bytes before the next `delim` (consumed, not returned), at most `limit` of
--- them: bytes | nil, "too_large" | nil, err, bytes_seen.
-local function read_until(r, delim, limit)
-  local from = 1
-  while true do
-    local buf = r.buf
-    local i = buf:find(delim, from, true)
-    if i then
-      if i - 1 > limit then return nil, "too_large" end
-      r.buf = buf:sub(i + #delim)
-      return buf:sub(1, i - 1)
-    end
-    if #buf > limit then return nil, "too_large" end
-    from = max(1, #buf - #delim + 2)
-    local piece, err = receive(r, READ_PIECE)
-    if not piece then return nil, err, #buf end
-    r.buf = buf .. piece
-  end
-end
-
--- Exactly n bytes; never reads past them.
-local function read_exact(r, n)
-  local first = r.buf:sub(1, n)
-  r.buf = r.buf:sub(n + 1)
-  local parts, size = { first }, #first
-  while size < n do
-    local piece, err = receive(r, min(READ_PIECE, n - size))
-    if not piece then return nil, err end
-    parts[#parts + 1] = piece
-    size = size + #piece
-  end
-  return concat(parts)
-end
-
--- Reads one header block, capped; the blank line ending it is consumed, not
--- returned. Returns block | nil, err, bytes_seen.
-local function read_header_block(r)
-  local block, err, seen = read_until(r, "\r\n\r\n", MAX_HEADER_BYTES)
-  if err == "too_large" then return nil, "headers_too_large", MAX_HEADER_BYTES end
-  return block, err, seen
-end
-
--- Status and a table of lower-case names; a repeated header's values are
--- joined with ", " as the curl transport does.
-local function parse_head(block)
-  local version, status, reason, rest = block:match("^HTTP/1%.([01]) (%d%d%d)([^\r\n]*)(.*)$")
-  if not version or not (reason == "" or reason:sub(1, 1) == " ") then return nil end
-  local headers = {}
-  for line in rest:gmatch("[^\r\n]+") do
-    local name, value = line:match("^([^:%s]+):[ \t]*(.-)[ \t]*$")
-    if name then
-      name = name:lower()
-      headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
-    end
-  end
-  return tonumber(status), headers, version == "1"
-end
-
-local function has_token(value, token)
-  for item in (value or ""):gmatch("[^,]+") do
-    if item:match("^%s*(.-)%s*$"):lower() == token then return true end
-  end
-  return false
-end
-
-local function too_large(max_body)
-  return nil, "body_too_large", format("response body exceeds the %d byte limit", max_body)
-end
-
--- One CRLF-terminated line of at most `limit` bytes (chunk sizes, trailers).
-local function read_line(r, limit)
-  local line, err = read_until(r, "\r\n", limit)
-  if err == "too_large" then return nil, "malformed" end
-  return line, err
-end
-
-local function read_chunked(r, max_body)
-  local parts, size = {}, 0
-  while true do
-    local line, err = read_line(r, 1024)
-    if not line then return nil, err end
-    local hex = line:match("^(%x+)[ \t]*;") or line:match("^(%x+)[ \t]*$")
-    if not hex or #hex > 8 then return nil, "malformed" end
-    local n = tonumber(hex, 16)
-    if n == 0 then break end
-    -- Checked before reading: a chunked answer cannot get around the cap.
-    if size + n > max_body then return too_large(max_body) end
-    local data, derr = read_exact(r, n)
-    if not data then return nil, derr end
-    local crlf, cerr = read_exact(r, 2)
-    if crlf ~= "\r\n" then return nil, cerr or "malformed" end
-    size = size + n
-    parts[#parts + 1] = data
-  end
-  local trailers = 0
-  while true do -- trailer fields, then the empty line
-    local line, err = read_line(r, MAX_HEADER_BYTES)
-    if not line then return nil, err end
-    if line == "" then return concat(parts) end
-    trailers = trailers + #line
-    if trailers > MAX_HEADER_BYTES then return nil, "headers_too_large" end
-  end
-end
-
-local function read_until_close(r, max_body)
-  local parts, size = { r.buf }, #r.buf
-  r.buf = ""
-  if size > max_body then return too_large(max_body) end
-  while true do
-    local piece, err = receive(r, READ_PIECE)
-    if not piece then
-      if err == "closed" then return concat(parts) end
-      return nil, err
-    end
-    size = size + #piece
-    if size > max_body then return too_large(max_body) end
-    parts[#parts + 1] = piece
-  end
-end
-
--- Reads the body the head announces: body, reusable | nil, code[, msg].
-local function read_body(r, status, headers, max_body)
-  if status == 204 or status == 304 then return "", true end
-  local coding = headers["transfer-encoding"]
-  local body, err, msg
-  if coding and has_token(coding, "chunked") then
-    body, err, msg = read_chunked(r, max_body)
-    if not body then return nil, err, msg end
-    -- Chunked wins over a Content-Length (RFC 9112 6.3), but an answer with
-    -- both may be framed otherwise by a proxy on the way: do not pool it.
-    return body, headers["content-length"] == nil
-  end
-  local length = not coding and headers["content-length"]
-  if length then
-    if not length:match("^%d+$") or #length > 15 then return nil, "malformed" end
-    length = tonumber(length)
-    if length > max_body then return too_large(max_body) end
-    body, err = read_exact(r, length)
-    if not body then return nil, err end
-    return body, true
-  end
-  body, err, msg = read_until_close(r, max_body)
-  if not body then return nil, err, msg end
-  return body, false
+  return http1.reader(function(n)
+    if not arm(sock, deadline) then return nil, "timeout" end
+    return sock:receiveany(n)
+  end)
 end
 
 local function no_cosocket(phase)
@@ -365,7 +216,7 @@ local function exchange(spec, u, head, deadline)
   local r = new_reader(sock, deadline)
   local status, headers, http11
   for _ = 1, MAX_INTERIM_RESPONSES do
-    local block, herr, seen = read_header_block(r)
+    local block, herr, seen = http1.read_header_block(r)
     if not block then
       if herr == "headers_too_large" then
         sock:close()
@@ -378,13 +229,13 @@ local function exchange(spec, u, head, deadline)
       end
       return broken("reading the answer", herr)
     end
-    status, headers, http11 = parse_head(block)
+    status, headers, http11 = http1.parse_head(block)
     if not status then return not_http("the status line is not HTTP/1.x") end
     if status >= 200 then break end
   end
   if status < 200 then return not_http("too many interim (1xx) answers") end
 
-  local body, reusable, msg = read_body(r, status, headers, spec.max_response_bytes or DEFAULT_MAX_BODY)
+  local body, reusable, msg = http1.read_body(r, status, headers, spec.max_response_bytes or DEFAULT_MAX_BODY)
   if not body then
     local code = reusable
     sock:close()
@@ -395,7 +246,7 @@ local function exchange(spec, u, head, deadline)
     return broken("reading the body", code)
   end
   -- Bytes read past the answer belong to no request: such a connection is closed.
-  if reusable and r.buf == "" and http11 and not has_token(headers.connection, "close") then
+  if reusable and r.buf == "" and http11 and not http1.has_token(headers.connection, "close") then
     -- nginx refuses to pool a socket with unread bytes; then it must be closed here.
     if not sock:setkeepalive() then sock:close() end
   else
