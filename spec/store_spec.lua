@@ -61,6 +61,13 @@ http {
         ngx.print(s:add(ngx.var.arg_key, 60) and "fresh" or "seen")
       }
     }
+    location = /interleave {
+      content_by_lua_block {
+        local interleave = require "spec.support.store_interleave"
+        local runs, failures = interleave(ngx.shared.vonage_store, ngx.var.arg_what)
+        ngx.print(runs, " schedules, failed: ", table.concat(failures, " "))
+      }
+    }
     location = /pid { content_by_lua_block { ngx.print(ngx.worker.pid()) } }
   }
 }
@@ -174,6 +181,14 @@ describe("vonage.store", function()
         assert.equal(1, wins)
         assert.equal(31, misses)
       end
+    end)
+
+    it("gives a value to exactly one of two takes in every interleaving of their dict operations", function()
+      assert.equal("1024 schedules, failed: ", get("/interleave?what=take"))
+    end)
+
+    it("makes exactly one of two adds fresh in every interleaving", function()
+      assert.equal("1024 schedules, failed: ", get("/interleave?what=add"))
     end)
 
     it("lets exactly one of 32 concurrent adds across both workers be fresh", function()
