@@ -14,8 +14,8 @@ assert(sandbox:call("POST", "/_sandbox/redirect_uris",
 
 local phone = "+447700900000"
 local session = "web-session-42" -- your web framework's session id
--- Shared by the two requests; in OpenResty use vonage.state_store.shared_dict(ngx.shared.DICT).
-local store = vonage.state_store.memory()
+-- Shared by the two requests; in OpenResty use vonage.store.shared_dict(ngx.shared.DICT).
+local store = vonage.store.memory()
 
 local function step(title) print(("\n== %s"):format(title)) end
 

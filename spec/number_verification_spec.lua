@@ -355,7 +355,7 @@ describe("Number Verification", function()
   describe("state stores", function()
     it("bounds the in-memory store and lets expired states make room", function()
       local t = 1000
-      local store = vonage.state_store.memory { max_entries = 2, clock = function() return t end }
+      local store = vonage.store.memory { max_entries = 2, clock = function() return t end }
       local flow = new_flow { state_store = store }
       assert.truthy(flow:authorize_url { phone_number = NUMBER, session = SESSION })
       assert.truthy(flow:authorize_url { phone_number = NUMBER, session = SESSION })
@@ -364,7 +364,7 @@ describe("Number Verification", function()
       assert.equal("state_store_full", err.code)
       t = t + 600
       assert.truthy(flow:authorize_url { phone_number = NUMBER, session = SESSION })
-      assert.equal("vonage.state_store.memory (1 of 2)", tostring(store))
+      assert.equal("vonage.store.memory (1 of 2)", tostring(store))
     end)
 
     it("works with a store the application implements, which never sees a raw state", function()

@@ -24,7 +24,7 @@ local function completed_verification(client)
 end
 
 local function opts(extra)
-  local o = { signature_secret = SECRET, replay_store = require("vonage").webhook.memory_store() }
+  local o = { signature_secret = SECRET, replay_store = require("vonage").store.memory() }
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
@@ -96,11 +96,11 @@ describe("vonage.webhook", function()
       assert.is_nil(client.signature_secret)
       assert.is_nil(tostring(client):find(SECRET, 1, true))
       local event = assert(client:verify_webhook(got.body, got.authorization,
-        { replay_store = vonage.webhook.memory_store() }))
+        { replay_store = vonage.store.memory() }))
       assert.equals("completed", event.status)
       local other = H.client { signature_secret = SECRET:upper() }
       local _, _, err = other:verify_webhook(got.body, got.authorization,
-        { replay_store = vonage.webhook.memory_store() })
+        { replay_store = vonage.store.memory() })
       assert.equals("bad_signature", err.code)
       local _, _, err2 = H.client():verify_webhook(got.body, got.authorization)
       assert.equals("no_secret", err2.code)
@@ -278,9 +278,9 @@ describe("vonage.webhook", function()
   end)
 
   describe("records the jti only once the event is typed", function()
-    -- A memory_store whose add is counted, and can raise a memory error first.
+    -- A memory store whose add is counted, and can raise a memory error first.
     local function store_failing(times)
-      local real = vonage.webhook.memory_store()
+      local real = vonage.store.memory()
       local store = { adds = 0, real = real }
       function store.add(_, jti, ttl)
         store.adds = store.adds + 1
@@ -311,11 +311,11 @@ describe("vonage.webhook", function()
       assert.equals(3, store.adds)
     end)
 
-    it("and a memory_store write that fails leaves the jti unseen", function()
-      local store = vonage.webhook.memory_store()
+    it("and a memory store write that fails leaves the jti unseen", function()
+      local store = vonage.store.memory()
       local writes = 0
       -- Every write of a new key may grow a table, so each can raise.
-      for _, name in ipairs { "jtis", "expires", "slot" } do
+      for _, name in ipairs { "entries" } do
         setmetatable(store[name], { __newindex = function(t, k, v)
           writes = writes + 1
           if writes == 1 then error("not enough memory", 0) end
@@ -328,7 +328,7 @@ describe("vonage.webhook", function()
         setmetatable(store[name], nil)
         writes = 0
       end
-      assert.matches("%(3 of ", tostring(store))
+      assert.matches("%(1 of ", tostring(store))
     end)
 
     it("and still propagates any other error a replay store raises", function()
@@ -348,17 +348,21 @@ describe("vonage.webhook", function()
       assert.has_error(function() vonage.webhook.verify(body, auth, opts { secret = SECRET }) end)
     end)
 
-    it("keeps a bounded replay store that forgets the oldest first", function()
-      local store = vonage.webhook.memory_store { max_entries = 2 }
-      assert.is_true(store:add("a", 60))
-      assert.is_false(store:add("a", 60))
-      assert.is_true(store:add("b", 60))
-      assert.is_true(store:add("c", 60))
-      assert.is_true(store:add("a", 60)) -- evicted to make room for c
-      assert.is_false(store:add("c", 60))
-      store:delete("c")
-      assert.is_true(store:add("c", 60))
-      assert.matches("memory_store %(2 of 2%)", tostring(store))
+    it("refuses an event when the replay store is full, and never forgets a live jti", function()
+      local store = vonage.webhook.memory_store { max_entries = 2 } -- the deprecated alias
+      assert.equal("vonage.store.memory (0 of 2)", tostring(store))
+      local seen = {}
+      for i = 1, 2 do
+        seen[i] = { forge { claims = { jti = "full-" .. i } } }
+        assert(vonage.webhook.verify(seen[i][1], seen[i][2], opts { replay_store = store }))
+      end
+      local body, auth = forge { claims = { jti = "full-3" } }
+      local msg = refused("replay_store", body, auth, opts { replay_store = store })
+      assert.matches("full", msg)
+      for i = 1, 2 do refused("replay", seen[i][1], seen[i][2], opts { replay_store = store }) end
+      store:delete("full-1")
+      assert(vonage.webhook.verify(body, auth, opts { replay_store = store }))
+      assert.matches("memory %(2 of 2%)", tostring(store))
     end)
   end)
 

@@ -74,7 +74,7 @@ end
 
 M.receive = vonage.webhook.ngx_handler({
   signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET"),
-  replay_store = vonage.webhook.shared_dict_store(ngx.shared.vonage_webhook_jti),
+  replay_store = vonage.store.shared_dict(ngx.shared.vonage_webhook_jti),
 }, on_event)
 
 -- GET /received -> {"events": [...]} in the order they were accepted

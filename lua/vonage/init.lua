@@ -18,7 +18,8 @@ local M = {
   check_silent_auth = silent_auth.check_silent_auth,
   webhook = require "vonage.webhook",
   hash_phone_number = number_verification.hash_phone_number,
-  state_store = require "vonage.state_store",
+  store = require "vonage.store",
+  state_store = require "vonage.store", -- deprecated alias of vonage.store (0.1)
 }
 
 for name in pairs(channels.schemas) do

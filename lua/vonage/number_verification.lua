@@ -12,7 +12,7 @@ local errors = require "vonage.errors"
 local json = require "vonage.json"
 local url = require "vonage.url"
 local validate = require "vonage.validate"
-local state_store = require "vonage.state_store"
+local store_mod = require "vonage.store"
 local now = require("vonage.clock").now
 
 local type, pairs, setmetatable, tostring, format =
@@ -23,7 +23,7 @@ local M = {}
 M.SCOPE = "dpv:FraudPreventionAndDetection#number-verification-verify-read"
 local AUTHORIZE_SCOPE = "openid " .. M.SCOPE
 local VERIFY_PATH = "/camara/number-verification/v031/verify"
-local DEFAULT_STATE_TTL = 600
+local DEFAULT_STATE_TTL, MAX_STATE_TTL = 600, 3600
 local MAX_TOKEN_LIFETIME = 30 * 86400
 
 local Flow = { __name = "vonage.number_verification" }
@@ -100,7 +100,10 @@ local function new_state(flow, op, params)
     expires_at = created_at + flow.state_ttl,
   }
   ok, msg, err = flow.state_store:put(store_key(state), record, flow.state_ttl)
-  if not ok then return nil, op .. ": " .. tostring(msg), err end
+  if not ok then
+    local code = type(err) == "table" and err.code == "store_full" and "state_store_full" or "state_store_failed"
+    return oauth_fail(code, op .. ": the state store refused the state: " .. tostring(msg))
+  end
   return state
 end
 
@@ -349,18 +352,18 @@ function core.client_methods.number_verification(client, opts)
     errors.misuse(op, "redirect_uri " .. (why or "must not hold a #fragment"))
   end
   local ttl = opts.state_ttl or DEFAULT_STATE_TTL
-  if ttl < 30 or ttl > state_store.MAX_TTL then
-    errors.misuse(op, format("state_ttl must be between 30 and %d seconds", state_store.MAX_TTL))
+  if ttl < 30 or ttl > MAX_STATE_TTL then
+    errors.misuse(op, format("state_ttl must be between 30 and %d seconds", MAX_STATE_TTL))
   end
   if not client.application_id then
     errors.misuse(op, "the client needs application_id and a private key (the app JWT)")
   end
   local store = opts.state_store
   if store == nil then
-    store = default_stores[client] or state_store.memory()
+    store = default_stores[client] or store_mod.memory()
     default_stores[client] = store
   end
-  state_store.check(op, store)
+  store_mod.check(op, "state_store", store, "put", "take")
   return setmetatable({ client = client, redirect_uri = opts.redirect_uri, state_store = store,
                         state_ttl = ttl }, Flow)
 end

@@ -10,10 +10,11 @@ local core = require "vonage.core"
 local errors = require "vonage.errors"
 local json = require "vonage.json"
 local validate = require "vonage.validate"
+local store_mod = require "vonage.store"
 local now = require("vonage.clock").now
 
-local type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, getmetatable, rawget =
-      type, ipairs, pairs, next, pcall, tostring, tonumber, setmetatable, getmetatable, rawget
+local type, ipairs, pairs, next, pcall, tostring, tonumber, getmetatable, rawget =
+      type, ipairs, pairs, next, pcall, tostring, tonumber, getmetatable, rawget
 local format, open = string.format, io.open
 
 local M = {}
@@ -28,86 +29,22 @@ local function fail(code, message)
 end
 
 ---------------------------------------------------------------------------
--- Replay stores: add(jti, ttl) -> true when new, false when seen (atomic);
--- delete(jti) forgets one, so a delivery whose handler failed can come again.
+-- The replay record: a vonage.store (add/delete); a jti is added only once
+-- nothing else can fail, and deleted again when the handler fails, so
+-- Vonage's retry is processed.
 ---------------------------------------------------------------------------
 
-local memory_mt = { __name = "vonage.webhook.memory_store" }
-memory_mt.__index = memory_mt
+local function default_replay_store()
+  return store_mod.memory { max_entries = DEFAULT_STORE_ENTRIES }
+end
 
--- memory_store{ max_entries = 100000 }: per process (per nginx worker). TTLs
--- are all equal, so insertion order is expiry order and a FIFO evicts: a
--- queue of jtis with their expiry; slot[jti] is the live queue index of jti.
+-- Deprecated aliases (0.1 names): vonage.store.memory and vonage.store.shared_dict.
 function M.memory_store(opts)
   opts = opts or {}
-  validate.typed("vonage.webhook.memory_store", "max_entries", opts.max_entries, "integer")
-  local max = opts.max_entries or DEFAULT_STORE_ENTRIES
-  if max < 1 then errors.misuse("vonage.webhook.memory_store", "max_entries must be positive") end
-  return setmetatable({ max = max, slot = {}, jtis = {}, expires = {}, head = 1, tail = 0, count = 0 },
-                      memory_mt)
+  validate.typed("vonage.webhook.memory_store", "options", opts, "table")
+  return store_mod.memory { max_entries = opts.max_entries or DEFAULT_STORE_ENTRIES, clock = opts.clock }
 end
-
--- Drops entries past their TTL, then the oldest until one more fits (the
--- oldest iat leaves the window first). Deleted entries are skipped.
-function memory_mt:evict(t)
-  while self.head <= self.tail do
-    local i = self.head
-    local jti = self.jtis[i]
-    local live = self.slot[jti] == i
-    if live and self.expires[i] > t and self.count < self.max then break end
-    if live then
-      self.slot[jti] = nil
-      self.count = self.count - 1
-    end
-    self.jtis[i], self.expires[i] = nil, nil
-    self.head = i + 1
-  end
-end
-
--- The jti becomes live only with its slot, written last: a memory error on
--- any earlier write leaves an entry that evict drops and the jti unseen.
-function memory_mt:add(jti, ttl)
-  local t = now()
-  local i = self.slot[jti]
-  if i and self.expires[i] > t then return false end
-  self:delete(jti)
-  self:evict(t)
-  i = self.tail + 1
-  self.jtis[i] = jti
-  self.expires[i] = t + ttl
-  self.tail = i
-  self.slot[jti] = i
-  self.count = self.count + 1
-  return true
-end
-
-function memory_mt:delete(jti)
-  if self.slot[jti] then
-    self.slot[jti] = nil
-    self.count = self.count - 1
-  end
-end
-
-function memory_mt:__tostring()
-  return format("vonage.webhook.memory_store (%d of %d)", self.count, self.max)
-end
-
--- shared_dict_store(dict): an ngx.shared.DICT, shared by all nginx workers;
--- its own LRU bounds it (lua_shared_dict size).
-function M.shared_dict_store(dict)
-  if type(dict) ~= "table" and type(dict) ~= "userdata" then
-    errors.misuse("vonage.webhook.shared_dict_store", "expected an ngx.shared.DICT")
-  end
-  return {
-    add = function(_, jti, ttl)
-      local ok, err = dict:add("vonage-jti:" .. jti, true, ttl)
-      if ok then return true end
-      if err == "exists" then return false end
-      return nil, err
-    end,
-    delete = function(_, jti) dict:delete("vonage-jti:" .. jti) end,
-  }
-end
+M.shared_dict_store = store_mod.shared_dict
 
 local default_store -- created on first use
 
@@ -143,10 +80,7 @@ local function check_options(op, opts)
   if opts.max_ahead and (opts.max_ahead < 0 or opts.max_ahead > 3600) then
     errors.misuse(op, "max_ahead must be between 0 and 3600 seconds")
   end
-  local store = opts.replay_store
-  if store ~= nil and not ((type(store) == "table" or type(store) == "userdata") and store.add) then
-    errors.misuse(op, "replay_store must be an object with add(jti, ttl) and delete(jti)")
-  end
+  if opts.replay_store ~= nil then store_mod.check(op, "replay_store", opts.replay_store, "add", "delete") end
 end
 
 ---------------------------------------------------------------------------
@@ -317,7 +251,7 @@ local function checked_event(raw_body, authorization, opts)
                   application_id = claims.application_id }
   local store = opts.replay_store
   if not store then
-    default_store = default_store or M.memory_store()
+    default_store = default_store or default_replay_store()
     store = default_store
   end
   -- Remember a jti as long as its iat could still pass the window.
@@ -389,14 +323,14 @@ end
 -- a failing replay store (nothing recorded), 500 when on_event raises
 -- or returns false or nil, err (the jti is forgotten, so Vonage's retry is
 -- processed). opts as for verify; replay_store defaults to this worker's
--- memory store: pass shared_dict_store(ngx.shared.X) with several workers.
+-- memory store: pass vonage.store.shared_dict(ngx.shared.X) with several workers.
 function M.ngx_handler(opts, on_event)
   local op = "vonage.webhook.ngx_handler"
   check_options(op, opts)
   if type(on_event) ~= "function" then errors.misuse(op, "on_event must be a function") end
   local verify_opts = {}
   for k, v in pairs(opts) do verify_opts[k] = v end
-  verify_opts.replay_store = opts.replay_store or M.memory_store()
+  verify_opts.replay_store = opts.replay_store or default_replay_store()
   return function()
     local ngx = rawget(_G, "ngx")
     local function answer(status, why)

@@ -66,7 +66,7 @@ local phases = {
 
   { name = "webhook", every = true,
     before = function()
-      local store = vonage.webhook.memory_store()
+      local store = vonage.store.memory { max_entries = 100000 }
       for i, how in ipairs { "module", "client" } do
         local body, auth = forge("r-" .. how)
         pending[i] = { body = body, auth = auth, request_id = "r-" .. how }
