@@ -70,6 +70,10 @@ describe("the resty transport", function()
                 { log[#log].method, log[#log].path, log[#log].auth })
   end)
 
+  it("never passes the Authorization value to a replaceable module function", function()
+    assert.same({ started = true, leaked = false }, get("/patched_validate?to=447700900051"))
+  end)
+
   it("maps a wrong code to the API's error code, as the curl transport does", function()
     local to = "447700900051"
     local started = get("/start?to=" .. to)

@@ -24,8 +24,8 @@
 #include <time.h>
 #include <openssl/crypto.h>
 
-#if !CURL_AT_LEAST_VERSION(7, 80, 0)
-#error "libcurl 7.80 or later is needed (CURLOPT_PREREQFUNCTION)"
+#if !CURL_AT_LEAST_VERSION(7, 85, 0)
+#error "libcurl 7.85 or later is needed (CURLOPT_PREREQFUNCTION, CURLOPT_PROTOCOLS_STR)"
 #endif
 
 #define VN_DEFAULT_MAX_BODY (1024L * 1024L)
