@@ -68,7 +68,7 @@ http {
         ngx.print(runs, " schedules, failed: ", table.concat(failures, " "))
       }
     }
-    location = /pid { content_by_lua_block { ngx.print(ngx.worker.pid()) } }
+    location = /pid { content_by_lua_block { ngx.print("<", ngx.worker.pid(), ">") } }
   }
 }
 ]]
@@ -169,12 +169,12 @@ describe("vonage.store", function()
       -- to whichever worker is awake
       local pids, count = {}, 0
       for _ = 1, 10 do
-        for pid in race("/pid"):gmatch("%d+") do
+        for pid in race("/pid"):gmatch("<(%d+)>") do -- framed: answers may run together
           if not pids[pid] then pids[pid], count = true, count + 1 end
         end
         if count >= 2 then break end
       end
-      assert.equal(2, count)
+      assert.is_true(count >= 2, count .. " worker(s) answered")
     end)
 
     it("lets exactly one of 32 concurrent takes across both workers win", function()
