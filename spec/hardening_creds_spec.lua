@@ -32,6 +32,18 @@ local function tmpname()
   return name
 end
 
+-- A garbage object whose finalizer runs fn (a userdata under LuaJIT, where
+-- tables have no __gc).
+local function finalizer(fn)
+  local newproxy = rawget(_G, "newproxy")
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = fn
+    return p
+  end
+  return setmetatable({}, { __gc = fn })
+end
+
 describe("hardening: closed objects", function()
   before_each(H.reset)
 
@@ -402,18 +414,6 @@ describe("hardening: a spec that runs Lua while C reads it", function()
     m:close()
   end)
 
-  -- A garbage object whose finalizer runs fn (a userdata under LuaJIT, where
-  -- tables have no __gc).
-  local function finalizer(fn)
-    local newproxy = rawget(_G, "newproxy")
-    if newproxy then
-      local p = newproxy(true)
-      getmetatable(p).__gc = fn
-      return p
-    end
-    return setmetatable({}, { __gc = fn })
-  end
-
   -- Finalizers run at allocations; with the collector at its most eager, one
   -- that closes the transport runs while send and result push their answers.
   -- Under ASan the old code read freed buffers here (push_headers after a
@@ -481,17 +481,7 @@ describe("hardening: a spec that runs Lua while C reads it", function()
 end)
 
 describe("hardening: a client closed while it checks a webhook", function()
-  -- The same eager collector and finalizer chains as above (copied: each
-  -- describe keeps its own helpers).
-  local function finalizer(fn)
-    local newproxy = rawget(_G, "newproxy")
-    if newproxy then
-      local p = newproxy(true)
-      getmetatable(p).__gc = fn
-      return p
-    end
-    return setmetatable({}, { __gc = fn })
-  end
+  -- The same eager collector and finalizer chains as above.
 
   it("reads the signature secret only after its arguments are strings", function()
     local b64 = core.base64url_encode
