@@ -8,6 +8,7 @@
 #include "vn_error.h"
 #include "vn_http.h"
 #include "vn_jwt.h"
+#include "vn_limits.h"
 #include "vn_multi.h"
 #include "vn_util.h"
 #include "vn_webhook.h"
@@ -18,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VN_MAX_KEY_BYTES (64 * 1024)
+#define VN_MAX_KEY_BYTES VN_MAX(private_key_bytes)
 /* A shorter HMAC key is guessable; Vonage's signature secrets are longer. */
-#define VN_MIN_SIGNATURE_SECRET 16
+#define VN_MIN_SIGNATURE_SECRET VN_MIN(signature_secret)
 /* Re-mint once 80% of the token's life has passed, so a token handed to a
  * slow request still has a margin left when the server checks it. */
 #define VN_JWT_REUSE_NUM 4
@@ -257,7 +258,7 @@ static int client_new(lua_State *L)
     c->jwt_grants_json = copy_field(L, 1, "jwt_grants_json");
     if (c->jwt_grants_json != NULL && (why = vn_jwt_check_grants(c->jwt_grants_json)) != NULL)
         return luaL_error(L, "vonage.client: jwt_grants_json %s", why);
-    c->jwt_ttl = vn_optfield_integer(L, 1, "jwt_ttl", 900, 30, 86400);
+    c->jwt_ttl = vn_optfield_integer(L, 1, "jwt_ttl", VN_RANGE(jwt_ttl));
     lua_pushliteral(L, "jwt_nbf");
     lua_rawget(L, 1);
     c->jwt_nbf = lua_toboolean(L, -1);

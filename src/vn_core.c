@@ -4,6 +4,7 @@
 #include "vn_crypto.h"
 #include "vn_error.h"
 #include "vn_http.h"
+#include "vn_limits.h"
 #include "vn_multi.h"
 #include "vn_request.h"
 #include "vn_template_page.h"
@@ -175,6 +176,7 @@ VN_EXPORT int luaopen_vonage_core(lua_State *L)
     vn_crypto_open(L);
     vn_webhook_open(L);
     vn_url_open(L);
+    vn_limits_open(L);
     vn_http_open(L);
     vn_multi_open(L);
     vn_client_open(L);

@@ -13,6 +13,7 @@
 #include "vn_client.h"
 #include "vn_compat.h"
 #include "vn_error.h"
+#include "vn_limits.h"
 #include "vn_url.h"
 #include "vn_util.h"
 
@@ -28,8 +29,7 @@
 #error "libcurl 7.85 or later is needed (CURLOPT_PREREQFUNCTION, CURLOPT_PROTOCOLS_STR)"
 #endif
 
-#define VN_DEFAULT_MAX_BODY (1024L * 1024L)
-#define VN_MAX_HEADER_BYTES (64L * 1024L)
+#define VN_MAX_HEADER_BYTES ((long)VN_MAX(header_bytes))
 #define VN_KEEP_BUFFER_BYTES (64 * 1024)
 
 typedef struct vn_http {
@@ -436,7 +436,7 @@ static void set_proxy(CURL *e, const vn_http_config *cfg, const char *protocols)
 static int set_method(vn_transfer *t, const char *method, const char *body, size_t body_len)
 {
     CURL *e = t->easy;
-    t->once_only = strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0;
+    t->once_only = !vn_method_idempotent(method);
     t->started = t->left = t->resend_refused = t->headers_done = 0;
     t->request_mark = 0;
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
@@ -528,10 +528,11 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
     sp->body = spec_string(L, spec_field(L, spec_idx, "body"), "body", &sp->body_len, who);
     if (sp->method == NULL || sp->url == NULL)
         return luaL_error(L, "%s: spec.method and spec.url are required", who);
-    sp->timeout_ms = vn_optfield_integer(L, spec_idx, "timeout_ms", 10000, 1, 600000);
-    sp->connect_ms = vn_optfield_integer(L, spec_idx, "connect_timeout_ms", 3000, 1, 600000);
-    sp->max_body = vn_optfield_integer(L, spec_idx, "max_response_bytes", VN_DEFAULT_MAX_BODY, 0,
-                                       1L << 30);
+    sp->timeout_ms = vn_optfield_integer(L, spec_idx, "timeout_ms", VN_RANGE(timeout_ms));
+    sp->connect_ms = vn_optfield_integer(L, spec_idx, "connect_timeout_ms", VN_RANGE(connect_timeout_ms));
+    /* Any cap up to the client's largest: each caller's option has its own floor. */
+    sp->max_body = vn_optfield_integer(L, spec_idx, "max_response_bytes", VN_DEFAULT(max_response_bytes), 0,
+                                       VN_MAX(max_response_bytes));
     idx = spec_field(L, spec_idx, "headers");
     if (!lua_isnil(L, idx) && !lua_istable(L, idx))
         return luaL_error(L, "%s: spec.headers must be a table", who);
@@ -682,7 +683,8 @@ static void sleep_ms(long ms)
 static int http_sleep(lua_State *L)
 {
     lua_Integer ms = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, ms >= 0 && ms <= 60000, 2, "sleep must be 0..60000 ms");
+    luaL_argcheck(L, ms >= VN_MIN(sleep_ms) && ms <= VN_MAX(sleep_ms), 2,
+                  "sleep must be " VN_STR(VN_MIN(sleep_ms)) ".." VN_STR(VN_MAX(sleep_ms)) " ms");
     sleep_ms((long)ms);
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "vn_compat.h"
 #include "vn_error.h"
 #include "vn_http.h"
+#include "vn_limits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -247,10 +248,11 @@ static void check_mcode(lua_State *L, CURLMcode mc)
 static int multi_perform(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
-    lua_Integer timeout_ms = luaL_optinteger(L, 2, 0);
+    lua_Integer timeout_ms = luaL_optinteger(L, 2, VN_DEFAULT(poll_timeout_ms));
     size_t before = m->ndone;
     int running = 0;
-    luaL_argcheck(L, timeout_ms >= 0 && timeout_ms <= 600000, 2, "timeout must be 0..600000 ms");
+    luaL_argcheck(L, timeout_ms >= VN_MIN(poll_timeout_ms) && timeout_ms <= VN_MAX(poll_timeout_ms), 2,
+                  "timeout must be " VN_STR(VN_MIN(poll_timeout_ms)) ".." VN_STR(VN_MAX(poll_timeout_ms)) " ms");
     check_mcode(L, curl_multi_perform(m->multi, &running));
     collect_finished(m);
     if (m->ndone == before && timeout_ms > 0) {

@@ -7,12 +7,13 @@
  */
 #include "vn_template_page.h"
 #include "vn_compat.h"
+#include "vn_limits.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* Far above any real count; keeps every counter exact in a lua_Number. */
-#define VN_PAGE_MAX_COUNT 1000000000L
+#define VN_PAGE_MAX_COUNT ((long)VN_MAX(page_count))
 
 typedef struct vn_template_page {
     long page, page_size, total_pages, total_items;
@@ -32,7 +33,7 @@ static long required_count(lua_State *L, int idx, const char *field)
     if (lua_isnil(L, -1))
         luaL_error(L, "vonage.template_page: '%s' is required", field);
     lua_pop(L, 1);
-    return vn_optfield_integer(L, idx, field, 0, 0, VN_PAGE_MAX_COUNT);
+    return vn_optfield_integer(L, idx, field, 0, VN_MIN(page_count), VN_PAGE_MAX_COUNT);
 }
 
 /*

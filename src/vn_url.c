@@ -17,6 +17,7 @@
  */
 #include "vn_url.h"
 #include "vn_compat.h"
+#include "vn_limits.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -25,10 +26,7 @@
 #include <strings.h>
 #include <curl/curl.h>
 
-#define STR2(x) #x
-#define STR(x) STR2(x)
-
-static const char R_LONG[] = "is longer than " STR(VN_URL_MAX) " bytes";
+static const char R_LONG[] = "is longer than " VN_STR(VN_MAX(url_bytes)) " bytes";
 static const char R_BYTES[] =
     "holds a space, a control character or a byte outside printable ASCII";
 static const char R_SYNTAX[] = "is not an absolute URL of the form scheme://host/path";
@@ -172,7 +170,7 @@ const char *vn_url_check(const char *url, size_t len, vn_url_purpose purpose, vn
 
     memset(out, 0, sizeof *out);
     memset(&v6, 0, sizeof v6);
-    if (len > VN_URL_MAX)
+    if (len > VN_MAX(url_bytes))
         return R_LONG;
     for (i = 0; i < len; i++)
         if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f)

@@ -10,8 +10,6 @@
 #include <stddef.h>
 #include <lua.h>
 
-#define VN_URL_MAX 4096 /* bytes; longer URLs are refused */
-
 typedef enum vn_url_purpose {
     VN_URL_API,      /* a request the client sends: no #fragment (it is never sent) */
     VN_URL_REDIRECT, /* a URL a device follows: a #fragment may carry the outcome */

@@ -6,10 +6,12 @@
 #include <lua.h>
 #include <stddef.h>
 
-#define VN_WEBHOOK_MAX_TOKEN 8192
+#include "vn_limits.h"
+
+#define VN_WEBHOOK_MAX_TOKEN VN_MAX(webhook_token_bytes)
 /* The longest signature secret the checker takes; vonage.client refuses a
  * longer one when it is made, not at the first webhook. */
-#define VN_MAX_SIGNATURE_SECRET 4096
+#define VN_MAX_SIGNATURE_SECRET VN_MAX(signature_secret)
 /* Bound of any decoded token segment (4 base64url characters -> 3 bytes). */
 #define VN_WEBHOOK_MAX_SEGMENT (VN_WEBHOOK_MAX_TOKEN / 4 * 3)
 
