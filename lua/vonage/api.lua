@@ -25,8 +25,9 @@ local resty_send = require("vonage.transport.resty").Transport.send
 
 M.USER_AGENT = "lua-vonage/" .. core.version
 
-local DEFAULT_TIMEOUT_MS = 10000
-local MAX_SLEEP_MS = 60000
+local LIMITS = core.limits() -- src/vn_limits.h
+local DEFAULT_TIMEOUT_MS = LIMITS.timeout_ms.default
+local MAX_SLEEP_MS = LIMITS.sleep_ms.max
 
 -- Backoff with full jitter: up to 100 ms, 200 ms, 400 ms ... for attempt 1, 2, 3.
 local function backoff_ms(attempt)
@@ -40,9 +41,10 @@ local function log(client, level, line)
   if on_log then on_log(level, line) end
 end
 
--- Methods that may be sent again after a 429/503 (RFC 9110 9.2.2): every
--- POST may start a paid verification, so it is never sent twice.
-local IDEMPOTENT = { GET = true, DELETE = true, PUT = true }
+-- Methods that may be sent again after a 429/503 (RFC 9110 9.2.2; the C
+-- transports use the same set): every POST may start a paid verification,
+-- so it is never sent twice.
+local IDEMPOTENT = core.idempotent_methods()
 
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
                  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }

@@ -5,19 +5,20 @@ local json = require "vonage.json"
 local validate = require "vonage.validate"
 local errors = require "vonage.errors"
 
-local pairs, next, type, setmetatable, getenv = pairs, next, type, setmetatable, os.getenv
+local pairs, ipairs, next, type, setmetatable, getenv = pairs, ipairs, next, type, setmetatable, os.getenv
 
 local M = {}
+
+-- The numeric options' defaults and ranges: rows of the one table of limits
+-- (src/vn_limits.h), which C's own checks (jwt_ttl, each request's timeouts
+-- and body cap) read too.
+local LIMITS = core.limits()
+local NUMERIC = { "timeout_ms", "connect_timeout_ms", "retries", "max_response_bytes", "max_pages", "jwt_ttl" }
 
 M.DEFAULTS = {
   api_host = "https://api.nexmo.com",
   network_host = "https://api-eu.vonage.com",
   oidc_host = "https://oidc.idp.vonage.com",
-  timeout_ms = 10000,
-  connect_timeout_ms = 3000,
-  retries = 2,
-  max_response_bytes = 1024 * 1024,
-  max_pages = 100, -- client:templates() stops there: a `next` link may never end
 }
 
 -- option = Lua type; credentials go to C, the rest become readable settings.
@@ -36,11 +37,12 @@ local CREDENTIALS = {
   api_key = true, api_secret = true, signature_secret = true,
   jwt_ttl = true, jwt_sub = true, jwt_nbf = true,
 }
-local RANGES = {
-  timeout_ms = { 1, 600000 }, connect_timeout_ms = { 1, 600000 }, retries = { 0, 5 },
-  max_response_bytes = { 1024, 1024 * 1024 * 1024 }, jwt_ttl = { 30, 86400 },
-  max_pages = { 1, 100000 },
-}
+local RANGES = {}
+for _, k in ipairs(NUMERIC) do
+  local limit = LIMITS[k]
+  RANGES[k] = { limit.min, limit.max }
+  if not CREDENTIALS[k] then M.DEFAULTS[k] = limit.default end
+end
 
 local function check_options(opts)
   local op = "vonage.client"
@@ -108,7 +110,7 @@ function M.new(opts)
   settings.ca_file = opts.ca_file
   settings.application_id = opts.application_id -- not a secret: the OAuth client_id
   settings.transport = make_transport(opts)
-  settings.jwt_ttl = opts.jwt_ttl or 900
+  settings.jwt_ttl = opts.jwt_ttl or LIMITS.jwt_ttl.default
   return core.client_new(credentials, settings)
 end
 

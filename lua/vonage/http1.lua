@@ -8,7 +8,7 @@ local tonumber, concat, format, min, max =
 
 local M = {}
 
-M.MAX_HEADER_BYTES = 64 * 1024
+M.MAX_HEADER_BYTES = require("vonage.core").limits().header_bytes.max -- src/vn_limits.h
 local MAX_HEADER_BYTES = M.MAX_HEADER_BYTES
 local READ_PIECE = 64 * 1024
 

@@ -23,8 +23,9 @@ local M = {}
 M.SCOPE = "dpv:FraudPreventionAndDetection#number-verification-verify-read"
 local AUTHORIZE_SCOPE = "openid " .. M.SCOPE
 local VERIFY_PATH = "/camara/number-verification/v031/verify"
-local DEFAULT_STATE_TTL, MAX_STATE_TTL = 600, 3600
-local MAX_TOKEN_LIFETIME = 30 * 86400
+-- Rows of the one table of limits (src/vn_limits.h).
+local LIMITS = core.limits()
+local STATE_TTL, EXPIRES_IN = LIMITS.state_ttl, LIMITS.token_expires_in
 
 local Flow = { __name = "vonage.number_verification" }
 Flow.__index = Flow
@@ -242,7 +243,7 @@ local function check_token_answer(op, status, body)
     return errors.bad_response(op, status, format("HTTP %d: token_type is not Bearer", status))
   end
   local expires_in = json.integer(body.expires_in)
-  if not expires_in or expires_in < 1 or expires_in > MAX_TOKEN_LIFETIME then
+  if not expires_in or expires_in < EXPIRES_IN.min or expires_in > EXPIRES_IN.max then
     return errors.bad_response(op, status, format("HTTP %d: expires_in is not a positive number of seconds", status))
   end
   return token, expires_in
@@ -351,9 +352,9 @@ function core.client_methods.number_verification(client, opts)
   if why or opts.redirect_uri:find("#", 1, true) then
     errors.misuse(op, "redirect_uri " .. (why or "must not hold a #fragment"))
   end
-  local ttl = opts.state_ttl or DEFAULT_STATE_TTL
-  if ttl < 30 or ttl > MAX_STATE_TTL then
-    errors.misuse(op, format("state_ttl must be between 30 and %d seconds", MAX_STATE_TTL))
+  local ttl = opts.state_ttl or STATE_TTL.default
+  if ttl < STATE_TTL.min or ttl > STATE_TTL.max then
+    errors.misuse(op, format("state_ttl must be between %d and %d seconds", STATE_TTL.min, STATE_TTL.max))
   end
   if not client.application_id then
     errors.misuse(op, "the client needs application_id and a private key (the app JWT)")

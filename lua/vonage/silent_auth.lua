@@ -29,12 +29,18 @@ local OPTIONS = {
   max_redirects = "integer", timeout_ms = "integer", connect_timeout_ms = "integer",
   max_response_bytes = "integer", transport = "any",
 }
-local RANGES = {
-  max_redirects = { 0, 50 }, timeout_ms = { 1, 600000 }, connect_timeout_ms = { 1, 600000 },
-  max_response_bytes = { 256, 1024 * 1024 },
-}
-local DEFAULTS = { max_redirects = 10, timeout_ms = 10000, connect_timeout_ms = 3000,
-                   max_response_bytes = 64 * 1024 }
+-- Each numeric option's default and range: its row of the one table of
+-- limits (src/vn_limits.h); the body cap per hop has its own, smaller row.
+local LIMITS = core.limits()
+local ROWS = { max_redirects = "max_redirects", timeout_ms = "timeout_ms",
+               connect_timeout_ms = "connect_timeout_ms",
+               max_response_bytes = "silent_auth_max_response_bytes" }
+local RANGES, DEFAULTS = {}, {}
+for option, row in pairs(ROWS) do
+  RANGES[option] = { LIMITS[row].min, LIMITS[row].max }
+  DEFAULTS[option] = LIMITS[row].default
+end
+local MAX_URL_BYTES = LIMITS.url_bytes.max
 
 local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
@@ -153,7 +159,7 @@ function M.check_silent_auth(check_url, opts)
     if not status then return nil, OP .. ": " .. headers, raw end
     local location = REDIRECTS[status] and headers.location
     if not location then return from_final(status, raw, opts.expected_request_id) end
-    if #location > 4096 or location:find("[%c ]") then
+    if #location > MAX_URL_BYTES or location:find("[%c ]") then
       return errors.bad_response(OP, status, format("HTTP %d with an unusable Location", status))
     end
     if redirects == opts.max_redirects then

@@ -11,9 +11,10 @@
 -- which would make a state vanish or a replayed token pass.
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
+local now = require("vonage.clock").now
 
-local setmetatable, next, type, tostring, rawget = setmetatable, next, type, tostring, rawget
-local format, concat, huge, os_time = string.format, table.concat, math.huge, os.time
+local setmetatable, next, type, tostring = setmetatable, next, type, tostring
+local format, concat, huge = string.format, table.concat, math.huge
 
 local M = {}
 
@@ -28,10 +29,10 @@ local function check_args(op, key, ttl)
   end
 end
 
-local function default_clock()
-  local ngx = rawget(_G, "ngx")
-  return ngx and ngx.time() or os_time()
-end
+-- store.memory{max_entries}: its row of the one table of limits (src/vn_limits.h).
+local MAX_ENTRIES = require("vonage.core").limits().max_entries
+
+local function default_clock() return now() end -- the one clock (vonage.clock)
 
 -- In one Lua state --------------------------------------------------------
 
@@ -122,8 +123,10 @@ function M.memory(opts)
   validate.known_fields(op, opts, { max_entries = true, clock = true })
   validate.typed(op, "max_entries", opts.max_entries, "integer")
   validate.typed(op, "clock", opts.clock, "function")
-  local max_entries = opts.max_entries or 10000
-  if max_entries < 1 then errors.misuse(op, "max_entries must be at least 1") end
+  local max_entries = opts.max_entries or MAX_ENTRIES.default
+  if max_entries < MAX_ENTRIES.min then
+    errors.misuse(op, format("max_entries must be at least %d", MAX_ENTRIES.min))
+  end
   return setmetatable({ entries = {}, values = {}, count = 0, max_entries = max_entries,
                         min_expiry = huge, clock = opts.clock or default_clock }, Memory)
 end

@@ -14,7 +14,10 @@ local type, ipairs, error, format, concat = type, ipairs, error, string.format, 
 local client_methods, page_methods = core.client_methods, core.template_page_methods
 
 local TEMPLATES = "/v2/verify/templates"
-local MAX_PAGE_SIZE = 100
+-- Rows of the one table of limits (src/vn_limits.h).
+local LIMITS = core.limits()
+local PAGE_LIMIT, PAGE_SIZE, PAGE_COUNT, MAX_PAGES = LIMITS.page, LIMITS.page_size, LIMITS.page_count, LIMITS.max_pages
+local MAX_PAGE_SIZE = PAGE_SIZE.max
 
 -- The variables a fragment's text may use, from the reference.
 local RESERVED = { code = true, brand = true, ["time-limit"] = true, ["time-limit-unit"] = true }
@@ -30,8 +33,8 @@ end
 
 local TEXT = { "string", template_text, required = true }
 local PAGE = {
-  page = { "integer", rules.range(1, 1000000) },
-  page_size = { "integer", rules.range(1, MAX_PAGE_SIZE) },
+  page = { "integer", rules.range(PAGE_LIMIT.min, PAGE_LIMIT.max) },
+  page_size = { "integer", rules.range(PAGE_SIZE.min, PAGE_SIZE.max) },
 }
 local CREATE_TEMPLATE = { name = { "string", rules.length(1, 64), required = true } }
 local UPDATE_TEMPLATE = { name = { "string", rules.length(1, 64) }, is_default = { "boolean" } }
@@ -107,7 +110,7 @@ local function fetch_page(client, kind, template_id, page, page_size)
   local fields = { template_id = template_id }
   for _, name in ipairs { "page", "page_size", "total_pages", "total_items" } do
     local n = json.integer(body[name])
-    if not n or n < 0 or n > 1000000000 then
+    if not n or n < PAGE_COUNT.min or n > PAGE_COUNT.max then
       return errors.bad_response(op, status, format("HTTP %d without a valid %s", status, name))
     end
     fields[name] = n
@@ -186,10 +189,12 @@ local function walk(client, op, kind, template_id, opts)
   validate.typed(op, "page_size", opts.page_size, "integer")
   validate.typed(op, "max_pages", opts.max_pages, "integer")
   local page_size, max_pages = opts.page_size, opts.max_pages or client.max_pages
-  if page_size and (page_size < 1 or page_size > MAX_PAGE_SIZE) then
-    errors.misuse(op, format("page_size must be between 1 and %d", MAX_PAGE_SIZE))
+  if page_size and (page_size < PAGE_SIZE.min or page_size > MAX_PAGE_SIZE) then
+    errors.misuse(op, format("page_size must be between %d and %d", PAGE_SIZE.min, MAX_PAGE_SIZE))
   end
-  if max_pages < 1 then errors.misuse(op, "max_pages must be at least 1") end
+  if max_pages < MAX_PAGES.min or max_pages > MAX_PAGES.max then
+    errors.misuse(op, format("max_pages must be between %d and %d", MAX_PAGES.min, MAX_PAGES.max))
+  end
 
   local page, fetched, i = nil, 0, 0
   local function fetch(n)

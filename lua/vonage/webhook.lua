@@ -19,10 +19,13 @@ local format, open = string.format, io.open
 
 local M = {}
 
-M.MIN_SECRET_BYTES = 16
-local DEFAULT_MAX_AGE, DEFAULT_MAX_AHEAD = 300, 60
-local DEFAULT_STORE_ENTRIES = 100000
-local MAX_BODY_BYTES = 1024 * 1024
+-- Rows of the one table of limits (src/vn_limits.h).
+local LIMITS = core.limits()
+M.MIN_SECRET_BYTES = LIMITS.signature_secret.min
+local MAX_AGE, MAX_AHEAD = LIMITS.max_age, LIMITS.max_ahead
+local DEFAULT_MAX_AGE, DEFAULT_MAX_AHEAD = MAX_AGE.default, MAX_AHEAD.default
+local DEFAULT_STORE_ENTRIES = LIMITS.replay_max_entries.default
+local MAX_BODY_BYTES = LIMITS.webhook_body_bytes.max
 
 local function fail(code, message)
   return errors.fail("webhook", code, "webhook: " .. message)
@@ -74,11 +77,11 @@ local function check_options(op, opts)
   elseif #secret < M.MIN_SECRET_BYTES then
     errors.misuse(op, format("signature_secret must be at least %d bytes", M.MIN_SECRET_BYTES))
   end
-  if opts.max_age and (opts.max_age < 1 or opts.max_age > 86400) then
-    errors.misuse(op, "max_age must be between 1 and 86400 seconds")
+  if opts.max_age and (opts.max_age < MAX_AGE.min or opts.max_age > MAX_AGE.max) then
+    errors.misuse(op, format("max_age must be between %d and %d seconds", MAX_AGE.min, MAX_AGE.max))
   end
-  if opts.max_ahead and (opts.max_ahead < 0 or opts.max_ahead > 3600) then
-    errors.misuse(op, "max_ahead must be between 0 and 3600 seconds")
+  if opts.max_ahead and (opts.max_ahead < MAX_AHEAD.min or opts.max_ahead > MAX_AHEAD.max) then
+    errors.misuse(op, format("max_ahead must be between %d and %d seconds", MAX_AHEAD.min, MAX_AHEAD.max))
   end
   if opts.replay_store ~= nil then store_mod.check(op, "replay_store", opts.replay_store, "add", "delete") end
 end

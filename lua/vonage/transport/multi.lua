@@ -31,6 +31,7 @@ local setmetatable, pairs, ipairs, type, error, tostring, pcall =
       setmetatable, pairs, ipairs, type, error, tostring, pcall
 local io = io -- io.stderr is read when used: a host may have replaced it
 local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
+local format = string.format
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -46,7 +47,7 @@ local instances = setmetatable({}, { __mode = "k" })
 -- The main thread's send waits this long per round, then looks again;
 -- libcurl's own timeouts (timeout_ms) are what end a transfer.
 local MAIN_SLICE_MS = 1000
-local MAX_POLL_MS = 600000
+local POLL = core.limits().poll_timeout_ms -- src/vn_limits.h, as vn_multi.c reads it
 
 -- Passed by poll on every resume, so a waiting send can tell that it was
 -- resumed by poll and not by some other scheduler.
@@ -270,9 +271,9 @@ end
 function Transport:poll(timeout_ms)
   local op = "poll"
   validate.typed(op, "timeout_ms", timeout_ms, "integer")
-  timeout_ms = timeout_ms or 0
-  if timeout_ms < 0 or timeout_ms > MAX_POLL_MS then
-    errors.misuse(op, "timeout_ms must be between 0 and " .. MAX_POLL_MS)
+  timeout_ms = timeout_ms or POLL.default
+  if timeout_ms < POLL.min or timeout_ms > POLL.max then
+    errors.misuse(op, format("timeout_ms must be between %d and %d", POLL.min, POLL.max))
   end
   if self.polling then
     errors.misuse(op, "poll is already running: call it from the main loop, not from a coroutine it resumed")

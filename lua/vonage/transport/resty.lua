@@ -21,13 +21,17 @@ local now_ms = core.monotonic_ms
 
 local M = {}
 
+local LIMITS = core.limits() -- src/vn_limits.h, as the curl transports read it
 local MAX_HEADER_BYTES = http1.MAX_HEADER_BYTES
 local MAX_INTERIM_RESPONSES = 8 -- 1xx answers skipped before the real one
-local DEFAULT_MAX_BODY = 1024 * 1024
+local DEFAULT_MAX_BODY = LIMITS.max_response_bytes.default
+local DEFAULT_TIMEOUT_MS = LIMITS.timeout_ms.default
+local DEFAULT_CONNECT_MS = LIMITS.connect_timeout_ms.default
 local METHODS = { GET = true, POST = true, DELETE = true, PATCH = true, PUT = true }
 -- Methods that may be sent again when a kept-alive connection closed without
--- answering (RFC 9110 9.2.2): the server may have acted on the first copy.
-local IDEMPOTENT = { GET = true, DELETE = true, PUT = true }
+-- answering (RFC 9110 9.2.2): the server may have acted on the first copy of
+-- any other. The same set as the curl transports'.
+local IDEMPOTENT = core.idempotent_methods()
 
 -- The phases where ngx_lua lets a request use cosockets and ngx.sleep.
 local COSOCKET_PHASES = {
@@ -165,10 +169,11 @@ end
 -- the request could not be sent whole, or, for an idempotent method, was not
 -- answered at all; worth one more try on a fresh one).
 local function exchange(spec, u, head, deadline)
-  local connect_ms = spec.connect_timeout_ms or 3000
+  local connect_ms = spec.connect_timeout_ms or DEFAULT_CONNECT_MS
   local left = deadline - now_ms()
   if left < 1 then
-    return fail("timeout", format("timed out after %d ms before connecting", spec.timeout_ms or 10000), true)
+    return fail("timeout", format("timed out after %d ms before connecting",
+      spec.timeout_ms or DEFAULT_TIMEOUT_MS), true)
   end
   local sock = ngx.socket.tcp()
   sock:settimeouts(min(connect_ms, left), left, left)
@@ -196,7 +201,7 @@ local function exchange(spec, u, head, deadline)
   local function broken(step, why)
     sock:close()
     if why == "timeout" then
-      return fail("timeout", format("timed out after %d ms while %s%s", spec.timeout_ms or 10000, step,
+      return fail("timeout", format("timed out after %d ms while %s%s", spec.timeout_ms or DEFAULT_TIMEOUT_MS, step,
                                     once_only and "; the server may have received the request" or ""))
     end
     if once_only then
@@ -287,7 +292,7 @@ function Transport.send(_, spec)
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then return no_cosocket(phase) end
 
-  local deadline = now_ms() + (spec.timeout_ms or 10000)
+  local deadline = now_ms() + (spec.timeout_ms or DEFAULT_TIMEOUT_MS)
   for _ = 1, 2 do
     local status, resp_headers, body, stale = exchange(spec, u, head, deadline)
     if not stale then return status, resp_headers, body end
