@@ -31,7 +31,7 @@
 #if LONG_MAX > 253402300799L
 #define VN_MAX_JWT_TIME 253402300799L /* 9999-12-31T23:59:59Z */
 #else
-#define VN_MAX_JWT_TIME (LONG_MAX / VN_JWT_REUSE_DEN - 86400L)
+#define VN_MAX_JWT_TIME (LONG_MAX / VN_JWT_REUSE_DEN - (long)VN_MAX(jwt_ttl))
 #endif
 
 struct vn_client {

@@ -39,8 +39,10 @@
 /* Number Verification */
 #define VN_LIMIT_state_ttl          600, 30, 3600, "s", "the OAuth state's life"
 #define VN_LIMIT_token_expires_in   VN_NONE, 1, 2592000, "s", "an access token's expires_in that is taken"
+#define VN_LIMIT_access_token_bytes VN_NONE, VN_NONE, 8192, "bytes", "an access token that is taken"
+#define VN_LIMIT_session_bytes      VN_NONE, 1, 4096, "bytes", "start{session}: the browser session the state is bound to"
 /* Templates */
-#define VN_LIMIT_page               VN_NONE, 1, 1000000, "", "template_page{page}"
+#define VN_LIMIT_page               VN_NONE, 1, 1000000, "pages", "template_page{page}"
 #define VN_LIMIT_page_size          VN_NONE, 1, 100, "items", "template_page{page_size}, templates{page_size}"
 #define VN_LIMIT_page_count         VN_NONE, 0, 1000000000, "items", "a page's total_items, total_pages, page_size as answered"
 /* Transports */
@@ -55,7 +57,8 @@
     X(timeout_ms) X(connect_timeout_ms) X(retries) X(max_response_bytes) X(max_pages) \
     X(jwt_ttl) X(signature_secret) X(max_redirects) X(silent_auth_max_response_bytes) \
     X(max_age) X(max_ahead) X(replay_max_entries) X(webhook_body_bytes) \
-    X(webhook_token_bytes) X(max_entries) X(state_ttl) X(token_expires_in) X(page) \
+    X(webhook_token_bytes) X(max_entries) X(state_ttl) X(token_expires_in) \
+    X(access_token_bytes) X(session_bytes) X(page) \
     X(page_size) X(page_count) X(poll_timeout_ms) X(sleep_ms) X(header_bytes) \
     X(url_bytes) X(private_key_bytes)
 

@@ -458,7 +458,7 @@ int vn_webhook_check(const char *authorization, size_t auth_len,
     while (token < end && *token == ' ')
         token++;
     if (end - token > VN_WEBHOOK_MAX_TOKEN)
-        return fail(out, "malformed", "webhook: the token is longer than 8192 bytes");
+        return fail(out, "malformed", "webhook: the token is longer than " VN_STR(VN_WEBHOOK_MAX_TOKEN) " bytes");
     dot1 = memchr(token, '.', (size_t)(end - token));
     dot2 = dot1 ? memchr(dot1 + 1, '.', (size_t)(end - dot1 - 1)) : NULL;
     if (dot1 == NULL || dot2 == NULL || memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1)) != NULL ||

@@ -26,6 +26,7 @@ local VERIFY_PATH = "/camara/number-verification/v031/verify"
 -- Rows of the one table of limits (src/vn_limits.h).
 local LIMITS = core.limits()
 local STATE_TTL, EXPIRES_IN = LIMITS.state_ttl, LIMITS.token_expires_in
+local MAX_TOKEN_BYTES, SESSION = LIMITS.access_token_bytes.max, LIMITS.session_bytes
 
 local Flow = { __name = "vonage.number_verification" }
 Flow.__index = Flow
@@ -82,7 +83,7 @@ end
 
 local START_SCHEMA = {
   phone_number = { "string", check_e164, required = true },
-  session = { "string", validate.rules.length(1, 4096), required = true },
+  session = { "string", validate.rules.length(SESSION.min, SESSION.max), required = true },
 }
 
 -- Creates, stores and returns a fresh state bound to the number, the
@@ -236,7 +237,7 @@ end
 
 local function check_token_answer(op, status, body)
   local token = body and body.access_token
-  if type(token) ~= "string" or #token > 8192 or not token:match("^[!-~]+$") then
+  if type(token) ~= "string" or #token > MAX_TOKEN_BYTES or not token:match("^[!-~]+$") then
     return errors.bad_response(op, status, format("HTTP %d: no valid access_token", status))
   end
   if type(body.token_type) ~= "string" or body.token_type:lower() ~= "bearer" then

@@ -114,7 +114,8 @@ function Memory:delete(key)
   if self.values[key] ~= nil then self.values[key] = nil end
 end
 
--- store.memory{ max_entries = 10000, clock = os.time (ngx.time in nginx) } -> store
+-- store.memory{ max_entries, clock = os.time (ngx.time in nginx) } -> store
+-- (max_entries: its default and floor are in doc/client.md's table of limits)
 -- Per process (per nginx worker).
 function M.memory(opts)
   local op = "vonage.store.memory"
