@@ -6,8 +6,8 @@ local errors = require "vonage.errors"
 local url = require "vonage.url"
 local now = require("vonage.clock").now
 
-local type, tostring, tonumber, byte, format, floor, min, max, os_time =
-      type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max, os.time
+local type, tostring, tonumber, byte, format, floor, min, max =
+      type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -85,7 +85,8 @@ function M.retry_after(headers)
   local at = http_date(v)
   if not at then return nil end
   local date = headers["date"] or headers["Date"]
-  local from = type(date) == "string" and http_date(date) or os_time()
+  -- Else the wall clock (vonage.clock, no client: a wait is real time, not a test's clock).
+  local from = type(date) == "string" and http_date(date) or now()
   return max(0, at - from)
 end
 
