@@ -98,8 +98,11 @@ function client_methods.start_verification(client, params)
   for k, v in pairs(params) do payload[k] = v end -- no default the caller did not set
   payload.workflow = encode_workflow(params.workflow)
 
+  -- The start's only 409 is a verification in flight to the same number,
+  -- whichever slug the API names it with (#concurrent, or #conflict live).
   local status, body, e = api.call(client, { op = op, method = "POST", host = "api_host",
-                                                 path = "/v2/verify", payload = payload })
+                                                 path = "/v2/verify", payload = payload,
+                                                 codes = { [409] = "concurrent" } })
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
     return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
@@ -151,8 +154,10 @@ end
 
 -- req:cancel() -> true | nil, msg, err (the API says why it could not)
 function request_methods.cancel(req)
+  -- A cancel's 409: the second event (the next channel) has already begun.
   local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
-                                                     path = path(req) })
+                                                     path = path(req),
+                                                     codes = { [409] = "cancel_too_late" } })
   if not status then return nil, body, e end
   req:_set("cancelled")
   return true
