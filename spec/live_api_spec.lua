@@ -81,3 +81,44 @@ describe("the client against the live API's answers", function()
     assert.equal("DELETE", server.requests()[1].method)
   end)
 end)
+
+describe("field names of invalid parameters", function()
+  -- silent-auth-async-guide.txt: the API's 422 for a malformed number.
+  local GUIDE_422 = [[{
+  "title": "Invalid params",
+  "detail": "The value of one or more parameters is invalid",
+  "instance": "b30db5a7-338e-402e-aa5a-40073a9aa07c",
+  "type": "https://developer.vonage.com/en/api-errors#invalid-params",
+  "invalid_parameters": [
+    {
+      "name": "workflow[0]",
+      "reason": "`to` Phone number is invalid"
+    }
+  ]
+}]]
+
+  -- The one handler a caller writes: which workflow step is wrong.
+  local function step_of(err)
+    return tonumber(err.invalid_parameters[1].name:match("^workflow%[(%d+)%]"))
+  end
+
+  it("index the workflow from 0 locally, as the API's 422 does", function()
+    local server = H.hostile { { status = 422, reason = "Unprocessable Entity", body = GUIDE_422,
+                                 headers = { ["Content-Type"] = "application/problem+json" } } }
+    local remote = vonage.client { api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = server.url }
+    local _, _, api_err = remote:start_verification { brand = "ACME",
+      workflow = { vonage.sms { to = "447700900000" } } }
+    server.stop()
+    local _, _, local_err = remote:start_verification { brand = "ACME",
+      workflow = { vonage.sms { to = "12" } } }
+    assert.equal("invalid_params", api_err.code)
+    assert.equal("invalid_params", local_err.code)
+    assert.equal("workflow[0]", api_err.invalid_parameters[1].name)
+    assert.equal("workflow[0].to", local_err.invalid_parameters[1].name)
+    assert.equal(0, step_of(api_err))
+    assert.equal(0, step_of(local_err))
+    local _, _, second = remote:start_verification { brand = "ACME",
+      workflow = { vonage.sms { to = "447700900000" }, vonage.voice { to = "12" } } }
+    assert.equal(1, step_of(second))
+  end)
+end)

@@ -443,7 +443,7 @@ describe("custom templates and template fragments", function()
     assert.equal("invalid_params", err.code)
     assert.equal("template_id", err.field)
     assert.equal("start_verification: template_id applies only to sms and rcs channels, "
-                 .. "and workflow[2] is whatsapp", msg)
+                 .. "and workflow[1] is whatsapp", msg)
     assert.equal(0, #t.sent)
     local _, _, err2 = c:start_verification { brand = "ACME", template_id = UNKNOWN,
       workflow = { vonage.sms { to = "447700900036" } } }

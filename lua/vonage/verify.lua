@@ -46,7 +46,7 @@ local function check_workflow(op, workflow)
     return errors.invalid(op, "workflow", "must have 1 to 3 channels")
   end
   for i, step in ipairs(workflow) do
-    local where = format("workflow[%d]", i)
+    local where = format("workflow[%d]", i - 1) -- the API's 0-based name for the step
     validate.typed(op, where, step, "table", true)
     local name = step.channel
     validate.typed(op, where .. ".channel", name, "string", true)
@@ -89,7 +89,7 @@ function client_methods.start_verification(client, params)
     for i, step in ipairs(params.workflow) do
       if not channels.takes_template[step.channel] then
         return errors.invalid(op, "template_id", format("applies only to sms and rcs channels, "
-          .. "and workflow[%d] is %s", i, step.channel))
+          .. "and workflow[%d] is %s", i - 1, step.channel))
       end
     end
   end
