@@ -64,6 +64,28 @@ describe("Number Verification", function()
     return out
   end
 
+  it("takes a number with or without its '+' and sends CAMARA the '+' form", function()
+    local digits = NUMBER:sub(2)
+    local flow, location, first = authorized(digits)
+    assert.equal(NUMBER, flow:callback(location, SESSION))
+    assert.equal(NUMBER, flow.phone_number)
+    assert.truthy(first)
+    assert.equal(3600, flow:exchange())
+    assert.is_true(flow:verify { phone_number = digits })
+    assert.is_true(flow:verify { phone_number = NUMBER })
+    assert.equal(vonage.hash_phone_number(NUMBER), vonage.hash_phone_number(digits))
+    assert.is_true(flow:verify { hashed_phone_number = vonage.hash_phone_number(digits) })
+    for _, req in ipairs(sent(VERIFY_PATH)) do
+      local body = cjson.decode(req.body)
+      assert.is_true(body.phoneNumber == nil or body.phoneNumber == NUMBER)
+    end
+    assert.equal(NUMBER, cjson.decode(sent(VERIFY_PATH)[1].body).phoneNumber)
+    local auth_url = assert(new_flow():authorize_url { phone_number = digits, session = SESSION })
+    assert.equal(NUMBER, plain_query(auth_url).login_hint)
+    assert(new_flow():network_enablement { phone_number = digits, session = SESSION })
+    assert.equal(NUMBER, cjson.decode(sent("/v0.1/network-enablement")[1].body).phone_number)
+  end)
+
   it("walks the whole flow: authorize_url, device, callback, exchange, verify", function()
     local flow, location, first = authorized()
     assert.equal(first.state_store, flow.state_store)
@@ -392,11 +414,13 @@ describe("Number Verification", function()
       assert.has_error(function() new_flow():verify { phone_number = NUMBER, hashed_phone_number = "x" } end)
     end)
 
-    it("returns a validation error for a number that is not E.164 with '+'", function()
-      local ok, _, err = new_flow():authorize_url { phone_number = "447700900000", session = SESSION }
-      assert.is_nil(ok)
-      assert.equal("invalid_params", err.code)
-      assert.equal("phone_number", err.field)
+    it("returns a validation error for a number that is not E.164", function()
+      for _, bad in ipairs { "00447700900000", "+0447700900000", "+44770", "++447700900000", "447700 900000" } do
+        local ok, _, err = new_flow():authorize_url { phone_number = bad, session = SESSION }
+        assert.is_nil(ok)
+        assert.equal("invalid_params", err.code)
+        assert.equal("phone_number", err.field)
+      end
     end)
   end)
 

@@ -29,12 +29,26 @@ describe("validation before any request is sent", function()
   end)
 
   it("refuses a 'to' that is not E.164 digits", function()
-    for _, to in ipairs { "+447700900000", "00447700900000", "447700", "12345", "4477abc00000",
-                          "4477009000001234", "" } do
+    for _, to in ipairs { "00447700900000", "447700", "12345", "4477abc00000", "++447700900000",
+                          "+0447700900000", "4477009000001234", "+4477009000001234", "" } do
       refused(client, with { workflow = { vonage.sms { to = to } } }, "workflow[0].to")
     end
     refused(client, with { workflow = { vonage.sms { to = "447700900000" }, vonage.voice { to = "+1" } } },
             "workflow[1].to")
+  end)
+
+  it("takes a number with or without its '+' and sends Verify v2 the digits", function()
+    local t = H.recording_transport()
+    local c = H.client { transport = t }
+    local req, msg = c:start_verification(with { workflow = {
+      vonage.sms { to = "+447700900031" }, vonage.whatsapp { to = "447700900031", from = "+447700900099" } } })
+    assert.is_nil(msg)
+    assert.truthy(req)
+    local sent = require("cjson").decode(t.sent[1].body)
+    assert.equal("447700900031", sent.workflow[1].to)
+    assert.equal("447700900031", sent.workflow[2].to)
+    assert.equal("447700900099", sent.workflow[2].from)
+    assert.equal(1, #H.outbox("447700900031"))
   end)
 
   it("applies the brand's length and character rule", function()

@@ -41,10 +41,16 @@ local function is_e164(v)
   return type(v) == "string" and v:match("^%+[1-9]%d+$") ~= nil and #v >= 8 and #v <= 16
 end
 
+-- Users hold numbers with or without the '+'; CAMARA wants it, so an
+-- accepted number is used (stored, hashed, sent) in that one form.
 local function check_e164(v)
-  if not is_e164(v) then
-    return "must be an E.164 number with its '+': 7 to 15 digits, e.g. +447700900000"
+  if not validate.is_phone(v) then
+    return "must be an E.164 number, with or without '+' (no '00'): 7 to 15 digits, e.g. +447700900000"
   end
+end
+
+local function with_plus(v)
+  return "+" .. validate.phone_digits(v)
 end
 
 local function sha256_hex(s)
@@ -70,7 +76,7 @@ function M.hash_phone_number(phone_number)
   validate.typed("hash_phone_number", "phone_number", phone_number, "string")
   local reason = check_e164(phone_number)
   if reason then return errors.invalid("hash_phone_number", "phone_number", reason) end
-  return sha256_hex(phone_number)
+  return sha256_hex(with_plus(phone_number))
 end
 
 -- The store only ever sees a hash of the state, so a dump of it (or a Redis
@@ -93,7 +99,7 @@ local function new_state(flow, op, params)
   local state = core.base64url_encode(core.random_bytes(32))
   local created_at = now(flow.client)
   local record = json.encode {
-    phone_number = params.phone_number,
+    phone_number = with_plus(params.phone_number),
     redirect_uri = flow.redirect_uri,
     session = sha256_hex(params.session),
     created_at = created_at,
@@ -117,7 +123,7 @@ function Flow:authorize_url(params)
     { "scope", AUTHORIZE_SCOPE },
     { "redirect_uri", self.redirect_uri },
     { "state", state },
-    { "login_hint", params.phone_number },
+    { "login_hint", with_plus(params.phone_number) },
   }, state
 end
 
@@ -146,7 +152,7 @@ function Flow:network_enablement(params)
   if not state then return nil, msg, err end
   local status, body, e = api.call(self.client, {
     op = op, method = "POST", host = "network_host", path = "/v0.1/network-enablement",
-    payload = { phone_number = params.phone_number, scopes = { M.SCOPE }, state = state },
+    payload = { phone_number = with_plus(params.phone_number), scopes = { M.SCOPE }, state = state },
     auth = "jwt", on_error = errors.from_camara })
   local auth_url
   if status then
@@ -302,11 +308,12 @@ function Flow:verify(params)
   if params.phone_number then
     local reason = check_e164(params.phone_number)
     if reason then return errors.invalid(op, "phone_number", reason) end
-    if params.phone_number ~= self.phone_number then
+    local number = with_plus(params.phone_number)
+    if number ~= self.phone_number then
       return errors.fail("validation", "phone_number_mismatch",
                          op .. ": phone_number is not the number this authorization was for")
     end
-    payload = { phoneNumber = params.phone_number }
+    payload = { phoneNumber = number }
   else
     local hashed = params.hashed_phone_number:lower()
     if not hashed:match("^" .. ("%x"):rep(64) .. "$") then

@@ -69,9 +69,7 @@ end
 local function encode_workflow(workflow)
   local out = {}
   for i, step in ipairs(workflow) do
-    local s = {}
-    for k, v in pairs(step) do s[k] = v end
-    out[i] = s -- a plain copy: no builder metatable reaches the encoder
+    out[i] = channels.to_api(step) -- a plain copy: no builder metatable reaches the encoder
   end
   return out
 end
