@@ -84,11 +84,16 @@ function client_methods.start_verification(client, params)
   ok, msg, err = check_workflow(op, params.workflow)
   if not ok then return nil, msg, err end
   if params.template_id then
-    for i, step in ipairs(params.workflow) do
-      if not channels.takes_template[step.channel] then
-        return errors.invalid(op, "template_id", format("applies only to sms and rcs channels, "
-          .. "and workflow[%d] is %s", i - 1, step.channel))
-      end
+    -- The template "works only when channel is sms or rcs": it shapes those
+    -- steps, and the other channels of the workflow (a voice fallback) go on
+    -- with their own messages. Useless only when no step can take it.
+    local takes = false
+    for _, step in ipairs(params.workflow) do
+      if channels.takes_template[step.channel] then takes = true end
+    end
+    if not takes then
+      return errors.invalid(op, "template_id", "applies only to sms and rcs channels, "
+        .. "and the workflow has neither")
     end
   end
 
