@@ -170,6 +170,51 @@ describe("Number Verification", function()
     assert.truthy(msg:find("state", 1, true))
   end)
 
+  it("names a scope's own refusal network_blocked, with the API's reason, and drops the state", function()
+    H.fault { method = "POST", path = "/v0.1/network-enablement", status = 200, body = cjson.encode {
+      scopes = { ["dpv:FraudPreventionAndDetection#number-verification-verify-read"] = {
+        error = { error_type = "Forbidden", title = "Forbidden", detail = "Blocked by allowlist" } } } } }
+    local ok, msg, err = new_flow():network_enablement { phone_number = NUMBER, session = SESSION }
+    assert.is_nil(ok)
+    assert.equal("network_blocked", err.code)
+    assert.equal("api", err.kind)
+    assert.equal(200, err.status)
+    assert.equal("Forbidden", err.error_type)
+    assert.equal("Blocked by allowlist", err.detail)
+    assert.equal("network_enablement: HTTP 200: the number-verification scope was refused: "
+                 .. "Forbidden: Blocked by allowlist", msg)
+  end)
+
+  it("takes the documented answer (app_url null, requires_carrier_network) and keeps the state check", function()
+    -- The sandbox's answer, given the fields Network Enablement documents.
+    local real = H.recording_transport()
+    local documented = {}
+    function documented.send(_, spec)
+      local status, headers, body = real:send(spec)
+      if status == 200 and spec.path == "/v0.1/network-enablement" then
+        local b = cjson.decode(body)
+        local scope = b.scopes["dpv:FraudPreventionAndDetection#number-verification-verify-read"]
+        scope.app_url, scope.requires_carrier_network = cjson.null, true
+        body = cjson.encode(b)
+      end
+      return status, headers, body
+    end
+    local c = H.client { oidc_host = H.url, network_host = H.url, transport = documented }
+    local first = c:number_verification { redirect_uri = redirect_uri }
+    local auth_url, state, carrier = first:network_enablement { phone_number = NUMBER, session = SESSION }
+    assert.is_string(auth_url)
+    assert.is_true(carrier)
+    assert.equal(state, plain_query(auth_url).state)
+    local _, location = device_opens(auth_url)
+    local flow = c:number_verification { redirect_uri = redirect_uri, state_store = first.state_store }
+    local forged = location:gsub("state=[^&]+", "state=" .. string.rep("A", 43))
+    local no, _, err = flow:callback(forged, SESSION)
+    assert.is_nil(no)
+    assert.equal("unknown_state", err.code)
+    local flow2 = c:number_verification { redirect_uri = redirect_uri, state_store = first.state_store }
+    assert.equal(NUMBER, flow2:callback(location, SESSION))
+  end)
+
   describe("callback", function()
     it("refuses a missing state", function()
       local ok, _, err = new_flow():callback("code=abc", SESSION)

@@ -15,8 +15,8 @@ local validate = require "vonage.validate"
 local store_mod = require "vonage.store"
 local now = require("vonage.clock").now
 
-local type, pairs, setmetatable, tostring, format =
-      type, pairs, setmetatable, tostring, string.format
+local type, pairs, ipairs, setmetatable, tostring, format, concat =
+      type, pairs, ipairs, setmetatable, tostring, string.format, table.concat
 
 local M = {}
 
@@ -142,10 +142,31 @@ local function check_auth_url(auth_url, state, redirect_uri)
   end
 end
 
+-- A scope's own refusal in a 200 answer ({ error = { error_type, title,
+-- detail } }, e.g. Forbidden: Blocked by allowlist): code network_blocked,
+-- the API's words kept as bounded fields | nil when the scope has none.
+local function scope_error(op, status, answer)
+  local e = answer.error
+  if type(e) == "string" then e = { detail = e } end
+  if type(e) ~= "table" then return nil end -- absent, or JSON null
+  local error_type, title = one_line(e.error_type, 100), one_line(e.title, 200)
+  local detail = one_line(e.detail or e.message, 300)
+  local parts = {}
+  for _, p in ipairs { error_type or false, title or false, detail or false } do
+    if p and p ~= parts[#parts] then parts[#parts + 1] = p end
+  end
+  local why = parts[1] and concat(parts, ": ") or "no reason given"
+  return errors.fail("api", "network_blocked",
+    format("%s: HTTP %d: the number-verification scope was refused: %s", op, status, why),
+    { status = status, error_type = error_type, title = title, detail = detail,
+      scope_status = json.integer(e.status) })
+end
+
 -- flow:network_enablement{ phone_number = "+44...", session = sid }
---   -> auth_url, state | nil, msg, err
+--   -> auth_url, state, requires_carrier_network (boolean or nil) | nil, msg, err
 -- Vonage's recommended first step: the API checks the number is on a
--- supported network and builds the URL the device opens.
+-- supported network and builds the URL the device opens. The answer's
+-- deprecated app_url (null when present) is not used.
 function Flow:network_enablement(params)
   local op = "network_enablement"
   local state, msg, err = new_state(self, op, params)
@@ -154,18 +175,25 @@ function Flow:network_enablement(params)
     op = op, method = "POST", host = "network_host", path = "/v0.1/network-enablement",
     payload = { phone_number = with_plus(params.phone_number), scopes = { M.SCOPE }, state = state },
     auth = "jwt", on_error = errors.from_camara })
-  local auth_url
+  local auth_url, carrier
   if status then
-    auth_url = type(body) == "table" and type(body.scopes) == "table"
-               and type(body.scopes[M.SCOPE]) == "table" and body.scopes[M.SCOPE].auth_url
-    local why = check_auth_url(auth_url, state, self.redirect_uri)
-    if why then status, body, e = errors.bad_response(op, status, format("HTTP %d: %s", status, why)) end
+    local answer = type(body) == "table" and type(body.scopes) == "table"
+                   and type(body.scopes[M.SCOPE]) == "table" and body.scopes[M.SCOPE] or {}
+    local refused, msg2, err2 = scope_error(op, status, answer)
+    if msg2 then
+      status, body, e = refused, msg2, err2
+    else
+      auth_url = answer.auth_url
+      if type(answer.requires_carrier_network) == "boolean" then carrier = answer.requires_carrier_network end
+      local why = check_auth_url(auth_url, state, self.redirect_uri)
+      if why then status, body, e = errors.bad_response(op, status, format("HTTP %d: %s", status, why)) end
+    end
   end
   if not status then
     self.state_store:take(store_key(state)) -- nobody will use it now
     return nil, body, e
   end
-  return auth_url, state
+  return auth_url, state, carrier
 end
 
 -- The callback's query as { name = value }, from a raw query string or URL,
