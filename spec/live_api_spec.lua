@@ -122,3 +122,39 @@ describe("field names of invalid parameters", function()
     assert.equal(1, step_of(second))
   end)
 end)
+
+describe("a silent-auth error in the redirect's fragment", function()
+  local server
+  after_each(function()
+    if server then server.stop() end
+    server = nil
+  end)
+
+  local function redirected_to(location)
+    server = H.hostile { { status = 302, reason = "Found", body = "", headers = { Location = location } } }
+    return vonage.check_silent_auth(server.url .. "/v2/verify/" .. REQ_ID .. "/silent-auth/redirect",
+                                    { expected_request_id = REQ_ID })
+  end
+
+  -- verify-v2-api-reference.txt prints the fragment with raw spaces:
+  -- ...your-callback-route#error_description=The silent auth verification cannot be completed.
+  it("reads an error_description with raw spaces, as the reference prints it", function()
+    local ok, msg, err = redirected_to("/silent-auth/your-callback-route"
+      .. "#error_description=The silent auth verification cannot be completed.")
+    assert.is_nil(ok)
+    assert.equal("silent_auth_failed", err.code)
+    assert.equal("The silent auth verification cannot be completed.", err.detail)
+    assert.equal("check_silent_auth: The silent auth verification cannot be completed.", msg)
+    assert.equal(1, #server.requests()) -- the redirect_url itself is not fetched
+  end)
+
+  it("names the reference's causes in that form too", function()
+    local _, _, err = redirected_to("/cb#error_description=Device MSISDN does not match.")
+    assert.equal("msisdn_mismatch", err.code)
+  end)
+
+  it("still refuses a space before the fragment", function()
+    local _, _, err = redirected_to("/cb path#error_description=x")
+    assert.equal("bad_response", err.code)
+  end)
+end)
