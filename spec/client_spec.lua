@@ -7,10 +7,15 @@ describe("vonage.client", function()
   it("prints readably and never shows a secret", function()
     local key = H.read(H.key_path)
     local c = vonage.client { application_id = H.APP_ID, private_key = key,
-                              api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = H.url }
+                              api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = H.url,
+                              signature_secret = "sig-secret-0123456789" }
     local s = tostring(c)
+    -- every host it talks to: Verify's, Number Verification's and the OIDC one
     assert.equal("vonage.client (jwt: application " .. H.APP_ID .. ", basic: api_key "
-                 .. H.API_KEY .. ", " .. H.url .. ")", s)
+                 .. H.API_KEY .. ", " .. H.url .. ", network https://api-eu.vonage.com, "
+                 .. "oidc https://oidc.idp.vonage.com)", s)
+    assert.falsy(s:find("sig-secret", 1, true))
+    assert.falsy(s:find(key:match("\n(%S+)\n"), 1, true))
     assert.falsy(s:find(H.API_SECRET, 1, true))
     assert.equal("jwt+basic", c.auth)
     assert.equal(H.url, c.api_host)
@@ -39,13 +44,14 @@ describe("vonage.client", function()
     local lua = arg and arg[-1] or "lua5.4"
     local cmd = string.format([[env VONAGE_APPLICATION_ID=%s VONAGE_PRIVATE_KEY_PATH=%s ]]
       .. [[VONAGE_API_KEY=envkey VONAGE_API_SECRET=envsecret VONAGE_API_HOST=%s ]]
+      .. [[VONAGE_NETWORK_HOST=%s VONAGE_OIDC_HOST=%s ]]
       .. [[%s -e 'local c = require("vonage").client.from_env(); print(tostring(c)); print(c.auth)']],
-      H.APP_ID, H.key_path, H.url, lua)
+      H.APP_ID, H.key_path, H.url, "http://127.0.0.1:1", "http://127.0.0.1:2", lua)
     local p = assert(io.popen(cmd))
     local out = p:read("*a")
     p:close()
     assert.equal("vonage.client (jwt: application " .. H.APP_ID .. ", basic: api_key envkey, "
-                 .. H.url .. ")\njwt+basic\n", out)
+                 .. H.url .. ", network http://127.0.0.1:1, oidc http://127.0.0.1:2)\njwt+basic\n", out)
   end)
 
   it("raises on misuse when it is built", function()
@@ -144,6 +150,7 @@ describe("vonage.client", function()
     assert.equal("closed", err.code)
     assert.equal("transport", err.kind)
     assert.equal("cancel: the client is closed", msg)
-    assert.equal("vonage.client (closed, " .. H.url .. ")", tostring(c))
+    assert.equal("vonage.client (closed, " .. H.url .. ", network https://api-eu.vonage.com, "
+                 .. "oidc https://oidc.idp.vonage.com)", tostring(c))
   end)
 end)

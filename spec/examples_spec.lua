@@ -35,7 +35,7 @@ end
 local EXAMPLES = {
   { "quickstart", "a code checked, three wrong codes, a cancel, next_workflow, a validation error",
     { "check:    completed", "err.code = too_many_attempts",
-      "kind=validation code=invalid_params field=workflow[1].to" } },
+      "kind=validation code=invalid_params field=workflow[0].to" } },
   { "silent_auth", "the device's code completes; a foreign request_id is refused",
     { "backend:  completed", "err.code = request_id_mismatch" } },
   { "silent_auth_async", "the signed callbacks carry the check_url and the outcome",

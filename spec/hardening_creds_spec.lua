@@ -54,7 +54,8 @@ describe("hardening: closed objects", function()
     c:close()
     assert.is_true(c.closed)
     assert.equal("none", c.auth)
-    assert.equal("vonage.client (closed, " .. H.url .. ")", tostring(c))
+    assert.equal("vonage.client (closed, " .. H.url .. ", network https://api-eu.vonage.com, "
+                 .. "oidc https://oidc.idp.vonage.com)", tostring(c))
     local results = {
       { req:cancel() },
       { c:start_verification { brand = "ACME", workflow = { vonage.sms { to = "447700900030" } } } },

@@ -64,6 +64,28 @@ describe("Number Verification", function()
     return out
   end
 
+  it("takes a number with or without its '+' and sends CAMARA the '+' form", function()
+    local digits = NUMBER:sub(2)
+    local flow, location, first = authorized(digits)
+    assert.equal(NUMBER, flow:callback(location, SESSION))
+    assert.equal(NUMBER, flow.phone_number)
+    assert.truthy(first)
+    assert.equal(3600, flow:exchange())
+    assert.is_true(flow:verify { phone_number = digits })
+    assert.is_true(flow:verify { phone_number = NUMBER })
+    assert.equal(vonage.hash_phone_number(NUMBER), vonage.hash_phone_number(digits))
+    assert.is_true(flow:verify { hashed_phone_number = vonage.hash_phone_number(digits) })
+    for _, req in ipairs(sent(VERIFY_PATH)) do
+      local body = cjson.decode(req.body)
+      assert.is_true(body.phoneNumber == nil or body.phoneNumber == NUMBER)
+    end
+    assert.equal(NUMBER, cjson.decode(sent(VERIFY_PATH)[1].body).phoneNumber)
+    local auth_url = assert(new_flow():authorize_url { phone_number = digits, session = SESSION })
+    assert.equal(NUMBER, plain_query(auth_url).login_hint)
+    assert(new_flow():network_enablement { phone_number = digits, session = SESSION })
+    assert.equal(NUMBER, cjson.decode(sent("/v0.1/network-enablement")[1].body).phone_number)
+  end)
+
   it("walks the whole flow: authorize_url, device, callback, exchange, verify", function()
     local flow, location, first = authorized()
     assert.equal(first.state_store, flow.state_store)
@@ -146,6 +168,51 @@ describe("Number Verification", function()
     assert.is_nil(ok)
     assert.equal("bad_response", err.code)
     assert.truthy(msg:find("state", 1, true))
+  end)
+
+  it("names a scope's own refusal network_blocked, with the API's reason, and drops the state", function()
+    H.fault { method = "POST", path = "/v0.1/network-enablement", status = 200, body = cjson.encode {
+      scopes = { ["dpv:FraudPreventionAndDetection#number-verification-verify-read"] = {
+        error = { error_type = "Forbidden", title = "Forbidden", detail = "Blocked by allowlist" } } } } }
+    local ok, msg, err = new_flow():network_enablement { phone_number = NUMBER, session = SESSION }
+    assert.is_nil(ok)
+    assert.equal("network_blocked", err.code)
+    assert.equal("api", err.kind)
+    assert.equal(200, err.status)
+    assert.equal("Forbidden", err.error_type)
+    assert.equal("Blocked by allowlist", err.detail)
+    assert.equal("network_enablement: HTTP 200: the number-verification scope was refused: "
+                 .. "Forbidden: Blocked by allowlist", msg)
+  end)
+
+  it("takes the documented answer (app_url null, requires_carrier_network) and keeps the state check", function()
+    -- The sandbox's answer, given the fields Network Enablement documents.
+    local real = H.recording_transport()
+    local documented = {}
+    function documented.send(_, spec)
+      local status, headers, body = real:send(spec)
+      if status == 200 and spec.path == "/v0.1/network-enablement" then
+        local b = cjson.decode(body)
+        local scope = b.scopes["dpv:FraudPreventionAndDetection#number-verification-verify-read"]
+        scope.app_url, scope.requires_carrier_network = cjson.null, true
+        body = cjson.encode(b)
+      end
+      return status, headers, body
+    end
+    local c = H.client { oidc_host = H.url, network_host = H.url, transport = documented }
+    local first = c:number_verification { redirect_uri = redirect_uri }
+    local auth_url, state, carrier = first:network_enablement { phone_number = NUMBER, session = SESSION }
+    assert.is_string(auth_url)
+    assert.is_true(carrier)
+    assert.equal(state, plain_query(auth_url).state)
+    local _, location = device_opens(auth_url)
+    local flow = c:number_verification { redirect_uri = redirect_uri, state_store = first.state_store }
+    local forged = location:gsub("state=[^&]+", "state=" .. string.rep("A", 43))
+    local no, _, err = flow:callback(forged, SESSION)
+    assert.is_nil(no)
+    assert.equal("unknown_state", err.code)
+    local flow2 = c:number_verification { redirect_uri = redirect_uri, state_store = first.state_store }
+    assert.equal(NUMBER, flow2:callback(location, SESSION))
   end)
 
   describe("callback", function()
@@ -392,11 +459,13 @@ describe("Number Verification", function()
       assert.has_error(function() new_flow():verify { phone_number = NUMBER, hashed_phone_number = "x" } end)
     end)
 
-    it("returns a validation error for a number that is not E.164 with '+'", function()
-      local ok, _, err = new_flow():authorize_url { phone_number = "447700900000", session = SESSION }
-      assert.is_nil(ok)
-      assert.equal("invalid_params", err.code)
-      assert.equal("phone_number", err.field)
+    it("returns a validation error for a number that is not E.164", function()
+      for _, bad in ipairs { "00447700900000", "+0447700900000", "+44770", "++447700900000", "447700 900000" } do
+        local ok, _, err = new_flow():authorize_url { phone_number = bad, session = SESSION }
+        assert.is_nil(ok)
+        assert.equal("invalid_params", err.code)
+        assert.equal("phone_number", err.field)
+      end
     end)
   end)
 

@@ -282,7 +282,7 @@ describe("the resty transport", function()
 
   it("answers the README's content_by_lua example without ?to= with 400 and the message", function()
     local r = get("/readme_start")
-    assert.same({ 400, "start_verification: workflow[1].to is required", "workflow[1].to" },
+    assert.same({ 400, "start_verification: workflow[0].to is required", "workflow[0].to" },
                 { r.status, r.body, r.field })
     assert.equal(0, #H.log())
   end)

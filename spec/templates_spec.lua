@@ -433,21 +433,37 @@ describe("custom templates and template fragments", function()
     assert.equal("Your code is 4 3 2 1", H.outbox("447700900037", "voice")[1].text)
   end)
 
-  it("takes template_id only when every channel is sms or rcs, and only a known template", function()
+  it("takes template_id when some step is sms or rcs, and only a known template", function()
     local t = H.recording_transport()
     local c = H.client { transport = t }
     local req, msg, err = c:start_verification { brand = "ACME", template_id = UNKNOWN,
-      workflow = { vonage.sms { to = "447700900036" },
+      workflow = { vonage.voice { to = "447700900036" },
                    vonage.whatsapp { to = "447700900036", from = "447700900099" } } }
     assert.is_nil(req)
     assert.equal("invalid_params", err.code)
     assert.equal("template_id", err.field)
     assert.equal("start_verification: template_id applies only to sms and rcs channels, "
-                 .. "and workflow[2] is whatsapp", msg)
+                 .. "and the workflow has neither", msg)
     assert.equal(0, #t.sent)
+    -- an sms step with a whatsapp fallback goes out: the API then looks the template up
     local _, _, err2 = c:start_verification { brand = "ACME", template_id = UNKNOWN,
-      workflow = { vonage.sms { to = "447700900036" } } }
+      workflow = { vonage.sms { to = "447700900036" },
+                   vonage.whatsapp { to = "447700900036", from = "447700900099" } } }
     assert.equal("template_not_found", err2.code)
     assert.equal(1, #t.sent)
+  end)
+
+  it("sends an SMS template with a voice fallback: the SMS in the template, the call in the standard words", function()
+    local tpl = assert(client:create_template { name = "sms-then-voice" })
+    assert(client:create_template_fragment(tpl.template_id, { channel = "sms", locale = "en-us",
+      text = "${brand} code: ${code}" }))
+    local req, msg = client:start_verification { brand = "ACME", template_id = tpl.template_id,
+      workflow = { vonage.sms { to = "447700900038" }, vonage.voice { to = "447700900038" } } }
+    assert.is_nil(msg)
+    local sms = H.outbox("447700900038")[1]
+    assert.equal("ACME code: " .. sms.code, sms.text)
+    assert(req:next_workflow())
+    local call = H.outbox("447700900038", "voice")[1]
+    assert.equal("Your ACME verification code is " .. call.code:gsub(".", "%0 "):sub(1, -2), call.text)
   end)
 end)

@@ -204,7 +204,7 @@ describe("the URL policy", function()
         else
           assert.equal(before, sent, show(case, "redirect_url"))
           assert.equal("invalid_params", err.code)
-          assert.equal("workflow[1].redirect_url", err.invalid_parameters[1].name)
+          assert.equal("workflow[0].redirect_url", err.invalid_parameters[1].name)
           assert.equal(select(2, core.check_url(case[1], "redirect")), err.invalid_parameters[1].reason)
         end
       end

@@ -29,12 +29,26 @@ describe("validation before any request is sent", function()
   end)
 
   it("refuses a 'to' that is not E.164 digits", function()
-    for _, to in ipairs { "+447700900000", "00447700900000", "447700", "12345", "4477abc00000",
-                          "4477009000001234", "" } do
-      refused(client, with { workflow = { vonage.sms { to = to } } }, "workflow[1].to")
+    for _, to in ipairs { "00447700900000", "447700", "12345", "4477abc00000", "++447700900000",
+                          "+0447700900000", "4477009000001234", "+4477009000001234", "" } do
+      refused(client, with { workflow = { vonage.sms { to = to } } }, "workflow[0].to")
     end
     refused(client, with { workflow = { vonage.sms { to = "447700900000" }, vonage.voice { to = "+1" } } },
-            "workflow[2].to")
+            "workflow[1].to")
+  end)
+
+  it("takes a number with or without its '+' and sends Verify v2 the digits", function()
+    local t = H.recording_transport()
+    local c = H.client { transport = t }
+    local req, msg = c:start_verification(with { workflow = {
+      vonage.sms { to = "+447700900031" }, vonage.whatsapp { to = "447700900031", from = "+447700900099" } } })
+    assert.is_nil(msg)
+    assert.truthy(req)
+    local sent = require("cjson").decode(t.sent[1].body)
+    assert.equal("447700900031", sent.workflow[1].to)
+    assert.equal("447700900031", sent.workflow[2].to)
+    assert.equal("447700900099", sent.workflow[2].from)
+    assert.equal(1, #H.outbox("447700900031"))
   end)
 
   it("applies the brand's length and character rule", function()
@@ -55,9 +69,9 @@ describe("validation before any request is sent", function()
     refused(client, with { workflow = four }, "workflow")
     refused(client, with { workflow = { vonage.sms { to = "447700900000" },
                                         vonage.silent_auth { to = "447700900000" } } },
-            "workflow[2].channel")
-    refused(client, with { workflow = { { channel = "pigeon", to = "447700900000" } } },
             "workflow[1].channel")
+    refused(client, with { workflow = { { channel = "pigeon", to = "447700900000" } } },
+            "workflow[0].channel")
   end)
 
   it("checks the numeric ranges", function()
@@ -80,18 +94,18 @@ describe("validation before any request is sent", function()
   end)
 
   it("checks the channel fields", function()
-    refused(client, with { workflow = { vonage.email { to = "not-an-address" } } }, "workflow[1].to")
+    refused(client, with { workflow = { vonage.email { to = "not-an-address" } } }, "workflow[0].to")
     refused(client, with { workflow = { vonage.whatsapp { to = "447700900000", from = "ACME" } } },
-            "workflow[1].from")
+            "workflow[0].from")
     refused(client, with { workflow = { vonage.whatsapp { to = "447700900000", from = "447700900001",
-                                                          mode = "telepathy" } } }, "workflow[1].mode")
+                                                          mode = "telepathy" } } }, "workflow[0].mode")
     refused(client, with { workflow = { vonage.sms { to = "447700900000", app_hash = "short" } } },
-            "workflow[1].app_hash")
+            "workflow[0].app_hash")
     refused(client, with { workflow = { vonage.sms { to = "447700900000", entity_id = "12ab" } } },
-            "workflow[1].entity_id")
+            "workflow[0].entity_id")
     refused(client, with { workflow = { vonage.silent_auth { to = "447700900000",
                                                              redirect_url = "http://evil.example/cb" } } },
-            "workflow[1].redirect_url")
+            "workflow[0].redirect_url")
   end)
 
   it("accepts every channel and field of the reference", function()
@@ -143,10 +157,10 @@ describe("validation before any request is sent", function()
   it("returns a missing end-user value as a validation error naming it, and sends nothing", function()
     local before = #H.log()
     -- what ngx.var.arg_to is when the query has no ?to=
-    refused(client, with { workflow = { vonage.sms { to = nil } } }, "workflow[1].to")
-    refused(client, with { workflow = { vonage.silent_auth {}, vonage.voice {} } }, "workflow[1].to")
-    refused(client, with { workflow = { vonage.sms { to = "447700900000" }, vonage.email {} } }, "workflow[2].to")
-    refused(client, with { workflow = { vonage.whatsapp { to = "447700900000" } } }, "workflow[1].from")
+    refused(client, with { workflow = { vonage.sms { to = nil } } }, "workflow[0].to")
+    refused(client, with { workflow = { vonage.silent_auth {}, vonage.voice {} } }, "workflow[0].to")
+    refused(client, with { workflow = { vonage.sms { to = "447700900000" }, vonage.email {} } }, "workflow[1].to")
+    refused(client, with { workflow = { vonage.whatsapp { to = "447700900000" } } }, "workflow[0].from")
     refused(client, { workflow = { vonage.sms { to = "447700900000" } } }, "brand")
 
     local function missing(op, field, ok, msg, err)

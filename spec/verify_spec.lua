@@ -112,6 +112,7 @@ describe("Verify v2 over HTTP to the sandbox", function()
     assert.is_nil(ok)
     assert.equal(409, err.status)
     assert.equal("api", err.kind)
+    assert.equal("cancel_too_late", err.code)
     assert.truthy(#msg > #"cancel: HTTP 409")
   end)
 

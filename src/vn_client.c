@@ -528,7 +528,8 @@ static int client_newindex(lua_State *L)
                       lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 
-/* tostring(client) -> "vonage.client (jwt: application <id>, basic: api_key <key>, <host>)"
+/* tostring(client) -> "vonage.client (jwt: application <id>, basic: api_key <key>, <api_host>,
+ *                      network <network_host>, oidc <oidc_host>)": every host it talks to
  * The client's strings are copied before any Lua call: an allocation may run a
  * finalizer that closes the client. */
 static int client_tostring(lua_State *L)
@@ -547,11 +548,22 @@ static int client_tostring(lua_State *L)
     else
         snprintf(who, sizeof who, "no credentials");
     vn_getuservalue(L, 1);
-    lua_getfield(L, -1, "api_host");
-    if (lua_type(L, -1) == LUA_TSTRING)
-        lua_pushfstring(L, "vonage.client (%s, %s)", who, lua_tostring(L, -1));
-    else
-        lua_pushfstring(L, "vonage.client (%s)", who);
+    lua_pushfstring(L, "vonage.client (%s", who);
+    {
+        static const char *const hosts[] = { "api_host", "network_host", "oidc_host" };
+        static const char *const labels[] = { "", "network ", "oidc " };
+        int i, uv = lua_gettop(L) - 1;
+        for (i = 0; i < 3; i++) {
+            lua_getfield(L, uv, hosts[i]);
+            if (lua_type(L, -1) == LUA_TSTRING)
+                lua_pushfstring(L, ", %s%s", labels[i], lua_tostring(L, -1));
+            else
+                lua_pushliteral(L, "");
+            lua_remove(L, -2);
+        }
+    }
+    lua_pushliteral(L, ")");
+    lua_concat(L, 5);
     return 1;
 }
 

@@ -6,8 +6,9 @@ local errors = require "vonage.errors"
 local url = require "vonage.url"
 local now = require("vonage.clock").now
 
-local type, tostring, tonumber, byte, format, floor, min, max =
-      type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max
+local type, tostring, tonumber, byte, format, floor, min, max, pairs, setmetatable =
+      type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max,
+      pairs, setmetatable
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -36,9 +37,42 @@ local function backoff_ms(attempt)
   return floor(10 + 100 * 2 ^ (attempt - 1) * jitter)
 end
 
-local function log(client, level, line)
+-- A path as metrics and traces want it: no query, and every id segment
+-- (a UUID, a number) as ":id", so no value a user sent shows up.
+local function route(path)
+  path = (path or ""):match("^[^?#]*")
+  return (path:gsub("[^/]+", function(seg)
+    if seg:match("^[%x%-]+$") and seg:find("%d") and #seg >= 8 or seg:match("^%d+$") then return ":id" end
+  end))
+end
+
+local UUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+
+-- The verification a call is about: the answer's (a start), the problem's
+-- (the one in flight, on a 409), or the one in the path (check, cancel).
+local function request_id_of(path, body, err)
+  local id = type(err) == "table" and err.request_id or type(body) == "table" and body.request_id
+  if type(id) == "string" and id:match(UUID) then return id end
+  id = (path or ""):match("^/v2/verify/([%x%-]+)")
+  return id and id:match(UUID) and id or nil
+end
+
+-- Each exchange's attempt number and start, beside its spec (the spec
+-- itself goes to the transport, which gets only the fields it documents).
+local progress = setmetatable({}, { __mode = "k" })
+
+-- on_log(level, line, event): event holds op, method, path (ids as :id),
+-- status, duration_ms, attempt, code (err.code; nil on success) and
+-- request_id; built only when there is an on_log. Never a secret, a phone
+-- number or a body: every value is computed here from those few fields.
+local function log(client, level, line, op, spec, fields)
   local on_log = client.on_log
-  if on_log then on_log(level, line) end
+  if not on_log then return end
+  local t = progress[spec] or {}
+  local event = { op = op, method = spec.method, path = route(spec.path), attempt = t.attempt or 1 }
+  if t.started_ms then event.duration_ms = now_ms() - t.started_ms end
+  for k, v in pairs(fields or {}) do event[k] = v end
+  on_log(level, line, event)
 end
 
 -- Methods that may be sent again after a 429/503 (RFC 9110 9.2.2; the C
@@ -101,7 +135,9 @@ end
 
 local function failed(client, op, spec, msg, err)
   if type(err) == "table" then err.op = op end
-  log(client, "warn", format("%s %s failed: %s", spec.method, spec.path or "", msg))
+  local code = type(err) == "table" and type(err.code) == "string" and err.code or "transport"
+  log(client, "warn", format("%s %s failed: %s", spec.method, spec.path or "", msg), op, spec,
+      { code = code, request_id = request_id_of(spec.path) })
   return nil, op .. ": " .. tostring(msg), err
 end
 
@@ -117,9 +153,12 @@ function M.send(client, op, spec, retries)
   local send = transport_kind(client) == "resty" and resty_send or transport.send
   retries = retries or client.retries or 0
   local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
+  local t = progress[spec] or { started_ms = now_ms() }
+  progress[spec] = t
   local deadline = now_ms() + timeout
   local attempt = 0
   while true do
+    t.attempt = attempt + 1
     local left = deadline - now_ms()
     if left < 1 then
       local _, msg, err = errors.fail("transport", "timeout",
@@ -129,7 +168,7 @@ function M.send(client, op, spec, retries)
     spec.timeout_ms = left
     if connect then spec.connect_timeout_ms = min(connect, left) end
     local status, headers, body = send(transport, spec) -- or nil, msg, err
-    local wait, why
+    local wait, why, code
     if status then
       local after = (status == 429 or status == 503) and M.retry_after(headers)
       if not (after and IDEMPOTENT[spec.method] and attempt < retries and transport.sleep) then
@@ -138,6 +177,7 @@ function M.send(client, op, spec, retries)
       wait = after * 1000 + backoff_ms(attempt + 1)
       if wait >= deadline - now_ms() then return status, headers, body end
       why = format("HTTP %d, Retry-After %d s", status, after)
+      code = status == 429 and "rate_limited" or "server_error"
     else
       local msg, err = headers, body
       if not (type(err) == "table" and err.retryable and attempt < retries) then
@@ -146,10 +186,13 @@ function M.send(client, op, spec, retries)
       wait = backoff_ms(attempt + 1)
       if wait >= deadline - now_ms() then return failed(client, op, spec, msg, err) end
       why = err.code
+      code = type(err.code) == "string" and err.code or "transport"
     end
-    attempt = attempt + 1
     log(client, "info", format("%s %s: %s; retry %d of %d in %d ms", spec.method,
-                               spec.path or "", tostring(why), attempt, retries, wait))
+                               spec.path or "", tostring(why), attempt + 1, retries, wait),
+        op, spec, { status = status or nil, code = code, retry_in_ms = wait,
+                    request_id = request_id_of(spec.path) })
+    attempt = attempt + 1
     if transport.sleep then sleep(transport, wait) end
   end
 end
@@ -201,11 +244,21 @@ function M.call(client, o)
     if not value then return nil, op .. ": " .. msg, err end
     headers["Authorization"] = value
   end
+  progress[spec] = { started_ms = now_ms() }
   local status, resp_headers, raw = M.send(client, op, spec, o.retries)
   spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
   if not status then return nil, resp_headers, raw end -- here: the message and err
-  log(client, "debug", format("%s %s -> %d", method, path, status))
 
+  local first, second, err = M.outcome(op, status, resp_headers, raw, o)
+  log(client, "debug", format("%s %s -> %d", method, path, status), op, spec,
+      { status = status, code = err and err.code or nil,
+        request_id = request_id_of(path, first and second, err) })
+  return first, second, err
+end
+
+-- outcome(op, status, headers, raw, o) -> status, decoded | nil, msg, err:
+-- a 2xx answer's JSON object, or the error a non-2xx answer maps to.
+function M.outcome(op, status, resp_headers, raw, o)
   local decoded = raw ~= "" and json.decode(raw) or nil
   if status >= 200 and status < 300 then
     if raw ~= "" and type(decoded) ~= "table" then

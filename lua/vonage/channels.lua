@@ -43,6 +43,29 @@ M.schemas = {
   },
 }
 
+-- Each channel's fields that hold a phone number, read off the schemas.
+M.phone_fields = {}
+for name, schema in pairs(M.schemas) do
+  local fields = {}
+  for field, spec in pairs(schema) do
+    for i = 2, #spec do
+      if spec[i] == rules.phone then fields[field] = true end
+    end
+  end
+  M.phone_fields[name] = fields
+end
+
+-- A plain copy of a checked step as Verify v2 wants it: phone numbers as
+-- digits only, whichever form the user gave; no builder metatable.
+function M.to_api(step)
+  local phones = M.phone_fields[step.channel] or {}
+  local s = {}
+  for k, v in pairs(step) do
+    s[k] = phones[k] and validate.phone_digits(v) or v
+  end
+  return s
+end
+
 -- Channels whose messages a custom template applies to (reference: template_id).
 M.takes_template = { sms = true, rcs = true }
 

@@ -15,8 +15,8 @@ local validate = require "vonage.validate"
 local store_mod = require "vonage.store"
 local now = require("vonage.clock").now
 
-local type, pairs, setmetatable, tostring, format =
-      type, pairs, setmetatable, tostring, string.format
+local type, pairs, ipairs, setmetatable, tostring, format, concat =
+      type, pairs, ipairs, setmetatable, tostring, string.format, table.concat
 
 local M = {}
 
@@ -43,10 +43,16 @@ local function is_e164(v)
   return type(v) == "string" and v:match("^%+[1-9]%d+$") ~= nil and #v >= 8 and #v <= 16
 end
 
+-- Users hold numbers with or without the '+'; CAMARA wants it, so an
+-- accepted number is used (stored, hashed, sent) in that one form.
 local function check_e164(v)
-  if not is_e164(v) then
-    return "must be an E.164 number with its '+': 7 to 15 digits, e.g. +447700900000"
+  if not validate.is_phone(v) then
+    return "must be an E.164 number, with or without '+' (no '00'): 7 to 15 digits, e.g. +447700900000"
   end
+end
+
+local function with_plus(v)
+  return "+" .. validate.phone_digits(v)
 end
 
 local function sha256_hex(s)
@@ -72,7 +78,7 @@ function M.hash_phone_number(phone_number)
   validate.typed("hash_phone_number", "phone_number", phone_number, "string")
   local reason = check_e164(phone_number)
   if reason then return errors.invalid("hash_phone_number", "phone_number", reason) end
-  return sha256_hex(phone_number)
+  return sha256_hex(with_plus(phone_number))
 end
 
 -- The store only ever sees a hash of the state, so a dump of it (or a Redis
@@ -95,7 +101,7 @@ local function new_state(flow, op, params)
   local state = core.base64url_encode(core.random_bytes(32))
   local created_at = now(flow.client)
   local record = json.encode {
-    phone_number = params.phone_number,
+    phone_number = with_plus(params.phone_number),
     redirect_uri = flow.redirect_uri,
     session = sha256_hex(params.session),
     created_at = created_at,
@@ -119,7 +125,7 @@ function Flow:authorize_url(params)
     { "scope", AUTHORIZE_SCOPE },
     { "redirect_uri", self.redirect_uri },
     { "state", state },
-    { "login_hint", params.phone_number },
+    { "login_hint", with_plus(params.phone_number) },
   }, state
 end
 
@@ -138,30 +144,58 @@ local function check_auth_url(auth_url, state, redirect_uri)
   end
 end
 
+-- A scope's own refusal in a 200 answer ({ error = { error_type, title,
+-- detail } }, e.g. Forbidden: Blocked by allowlist): code network_blocked,
+-- the API's words kept as bounded fields | nil when the scope has none.
+local function scope_error(op, status, answer)
+  local e = answer.error
+  if type(e) == "string" then e = { detail = e } end
+  if type(e) ~= "table" then return nil end -- absent, or JSON null
+  local error_type, title = one_line(e.error_type, 100), one_line(e.title, 200)
+  local detail = one_line(e.detail or e.message, 300)
+  local parts = {}
+  for _, p in ipairs { error_type or false, title or false, detail or false } do
+    if p and p ~= parts[#parts] then parts[#parts + 1] = p end
+  end
+  local why = parts[1] and concat(parts, ": ") or "no reason given"
+  return errors.fail("api", "network_blocked",
+    format("%s: HTTP %d: the number-verification scope was refused: %s", op, status, why),
+    { status = status, error_type = error_type, title = title, detail = detail,
+      scope_status = json.integer(e.status) })
+end
+
 -- flow:network_enablement{ phone_number = "+44...", session = sid }
---   -> auth_url, state | nil, msg, err
+--   -> auth_url, state, requires_carrier_network (boolean or nil) | nil, msg, err
 -- Vonage's recommended first step: the API checks the number is on a
--- supported network and builds the URL the device opens.
+-- supported network and builds the URL the device opens. The answer's
+-- deprecated app_url (null when present) is not used.
 function Flow:network_enablement(params)
   local op = "network_enablement"
   local state, msg, err = new_state(self, op, params)
   if not state then return nil, msg, err end
   local status, body, e = api.call(self.client, {
     op = op, method = "POST", host = "network_host", path = "/v0.1/network-enablement",
-    payload = { phone_number = params.phone_number, scopes = { M.SCOPE }, state = state },
+    payload = { phone_number = with_plus(params.phone_number), scopes = { M.SCOPE }, state = state },
     auth = "jwt", on_error = errors.from_camara })
-  local auth_url
+  local auth_url, carrier
   if status then
-    auth_url = type(body) == "table" and type(body.scopes) == "table"
-               and type(body.scopes[M.SCOPE]) == "table" and body.scopes[M.SCOPE].auth_url
-    local why = check_auth_url(auth_url, state, self.redirect_uri)
-    if why then status, body, e = errors.bad_response(op, status, format("HTTP %d: %s", status, why)) end
+    local answer = type(body) == "table" and type(body.scopes) == "table"
+                   and type(body.scopes[M.SCOPE]) == "table" and body.scopes[M.SCOPE] or {}
+    local refused, msg2, err2 = scope_error(op, status, answer)
+    if msg2 then
+      status, body, e = refused, msg2, err2
+    else
+      auth_url = answer.auth_url
+      if type(answer.requires_carrier_network) == "boolean" then carrier = answer.requires_carrier_network end
+      local why = check_auth_url(auth_url, state, self.redirect_uri)
+      if why then status, body, e = errors.bad_response(op, status, format("HTTP %d: %s", status, why)) end
+    end
   end
   if not status then
     self.state_store:take(store_key(state)) -- nobody will use it now
     return nil, body, e
   end
-  return auth_url, state
+  return auth_url, state, carrier
 end
 
 -- The callback's query as { name = value }, from a raw query string or URL,
@@ -304,11 +338,12 @@ function Flow:verify(params)
   if params.phone_number then
     local reason = check_e164(params.phone_number)
     if reason then return errors.invalid(op, "phone_number", reason) end
-    if params.phone_number ~= self.phone_number then
+    local number = with_plus(params.phone_number)
+    if number ~= self.phone_number then
       return errors.fail("validation", "phone_number_mismatch",
                          op .. ": phone_number is not the number this authorization was for")
     end
-    payload = { phoneNumber = params.phone_number }
+    payload = { phoneNumber = number }
   else
     local hashed = params.hashed_phone_number:lower()
     if not hashed:match("^" .. ("%x"):rep(64) .. "$") then

@@ -136,7 +136,10 @@ function M.check_silent_auth(check_url, opts)
   while true do
     local target = url.join(current)
     -- The hop as the device would follow it, with its fragment (the final one carries the outcome there).
-    local ok, why = core.check_url(current.fragment and target .. "#" .. current.fragment or target, "redirect")
+    -- Raw spaces in the fragment are how the API words an error there
+    -- ("#error_description=The silent auth ..."): checked as %20.
+    local fragment = current.fragment and current.fragment:gsub(" ", "%%20")
+    local ok, why = core.check_url(fragment and target .. "#" .. fragment or target, "redirect")
     if not ok then
       local which = redirects == 0 and "the check_url" or format("redirect %d to %s", redirects, origin(current))
       return errors.fail("transport", "insecure_redirect", format("%s: %s is refused: it %s", OP, which, why))
@@ -159,7 +162,9 @@ function M.check_silent_auth(check_url, opts)
     if not status then return nil, OP .. ": " .. headers, raw end
     local location = REDIRECTS[status] and headers.location
     if not location then return from_final(status, raw, opts.expected_request_id) end
-    if #location > MAX_URL_BYTES or location:find("[%c ]") then
+    -- A space is refused before the fragment only: the fragment is never
+    -- fetched, and the reference prints its error_description with raw spaces.
+    if #location > MAX_URL_BYTES or location:find("%c") or location:match("^[^#]*"):find(" ", 1, true) then
       return errors.bad_response(OP, status, format("HTTP %d with an unusable Location", status))
     end
     if redirects == opts.max_redirects then

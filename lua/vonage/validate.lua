@@ -75,9 +75,21 @@ end
 local rules = {}
 M.rules = rules
 
+-- An E.164 number as users hold it, with or without its '+' (the async
+-- guide's own example is +441112233447): 7 to 15 digits, no '00' prefix.
+function M.is_phone(v)
+  local digits = type(v) == "string" and v:match("^%+?([1-9]%d+)$")
+  return digits ~= nil and #digits >= 7 and #digits <= 15
+end
+
+-- The digits of an accepted number: the form Verify v2 wants (no '+').
+function M.phone_digits(v)
+  return (v:gsub("^%+", ""))
+end
+
 function rules.phone(v)
-  if not v:match("^[1-9]%d+$") or #v < 7 or #v > 15 then
-    return "must be an E.164 number without '+' or '00': 7 to 15 digits, e.g. 447700900000"
+  if not M.is_phone(v) then
+    return "must be an E.164 number, with or without '+' (no '00'): 7 to 15 digits, e.g. 447700900000"
   end
 end
 

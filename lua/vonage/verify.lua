@@ -46,7 +46,7 @@ local function check_workflow(op, workflow)
     return errors.invalid(op, "workflow", "must have 1 to 3 channels")
   end
   for i, step in ipairs(workflow) do
-    local where = format("workflow[%d]", i)
+    local where = format("workflow[%d]", i - 1) -- the API's 0-based name for the step
     validate.typed(op, where, step, "table", true)
     local name = step.channel
     validate.typed(op, where .. ".channel", name, "string", true)
@@ -69,9 +69,7 @@ end
 local function encode_workflow(workflow)
   local out = {}
   for i, step in ipairs(workflow) do
-    local s = {}
-    for k, v in pairs(step) do s[k] = v end
-    out[i] = s -- a plain copy: no builder metatable reaches the encoder
+    out[i] = channels.to_api(step) -- a plain copy: no builder metatable reaches the encoder
   end
   return out
 end
@@ -86,11 +84,16 @@ function client_methods.start_verification(client, params)
   ok, msg, err = check_workflow(op, params.workflow)
   if not ok then return nil, msg, err end
   if params.template_id then
-    for i, step in ipairs(params.workflow) do
-      if not channels.takes_template[step.channel] then
-        return errors.invalid(op, "template_id", format("applies only to sms and rcs channels, "
-          .. "and workflow[%d] is %s", i, step.channel))
-      end
+    -- The template "works only when channel is sms or rcs": it shapes those
+    -- steps, and the other channels of the workflow (a voice fallback) go on
+    -- with their own messages. Useless only when no step can take it.
+    local takes = false
+    for _, step in ipairs(params.workflow) do
+      if channels.takes_template[step.channel] then takes = true end
+    end
+    if not takes then
+      return errors.invalid(op, "template_id", "applies only to sms and rcs channels, "
+        .. "and the workflow has neither")
     end
   end
 
@@ -98,8 +101,11 @@ function client_methods.start_verification(client, params)
   for k, v in pairs(params) do payload[k] = v end -- no default the caller did not set
   payload.workflow = encode_workflow(params.workflow)
 
+  -- The start's only 409 is a verification in flight to the same number,
+  -- whichever slug the API names it with (#concurrent, or #conflict live).
   local status, body, e = api.call(client, { op = op, method = "POST", host = "api_host",
-                                                 path = "/v2/verify", payload = payload })
+                                                 path = "/v2/verify", payload = payload,
+                                                 codes = { [409] = "concurrent" } })
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
     return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
@@ -151,8 +157,10 @@ end
 
 -- req:cancel() -> true | nil, msg, err (the API says why it could not)
 function request_methods.cancel(req)
+  -- A cancel's 409: the second event (the next channel) has already begun.
   local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
-                                                     path = path(req) })
+                                                     path = path(req),
+                                                     codes = { [409] = "cancel_too_late" } })
   if not status then return nil, body, e end
   req:_set("cancelled")
   return true
