@@ -80,6 +80,7 @@ local function check_options(op, opts)
     errors.misuse(op, "max_ahead must be between 0 and 3600 seconds")
   end
   if opts.replay_store ~= nil then store_mod.check(op, "replay_store", opts.replay_store, "add", "delete") end
+  store_mod.check_shared(op, "replay_store", opts.replay_store)
 end
 
 ---------------------------------------------------------------------------
@@ -254,7 +255,7 @@ local function checked_event(raw_body, authorization, opts)
     store = default_store
   end
   -- Remember a jti as long as its iat could still pass the window.
-  local fresh, why = store:add(claims.jti, (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD))
+  local fresh, why = store:add(claims.jti, M._replay_ttl(opts))
   if fresh == nil then return fail("replay_store", "the replay store failed: " .. tostring(why)) end
   if not fresh then return fail("replay", "this token (jti) was seen before") end
   return event
@@ -294,7 +295,11 @@ function M.ngx_handler(opts, on_event)
   return require("vonage.webhook_receiver").ngx_handler(opts, on_event)
 end
 
--- For the receiver: the same option checks verify makes.
+-- For the receiver: the same option checks verify makes, and how long a
+-- replay record lives.
 M._check_options = check_options
+function M._replay_ttl(opts)
+  return (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD)
+end
 
 return M
