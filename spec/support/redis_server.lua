@@ -131,6 +131,8 @@ function M.start(opts)
     assert(launch(server.port), "redis-server did not start again: " .. read(dir .. "/log"))
   end
 
+  function server.up() return alive() and server.command("PING") == "PONG" end
+
   function server.pause() sh("kill -STOP " .. pid) end
   function server.resume() sh("kill -CONT " .. pid) end
 
