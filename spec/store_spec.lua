@@ -69,7 +69,8 @@ http {
     location = /add {
       content_by_lua_block {
         local s = require("spec.support.nginx_stores")[ngx.var.arg_backend]()
-        ngx.print(s:add(ngx.var.arg_key, 60) and "fresh" or "seen")
+        local ok, msg = s:add(ngx.var.arg_key, 60)
+        ngx.print(ok and "fresh" or ok == false and "seen" or msg)
       }
     }
     location = /interleave {
@@ -332,6 +333,19 @@ describe("vonage.store", function()
         end
       end)
     end
+
+    it("withdraws an add that timed out once Redis answers again (redis, from a timer)", function()
+      redis.pause()
+      local during = get("/add?backend=redis_fast&key=paused")
+      redis.resume()
+      assert.truthy(during:find("store:add: redis 127.0.0.1:" .. redis.port .. " is unavailable: timeout", 1, true),
+                    during)
+      -- Redis applied the late SET when it woke; without the withdrawal it would
+      -- live for its 60 s ttl and every add would say "seen"
+      H.eventually(function() return get("/add?backend=redis&key=paused") == "fresh" end,
+                   "the timed-out add was not withdrawn")
+      assert.equal("seen", get("/add?backend=redis&key=paused"))
+    end)
 
     it("gives a value to exactly one of two takes in every interleaving of their dict operations", function()
       assert.equal("1024 schedules, failed: ", get("/interleave?what=take"))
