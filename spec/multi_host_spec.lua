@@ -208,6 +208,15 @@ describe("two hosts sharing one Redis", function()
       return headers.location
     end
 
+    local function start_raw(host, session, redirect_uri)
+      local out = {}
+      local _, status = http.request {
+        url = ("%s/nv/start?phone=%s&session=%s&redirect_uri=%s"):format(host.url, "%2B" .. PHONE:sub(2), session,
+          require("vonage.url").encode(redirect_uri)),
+        method = "POST", sink = ltn12.sink.table(out) }
+      return status, table.concat(out)
+    end
+
     local function callback(host, location, session)
       local out = {}
       local _, status = http.request { url = host.url .. "/nv/callback?" .. location:match("%?(.*)$"),
@@ -227,6 +236,20 @@ describe("two hosts sharing one Redis", function()
       -- the state was spent: the same callback again, on either host, is refused
       local _, again = callback(hosts[1], location, "session-ab")
       assert.equal("A unknown_state", again)
+    end)
+
+    it("answers store_unavailable, not unknown_state, while Redis is down", function()
+      local redirect_uri = hosts[2].url .. "/nv/callback"
+      register(redirect_uri)
+      local location = start_on(hosts[1], "session-down", redirect_uri)
+      redis.stop()
+      finally(function() if not redis.up() then redis.restart() end end)
+      local status, started = start_raw(hosts[2], "session-other", redirect_uri)
+      local _, during = callback(hosts[2], location, "session-down")
+      assert.same({ 200, "store_unavailable", "B store_unavailable" }, { status, started, during })
+      redis.restart() -- without persistence: the pending state went with it
+      local _, after = callback(hosts[1], location, "session-down")
+      assert.equal("A unknown_state", after)
     end)
 
     it("gives exactly one token exchange for 32 racing callbacks with one state across both hosts", function()

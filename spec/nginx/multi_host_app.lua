@@ -37,8 +37,8 @@ local client = vonage.client.from_env()
 function M.nv_start()
   local args = ngx.req.get_uri_args()
   local flow = client:number_verification { redirect_uri = args.redirect_uri, state_store = store() }
-  local url, msg = flow:authorize_url { phone_number = args.phone, session = args.session }
-  ngx.print(url or msg)
+  local url, _, err = flow:authorize_url { phone_number = args.phone, session = args.session }
+  ngx.print(url or err.code)
 end
 
 -- GET /nv/callback?code=...&state=... with Cookie: sid=... -> "exchanged +44..." | the error code
