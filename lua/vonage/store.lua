@@ -232,6 +232,11 @@ end
 
 -- Kept out of the store table, so printing or walking a store never shows it.
 local passwords = setmetatable({}, { __mode = "k" })
+-- Connections that authenticated differently or chose another db never share
+-- a pool: the pool's name holds a keyed hash of the password (the key is this
+-- process's own, so the name gives nothing to guess the password from).
+local pools = setmetatable({}, { __mode = "k" })
+local pool_key
 
 local function unavailable(self, op, why)
   return fail("store_unavailable", format("%s: redis %s:%d is unavailable: %s", op, self.host, self.port,
@@ -260,7 +265,7 @@ local function resty_command(self, ngx, args)
   end
   local red = self.driver:new()
   red:set_timeout(self.timeout_ms)
-  local ok, err = red:connect(self.host, self.port, { pool = self.pool, pool_size = self.pool_size })
+  local ok, err = red:connect(self.host, self.port, { pool = pools[self], pool_size = self.pool_size })
   if not ok then return false, err end
   local reused = (red:get_reused_times() or 0) > 0
   local function failed(why, is_reply)
@@ -547,15 +552,15 @@ function M.redis(opts)
   local store = setmetatable({
     host = host, port = port, db = db, prefix = prefix, timeout_ms = timeout_ms, pool_size = pool_size,
     driver = mod, socket = socket, cosockets = socket == nil, withdrawals = {},
-    -- connections that authenticated differently or chose another db never share a pool
-    pool = format("vonage.store.redis:%s:%d:%d:%s", host, port, db,
-                  opts.password and core.hex(core.sha256(opts.password)):sub(1, 16) or ""),
     command_of = function(name)
       commands[name] = commands[name] or mod.command(name)
       return commands[name]
     end,
   }, Redis)
   passwords[store] = opts.password
+  pool_key = pool_key or core.random_bytes(32)
+  pools[store] = format("vonage.store.redis:%s:%d:%d:%s", host, port, db,
+                        opts.password and core.hex(core.hmac_sha256(pool_key, opts.password)) or "")
   return store
 end
 
