@@ -118,8 +118,28 @@ describe("two hosts sharing one Redis", function()
       assert.truthy(msg:find("lua_shared_dict", 1, true), name)
       assert.truthy(msg:find("vonage.store.redis", 1, true), name)
     end
+    assert.truthy(lines.dedupe:find('dedupe must be "token" (the default) or "event"', 1, true), lines.dedupe)
     assert.equal("accepted", lines["number_verification shared_dict"])
     assert.equal("accepted", lines["ngx_handler redis"])
+  end)
+
+  it("are served by two workers each", function()
+    for _, host in ipairs(hosts) do
+      -- parallel, in bounded rounds: sequential connections may all go to one awake worker
+      local pids, seen = {}, 0
+      for _ = 1, 10 do
+        local urls = {}
+        for i = 1, 32 do urls[i] = "'" .. host.url .. "/pid'" end
+        local p = assert(io.popen("env -u LD_PRELOAD curl -s --max-time 10 --parallel --parallel-immediate "
+          .. "--parallel-max 32 " .. table.concat(urls, " ") .. " 2>/dev/null"))
+        for pid in p:read("*a"):gmatch("<(%d+)>") do
+          if not pids[pid] then pids[pid], seen = true, seen + 1 end
+        end
+        p:close()
+        if seen >= 2 then break end
+      end
+      assert.equal(2, seen)
+    end
   end)
 
   it("runs on_event once for the same signed webhook delivered 20 times at once across both hosts", function()

@@ -67,6 +67,9 @@ function M.unsafe()
     client:number_verification { redirect_uri = "https://app.example/cb",
                                  state_store = vonage.store.shared_dict(ngx.shared.multi_host_dict) }
   end)
+  try("dedupe", function()
+    vonage.webhook.ngx_handler({ signature_secret = secret, replay_store = store(), dedupe = "body" }, on_event)
+  end)
   try("ngx_handler redis", function()
     vonage.webhook.ngx_handler({ signature_secret = secret, replay_store = store() }, on_event)
   end)
