@@ -34,7 +34,8 @@ LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto) -pthread
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
             libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
             lua-cjson lua-busted lua-socket lua-check luarocks \
-            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2
+            nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2 \
+            redis-server lua-nginx-redis lua-redis
 
 .PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz \
         oom tsan install uninstall deb

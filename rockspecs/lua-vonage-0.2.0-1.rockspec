@@ -53,6 +53,7 @@ build = {
       ["vonage.validate"] = "lua/vonage/validate.lua",
       ["vonage.verify"] = "lua/vonage/verify.lua",
       ["vonage.webhook"] = "lua/vonage/webhook.lua",
+      ["vonage.webhook_receiver"] = "lua/vonage/webhook_receiver.lua",
       ["vonage.core"] = {
          sources = {
             "src/vn_core.c", "src/vn_client.c", "src/vn_crypto.c", "src/vn_error.c", "src/vn_http.c",

@@ -72,6 +72,9 @@ function M.check()
   answer(200, { status = status })
 end
 
+-- The replay store is shared by this nginx's workers; with several hosts
+-- behind a load balancer it would be vonage.store.redis{ host = ..., password = ... }.
+-- (With several workers and no shared store, ngx_handler refuses to start.)
 M.receive = vonage.webhook.ngx_handler({
   signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET"),
   replay_store = vonage.store.shared_dict(ngx.shared.vonage_webhook_jti),

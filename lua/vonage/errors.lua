@@ -10,6 +10,9 @@ local M = {}
 local mt = core.error_metatable
 
 -- Returns nil, message, err; `fields` become the err table's other fields.
+-- kind is one of "validation", "transport", "http", "api", "auth", "webhook",
+-- "oauth", "store" (vonage.store: store_full, store_exists, store_failed,
+-- store_unavailable when Redis cannot be reached in time); doc/errors.md.
 function M.fail(kind, code, message, fields)
   local err = fields or {}
   err.kind, err.code, err.message = kind, code, message

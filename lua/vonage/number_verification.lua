@@ -109,7 +109,9 @@ local function new_state(flow, op, params)
   }
   ok, msg, err = flow.state_store:put(store_key(state), record, flow.state_ttl)
   if not ok then
-    local code = type(err) == "table" and err.code == "store_full" and "state_store_full" or "state_store_failed"
+    local code = type(err) == "table" and err.code
+    code = (code == "store_full" and "state_store_full") or (code == "store_unavailable" and code)
+           or "state_store_failed"
     return oauth_fail(code, op .. ": the state store refused the state: " .. tostring(msg))
   end
   return state
@@ -245,7 +247,14 @@ function Flow:callback(query, session)
   local state = params.state
   if state == nil or state == "" then return oauth_fail("missing_state", op .. ": no state parameter") end
 
-  local raw = #state == 43 and state:match("^[%w_%-]+$") and self.state_store:take(store_key(state))
+  local raw, why_not, store_err
+  if #state == 43 and state:match("^[%w_%-]+$") then
+    raw, why_not, store_err = self.state_store:take(store_key(state))
+    -- a store that cannot answer is not an unknown state: the user may retry
+    if raw == nil and store_err then
+      return oauth_fail("store_unavailable", op .. ": the state store failed: " .. tostring(why_not))
+    end
+  end
   local record = raw and json.decode(raw)
   if type(record) ~= "table" then
     return oauth_fail("unknown_state", op .. ": the state is unknown, already used or expired")
@@ -396,6 +405,7 @@ function core.client_methods.number_verification(client, opts)
     errors.misuse(op, "the client needs application_id and a private key (the app JWT)")
   end
   local store = opts.state_store
+  store_mod.check_shared(op, "state_store", store)
   if store == nil then
     store = default_stores[client] or store_mod.memory()
     default_stores[client] = store

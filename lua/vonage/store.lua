@@ -8,13 +8,18 @@
 --   store:add(key, ttl) -> true | false | nil, msg, err  atomic: false when the key lives
 --   store:delete(key)
 -- A full store refuses (err.code "store_full"); it never evicts a live entry,
--- which would make a state vanish or a replayed token pass.
+-- which would make a state vanish or a replayed token pass. A store that
+-- cannot be reached answers err.code "store_unavailable" (Redis).
+local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
 local now = require("vonage.clock").now
 
-local setmetatable, next, type, tostring = setmetatable, next, type, tostring
-local format, concat, huge = string.format, table.concat, math.huge
+local setmetatable, getmetatable, next, type, tostring, rawget, pcall, require, pairs, ipairs =
+      setmetatable, getmetatable, next, type, tostring, rawget, pcall, require, pairs, ipairs
+local format, concat, huge, ceil, remove =
+      string.format, table.concat, math.huge, math.ceil, table.remove
+local unpack = rawget(_G, "unpack") or table.unpack -- luacheck: ignore 143
 
 local M = {}
 
@@ -209,6 +214,377 @@ function M.shared_dict(dict)
     errors.misuse("vonage.store.shared_dict", "expects an ngx.shared.DICT, e.g. ngx.shared.vonage")
   end
   return setmetatable({ dict = dict }, SharedDict)
+end
+
+-- Across hosts: Redis --------------------------------------------------------
+
+-- Inside nginx every command runs on a cosocket (resty.redis; Debian ships it
+-- as nginx.redis) and the connection goes back to the worker's keepalive
+-- pool; elsewhere on lua-redis over a blocking LuaSocket connection that the
+-- store keeps open. Each key is prefix .. hex SHA-256 of the real key, so
+-- Redis never holds a state or a jti that could be replayed. A value is kept
+-- as "v" .. nonce .. value, an add's record as "a" .. nonce (16 hex digits),
+-- so a take tells them apart.
+
+local Redis = { __name = "vonage.store.redis" }
+Redis.__index = Redis
+
+function Redis:__tostring()
+  return format("vonage.store.redis %s:%d db %d (%s)", self.host, self.port, self.db,
+                self.cosockets and "cosockets" or "blocking")
+end
+
+-- Kept out of the store table, so printing or walking a store never shows it.
+local passwords = setmetatable({}, { __mode = "k" })
+-- Connections that authenticated differently or chose another db never share
+-- a pool: the pool's name holds a keyed hash of the password (the key is this
+-- process's own, so the name gives nothing to guess the password from).
+local pools = setmetatable({}, { __mode = "k" })
+local pool_key
+
+local function unavailable(self, op, why)
+  return fail("store_unavailable", format("%s: redis %s:%d is unavailable: %s", op, self.host, self.port,
+                                          tostring(why)))
+end
+
+local function reply_error(self, op, why)
+  why = tostring(why)
+  if why:match("^OOM") then
+    return fail("store_full", op .. ": redis is out of memory (maxmemory): " .. why)
+  end
+  return unavailable(self, op, why)
+end
+
+local function get_ngx()
+  local ngx = rawget(_G, "ngx")
+  if ngx and type(ngx.socket) == "table" and ngx.socket.tcp and ngx.get_phase then return ngx end
+end
+
+-- One command on a cosocket: ok, reply (nil for a nil reply) | false, why, is_reply_error
+local function resty_command(self, ngx, args)
+  local deadline = ngx.now() + self.timeout_ms / 1000
+  local function left()
+    ngx.update_time()
+    return ceil((deadline - ngx.now()) * 1000)
+  end
+  local red = self.driver:new()
+  red:set_timeout(self.timeout_ms)
+  local ok, err = red:connect(self.host, self.port, { pool = pools[self], pool_size = self.pool_size })
+  if not ok then return false, err end
+  local reused = (red:get_reused_times() or 0) > 0
+  local function failed(why, is_reply)
+    red:close()
+    return false, why, is_reply
+  end
+  if not reused then
+    local password = passwords[self]
+    if password then
+      local res
+      res, err = red:auth(password)
+      if not res then return failed("AUTH: " .. tostring(err), res == false) end
+    end
+    if self.db ~= 0 then
+      local res
+      res, err = red:select(self.db)
+      if not res then return failed("SELECT: " .. tostring(err), res == false) end
+    end
+  end
+  local ms = left()
+  if ms < 1 then return failed("timeout") end
+  red:set_timeout(ms)
+  local res
+  res, err = red[args[1]](red, unpack(args, 2))
+  if res == nil then
+    red:close()
+    -- a pooled connection Redis closed while it idled (a restart): try a fresh
+    -- one; the command may have reached Redis (sent)
+    return false, err, false, reused and err ~= "timeout", true
+  end
+  if res == false then
+    red:set_keepalive(60000, self.pool_size) -- an error reply leaves the connection usable
+    return false, err, true
+  end
+  red:set_keepalive(60000, self.pool_size)
+  if res == ngx.null then res = nil end
+  return true, res
+end
+
+-- lua-redis raises "file.lua:N: redis error: ..." for an error reply and
+-- "...: connection error: ..." when the socket fails -> text, is_reply
+local function lua_redis_error(why)
+  why = tostring(why):gsub("^[^%s:]+%.lua:%d+: ", "")
+  local reply = why:match("^redis error: (.*)$")
+  if reply then return reply, true end
+  return (why:gsub("^connection error: ", "")), false
+end
+
+local function blocking_command(self, args)
+  local socket = self.socket
+  local deadline = socket.gettime() + self.timeout_ms / 1000
+  local function left()
+    local s = deadline - socket.gettime()
+    return s > 0 and s or nil
+  end
+  local conn = self.conn
+  local reused = conn ~= nil
+  if not conn then
+    local sock = socket.tcp()
+    sock:settimeout(self.timeout_ms / 1000)
+    local ok, err = sock:connect(self.host, self.port)
+    if not ok then
+      sock:close()
+      return false, err
+    end
+    sock:setoption("tcp-nodelay", true)
+    local made
+    made, conn = pcall(self.driver.connect, { socket = sock })
+    if not made then
+      sock:close()
+      return false, conn
+    end
+    conn.vonage_sock = sock
+    local steps = {}
+    if passwords[self] then steps[#steps + 1] = { "AUTH", passwords[self] } end
+    if self.db ~= 0 then steps[#steps + 1] = { "SELECT", self.db } end
+    for _, step in ipairs(steps) do
+      local s = left()
+      if not s then sock:close() return false, "timeout" end
+      sock:settimeout(s)
+      local done, why = pcall(self.command_of(step[1]), conn, step[2])
+      if not done then
+        sock:close()
+        local text, is_reply = lua_redis_error(why)
+        return false, step[1] .. ": " .. text, is_reply
+      end
+    end
+    self.conn = conn
+  end
+  local s = left()
+  if not s then
+    self.conn = nil
+    conn.vonage_sock:close()
+    return false, "timeout"
+  end
+  conn.vonage_sock:settimeout(s)
+  local done, res = pcall(self.command_of(args[1]), conn, unpack(args, 2))
+  if done then return true, res end
+  local text, is_reply = lua_redis_error(res)
+  if is_reply then return false, text, true end -- the connection stays in step
+  self.conn = nil
+  conn.vonage_sock:close()
+  return false, text, false, reused and text ~= "timeout", true
+end
+
+-- Deletes key if it still holds value (this store's own write, by its nonce).
+local WITHDRAW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+local WITHDRAW_FOR = 60 -- seconds: how long a slow Redis may still apply a timed-out SET
+
+local function run(self, ngx, args)
+  if ngx then return pcall(resty_command, self, ngx, args) end
+  -- outside nginx, withdrawals wait for the next call on this store
+  local pending, t = self.withdrawals, self.socket.gettime()
+  for i = #pending, 1, -1 do
+    local w = pending[i]
+    local ran, ok = pcall(blocking_command, self, { "EVAL", WITHDRAW, 1, w.key, w.value })
+    if (ran and ok) or t > w.expires then remove(pending, i) end
+  end
+  return pcall(blocking_command, self, args)
+end
+
+-- command(self, op, ...) -> true, reply, retried | nil, msg, err
+-- A connection that idled in the pool (or in this store) and turns out
+-- closed gets one more try on a fresh one; retried tells the caller so.
+-- On failure a fourth value, sent: the command may have reached Redis.
+function Redis:_command(op, ...)
+  local args = { ... }
+  local ngx = get_ngx()
+  local ran, ok, reply, is_reply_error, stale, sent
+  for attempt = 1, 2 do
+    ran, ok, reply, is_reply_error, stale, sent = run(self, ngx, args)
+    if ran and ok then return true, reply, attempt > 1 end
+    if not (ran and stale) then break end
+  end
+  if not ran then
+    if errors.is_memory_error(ok) then error(ok, 0) end
+    return unavailable(self, op, ok) -- e.g. no cosockets in this nginx phase
+  end
+  if is_reply_error then return reply_error(self, op, reply) end
+  local _, msg, err = unavailable(self, op, reply)
+  return nil, msg, err, sent
+end
+
+-- An add that timed out may still be applied by a Redis that was only slow;
+-- left there, its record would pass the retried delivery off as a replay.
+-- So it is withdrawn (only if it holds this add's nonce) once Redis answers:
+-- inside nginx from timers, elsewhere at this store's next calls.
+function Redis:_withdraw(k, value)
+  local ngx = get_ngx()
+  if not ngx then
+    self.withdrawals[#self.withdrawals + 1] = { key = k, value = value, expires = self.socket.gettime() + WITHDRAW_FOR }
+    return
+  end
+  local delays = { 0.2, 0.5, 1, 2, 4, 8, 16, 28 } -- about WITHDRAW_FOR in all
+  local function attempt(_, i)
+    pcall(resty_command, self, ngx, { "eval", WITHDRAW, 1, k, value })
+    if delays[i + 1] then ngx.timer.at(delays[i + 1], attempt, i + 1) end
+  end
+  ngx.timer.at(delays[1], attempt, 1)
+end
+
+function Redis:_key(key)
+  return self.prefix .. core.hex(core.sha256(key))
+end
+
+-- SET key value PX ms NX: the ttl in milliseconds, as the other stores
+-- take fractions of a second.
+local function px(ttl)
+  local ms = ceil(ttl * 1000)
+  return ms < 1 and 1 or ms
+end
+
+-- SET ... NX; on an OOM refusal, which Redis gives also for a key that
+-- exists, EXISTS says which answer is right. Each value carries a nonce: when
+-- a retried SET finds the key, GET tells whether the first try set it.
+function Redis:_set(op, key, value, ttl)
+  local k = self:_key(key)
+  value = value:sub(1, 1) .. core.hex(core.random_bytes(8)) .. value:sub(2)
+  local ok, reply, third, sent = self:_command(op, "set", k, value, "PX", px(ttl), "NX")
+  if ok then
+    if reply == nil and third then -- retried: the lost first try may have set it
+      local got, stored = self:_command(op, "get", k)
+      if got and stored == value then return true end
+    end
+    return reply ~= nil
+  end
+  local err = third
+  if err.code == "store_full" then
+    local found, n = self:_command(op, "exists", k)
+    if found and n == 1 then return false end
+  end
+  if sent and value:sub(1, 1) == "a" then self:_withdraw(k, value) end
+  return nil, reply, err
+end
+
+function Redis:put(key, value, ttl)
+  check_args("store:put", key, ttl)
+  if type(value) ~= "string" then errors.misuse("store:put", "value must be a string") end
+  local ok, msg, err = self:_set("store:put", key, "v" .. value, ttl)
+  if ok == false then return fail("store_exists", "store:put: the key is already stored") end
+  return ok, msg, err
+end
+
+function Redis:add(key, ttl)
+  check_args("store:add", key, ttl)
+  return self:_set("store:add", key, "a", ttl)
+end
+
+-- GETDEL (Redis 6.2): one command, so of racing takes one gets the value.
+-- nil when the key is not there; nil, msg, err when Redis cannot be reached.
+function Redis:take(key)
+  if type(key) ~= "string" then errors.misuse("store:take", "key must be a string") end
+  local ok, reply, err = self:_command("store:take", "getdel", self:_key(key))
+  if not ok then return nil, reply, err end
+  if type(reply) ~= "string" or #reply < 17 then return nil end
+  local kind = reply:sub(1, 1)
+  if kind == "a" then return true end
+  if kind == "v" then return reply:sub(18) end
+  return nil
+end
+
+function Redis:delete(key)
+  if type(key) ~= "string" then errors.misuse("store:delete", "key must be a string") end
+  local ok, reply, err = self:_command("store:delete", "del", self:_key(key))
+  if not ok then return nil, reply, err end
+  return true
+end
+
+local REDIS_OPTIONS = {
+  host = "string", port = "integer", password = "string", db = "integer", prefix = "string",
+  timeout_ms = "integer", pool_size = "integer",
+}
+
+-- The driver for where this runs: resty.redis (OpenResty) or nginx.redis
+-- (Debian's lua-nginx-redis) inside nginx, lua-redis elsewhere.
+local function driver(op)
+  if get_ngx() then
+    for _, name in ipairs { "resty.redis", "nginx.redis" } do
+      local ok, mod = pcall(require, name)
+      if ok then return mod end
+    end
+    errors.misuse(op, "inside nginx this needs lua-resty-redis (OpenResty) or Debian's lua-nginx-redis")
+  end
+  local ok, mod = pcall(require, "redis")
+  local has_socket, socket = pcall(require, "socket")
+  if not (ok and has_socket) then
+    errors.misuse(op, "outside nginx this needs lua-redis (Debian: apt install lua-redis; it installs for "
+                      .. "Lua 5.1 to 5.3: under 5.4 add /usr/share/lua/5.3/?.lua to LUA_PATH)")
+  end
+  return mod, socket
+end
+
+-- store.redis{ host = "127.0.0.1", port = 6379, password =, db = 0,
+--   prefix = "vonage:", timeout_ms = 1000, pool_size = 32 } -> store
+-- Shared by every process that reaches the same Redis (7, or 6.2 for
+-- GETDEL). Inside nginx on cosockets with a keepalive pool of pool_size per
+-- worker; elsewhere blocking (the call waits for Redis, up to timeout_ms):
+-- a game loop keeps the memory store.
+function M.redis(opts)
+  local op = "vonage.store.redis"
+  opts = opts or {}
+  validate.typed(op, "options", opts, "table")
+  validate.known_fields(op, opts, REDIS_OPTIONS)
+  for k, want in pairs(REDIS_OPTIONS) do validate.typed(op, k, opts[k], want) end
+  local host = opts.host or "127.0.0.1"
+  if not host:match("^[%w%.%-:%[%]]+$") or #host > 253 then
+    errors.misuse(op, "host must be a host name or an IP address")
+  end
+  local port = opts.port or 6379
+  if port < 1 or port > 65535 then errors.misuse(op, "port must be between 1 and 65535") end
+  if opts.password ~= nil and (opts.password == "" or opts.password:find("[\r\n]")) then
+    errors.misuse(op, "password must be a non-empty string on one line")
+  end
+  local db = opts.db or 0
+  if db < 0 or db > 65535 then errors.misuse(op, "db must be between 0 and 65535") end
+  local prefix = opts.prefix or "vonage:"
+  if #prefix > 256 then errors.misuse(op, "prefix must be at most 256 bytes") end
+  local timeout_ms = opts.timeout_ms or 1000
+  if timeout_ms < 1 or timeout_ms > 60000 then errors.misuse(op, "timeout_ms must be between 1 and 60000") end
+  local pool_size = opts.pool_size or 32
+  if pool_size < 1 or pool_size > 10000 then errors.misuse(op, "pool_size must be between 1 and 10000") end
+  local mod, socket = driver(op)
+  local commands = {}
+  local store = setmetatable({
+    host = host, port = port, db = db, prefix = prefix, timeout_ms = timeout_ms, pool_size = pool_size,
+    driver = mod, socket = socket, cosockets = socket == nil, withdrawals = {},
+    command_of = function(name)
+      commands[name] = commands[name] or mod.command(name)
+      return commands[name]
+    end,
+  }, Redis)
+  passwords[store] = opts.password
+  pool_key = pool_key or core.random_bytes(32)
+  pools[store] = format("vonage.store.redis:%s:%d:%d:%s", host, port, db,
+                        opts.password and core.hex(core.hmac_sha256(pool_key, opts.password)) or "")
+  return store
+end
+
+-- Whether a store keeps its entries inside one process (the memory store);
+-- every other store (shared_dict, redis, one of the application's) is taken
+-- to be shared.
+function M.is_per_process(store)
+  return store == nil or getmetatable(store) == Memory
+end
+
+-- check_shared(op, name, store): inside nginx with several workers, raises
+-- unless the store is shared by them: a per-worker store would let a
+-- redelivered webhook run twice, or lose a state to the other worker.
+function M.check_shared(op, name, store)
+  local ngx = rawget(_G, "ngx")
+  local worker = ngx and ngx.worker
+  if not (worker and worker.count) or worker.count() <= 1 or not M.is_per_process(store) then return end
+  errors.misuse(op, format("nginx runs %d workers, and a memory %s would be one per worker: give %s = "
+    .. "vonage.store.shared_dict(ngx.shared.NAME) (with `lua_shared_dict NAME 10m;` in nginx.conf), or "
+    .. "vonage.store.redis{...} when several hosts share the work", worker.count(), name, name))
 end
 
 -- check(op, name, store, "put", "take") raises unless store has those methods.

@@ -1,5 +1,5 @@
--- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts) and an
--- OpenResty receiver, vonage.webhook.ngx_handler(opts, on_event).
+-- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts); the
+-- OpenResty receiver vonage.webhook.ngx_handler is in vonage.webhook_receiver.
 --
 -- Fails closed, in this order: token shape, JOSE header, secret, signature
 -- (all in C, core.webhook_check), then the claims, payload_hash and the body;
@@ -13,9 +13,9 @@ local validate = require "vonage.validate"
 local store_mod = require "vonage.store"
 local now = require("vonage.clock").now
 
-local type, ipairs, pairs, next, pcall, tostring, tonumber, getmetatable, rawget =
-      type, ipairs, pairs, next, pcall, tostring, tonumber, getmetatable, rawget
-local format, open = string.format, io.open
+local type, ipairs, pairs, next, pcall, tostring, getmetatable =
+      type, ipairs, pairs, next, pcall, tostring, getmetatable
+local format = string.format
 
 local M = {}
 
@@ -25,7 +25,6 @@ M.MIN_SECRET_BYTES = LIMITS.signature_secret.min
 local MAX_AGE, MAX_AHEAD = LIMITS.max_age, LIMITS.max_ahead
 local DEFAULT_MAX_AGE, DEFAULT_MAX_AHEAD = MAX_AGE.default, MAX_AHEAD.default
 local DEFAULT_STORE_ENTRIES = LIMITS.replay_max_entries.default
-local MAX_BODY_BYTES = LIMITS.webhook_body_bytes.max
 
 local function fail(code, message)
   return errors.fail("webhook", code, "webhook: " .. message)
@@ -84,6 +83,7 @@ local function check_options(op, opts)
     errors.misuse(op, format("max_ahead must be between %d and %d seconds", MAX_AHEAD.min, MAX_AHEAD.max))
   end
   if opts.replay_store ~= nil then store_mod.check(op, "replay_store", opts.replay_store, "add", "delete") end
+  store_mod.check_shared(op, "replay_store", opts.replay_store)
 end
 
 ---------------------------------------------------------------------------
@@ -258,7 +258,7 @@ local function checked_event(raw_body, authorization, opts)
     store = default_store
   end
   -- Remember a jti as long as its iat could still pass the window.
-  local fresh, why = store:add(claims.jti, (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD))
+  local fresh, why = store:add(claims.jti, M._replay_ttl(opts))
   if fresh == nil then return fail("replay_store", "the replay store failed: " .. tostring(why)) end
   if not fresh then return fail("replay", "this token (jti) was seen before") end
   return event
@@ -292,76 +292,17 @@ function core.client_methods.verify_webhook(client, raw_body, authorization, opt
   return M.verify(raw_body, authorization, with_client)
 end
 
----------------------------------------------------------------------------
--- OpenResty receiver
----------------------------------------------------------------------------
-
--- The request body, also when nginx spilled it to a temp file; never an
--- empty string standing in for a body that could not be read.
-local function read_body(ngx)
-  ngx.req.read_body()
-  local body = ngx.req.get_body_data()
-  if not body then
-    local path = ngx.req.get_body_file()
-    if path then
-      local f = open(path, "rb")
-      if not f then return nil, "cannot open the spilled request body" end
-      body = f:read(MAX_BODY_BYTES + 1)
-      f:close()
-    end
-  end
-  local declared = tonumber(ngx.var.http_content_length or "")
-  body = body or ""
-  if #body > MAX_BODY_BYTES then return nil, "the request body is too large", 413 end
-  if declared and declared ~= #body then return nil, "the request body was not read completely" end
-  if not declared and body == "" and ngx.var.http_transfer_encoding then
-    return nil, "the chunked request body was not read"
-  end
-  return body
+-- The OpenResty receiver lives in vonage.webhook_receiver; loaded on first
+-- use (it requires this module).
+function M.ngx_handler(opts, on_event)
+  return require("vonage.webhook_receiver").ngx_handler(opts, on_event)
 end
 
--- ngx_handler(opts, on_event) -> function for content_by_lua: verifies, calls
--- on_event(event) and answers 204; 401 for a bad token, 400 for a bad body,
--- 200 for a replay (the handler is not run again), 500 for a memory error or
--- a failing replay store (nothing recorded), 500 when on_event raises
--- or returns false or nil, err (the jti is forgotten, so Vonage's retry is
--- processed). opts as for verify; replay_store defaults to this worker's
--- memory store: pass vonage.store.shared_dict(ngx.shared.X) with several workers.
-function M.ngx_handler(opts, on_event)
-  local op = "vonage.webhook.ngx_handler"
-  check_options(op, opts)
-  if type(on_event) ~= "function" then errors.misuse(op, "on_event must be a function") end
-  local verify_opts = {}
-  for k, v in pairs(opts) do verify_opts[k] = v end
-  verify_opts.replay_store = opts.replay_store or default_replay_store()
-  return function()
-    local ngx = rawget(_G, "ngx")
-    local function answer(status, why)
-      if why then ngx.log(ngx.WARN, "vonage webhook: ", why) end
-      ngx.status = status
-      return ngx.exit(status)
-    end
-    if ngx.req.get_method() ~= "POST" then return answer(405) end
-    local body, why, status = read_body(ngx)
-    if not body then return answer(status or 500, why) end
-    local authorization = ngx.req.get_headers()["authorization"]
-    if type(authorization) ~= "string" then authorization = nil end
-    local event, msg, err = M.verify(body, authorization, verify_opts)
-    if not event then
-      if err.code == "replay" then return answer(200) end
-      if err.code == "invalid_body" then return answer(400, msg) end
-      if err.code == "replay_store" or err.code == "internal" or err.code == "out_of_memory" then
-        return answer(500, msg)
-      end
-      return answer(401, msg)
-    end
-    local ok, result, handler_err = pcall(on_event, event)
-    if not ok or result == false or (result == nil and handler_err ~= nil) then
-      verify_opts.replay_store:delete(event.claims.jti)
-      return answer(500, "the handler failed: " .. tostring(ok and handler_err or result))
-    end
-    return answer(204)
-  end
+-- For the receiver: the same option checks verify makes, and how long a
+-- replay record lives.
+M._check_options = check_options
+function M._replay_ttl(opts)
+  return (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD)
 end
 
 return M
