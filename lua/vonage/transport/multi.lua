@@ -41,9 +41,6 @@ Transport.__index = Transport
 -- getmetatable answers this name, so no user code can swap a method of the class.
 Transport.__metatable = "vonage.transport.multi"
 
--- Every transport new() made; M.is_multi asks here, not the metatable.
-local instances = setmetatable({}, { __mode = "k" })
-
 -- The main thread's send waits this long per round, then looks again;
 -- libcurl's own timeouts (timeout_ms) are what end a transfer.
 local MAIN_SLICE_MS = 1000
@@ -85,12 +82,7 @@ function M.new(opts)
     closed = false,
     polling = false,
   }, Transport)
-  instances[t] = true
   return t
-end
-
-function M.is_multi(t)
-  return instances[t] == true
 end
 
 local function closed_error(message)
