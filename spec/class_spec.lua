@@ -37,7 +37,7 @@ end
 describe("vonage.client, the class", function()
   before_each(H.reset)
 
-  it("is whole after require 'vonage.client' alone, in a fresh interpreter, and loads no transport it does not use", function()
+  it("is whole after require 'vonage.client' alone, in a fresh interpreter, loading no unused transport", function()
     local out = fresh([[
       local vc = require "vonage.client"
       local core = require "vonage.core"
@@ -89,7 +89,8 @@ describe("vonage.client, the class", function()
     assert.same({}, missing)
   end)
 
-  it("has no method table any code can write: core exports none, getmetatable answers the name, a second class call raises", function()
+  it("has no method table any code can write: core exports none, getmetatable answers the name, "
+     .. "a second class call raises", function()
     local c = H.client()
     local req = c:request(ID)
     local page = core.template_page_new(c, "templates", { items = { { template_id = ID } }, page = 1,
