@@ -159,6 +159,23 @@ describe("vonage.request, its state", function()
     assert.has_error(function() core.take_request_setter() end, "vonage.core: the request setter was already taken")
   end)
 
+  it("is where a silent-auth flow's channel is: after the API fell back at start, and when resumed", function()
+    local c = H.client()
+    local to = "447700990001" -- the sandbox's unsupported network: the coverage check falls back
+    local flow = assert(c:start_silent_auth { brand = "ACME", workflow = {
+      vonage.silent_auth { to = to }, vonage.sms { to = to } } })
+    assert.equal("code_pending", flow.state)
+    assert.equal("sms", flow.req.channel)
+    assert.equal(flow.channel, flow.req.channel)
+    local saved = flow:to_table()
+    local resumed = assert(c:resume_silent_auth(saved))
+    assert.same({ "silent_auth", "sms" }, resumed.req.workflow)
+    assert.equal("sms", resumed.req.channel)
+    assert.equal(saved.request_id, resumed.req.request_id)
+    assert.equal("completed", resumed:check(H.last_code(to)))
+    assert.equal("completed", resumed.req.status)
+  end)
+
   it("knows no brand or workflow for a handle on a stored id", function()
     local req = H.client():request(ID)
     assert.is_nil(req.brand)

@@ -307,7 +307,9 @@ function M.resume_silent_auth(client, saved)
     end
     fields[k] = v
   end
-  return new_flow(client, client:request(saved.request_id), fields)
+  -- The request as the flow left it: its workflow, at the flow's channel.
+  return new_flow(client, core.request_new(client, saved.request_id, "unknown", fields.check_url, nil,
+                                           fields.channels, fields.channel_index), fields)
 end
 
 return M
