@@ -134,7 +134,8 @@ static int core_take_request_setter(lua_State *L)
 }
 
 /* req.request_id, req.channel, req.status, req.check_url, req.brand,
- * req.workflow (a new list of the channel names, or nil), req.client, or a method */
+ * req.workflow (a new list of the channel names, or nil), req.channel_index
+ * (channel's place in it, or nil), req.client, or a method */
 static int request_index(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
@@ -149,6 +150,8 @@ static int request_index(lua_State *L)
         lua_pushstring(L, r->status);
     else if (strcmp(k, "check_url") == 0)
         r->check_url ? lua_pushstring(L, r->check_url) : lua_pushnil(L);
+    else if (strcmp(k, "channel_index") == 0)
+        r->n_steps ? lua_pushinteger(L, (lua_Integer)r->at + 1) : lua_pushnil(L);
     else if (strcmp(k, "brand") == 0)
         r->brand ? lua_pushstring(L, r->brand) : lua_pushnil(L);
     else if (strcmp(k, "workflow") == 0) {
