@@ -1,15 +1,12 @@
 -- lua-vonage: Vonage Verify v2 and Number Verification for Lua 5.1 to 5.4.
 --   local vonage = require "vonage"
 --   local client = vonage.client.from_env()
+-- The client class (and every method it has) is lua/vonage/client.lua.
 local core = require "vonage.core"
 local channels = require "vonage.channels"
 local errors = require "vonage.errors"
-
-require "vonage.verify" -- adds the Verify methods to client and request
-require "vonage.templates" -- adds the template methods to client and template_page
-local number_verification = require "vonage.number_verification" -- adds client:number_verification
-local silent_auth = require "vonage.silent_auth" -- adds client:start_silent_auth, resume_silent_auth
-require "vonage.transport.multi" -- adds client:poll and client:spawn
+local number_verification = require "vonage.number_verification"
+local silent_auth = require "vonage.silent_auth"
 
 local M = {
   _VERSION = "lua-vonage " .. core.version,

@@ -323,6 +323,8 @@ function M.new(opts)
   return setmetatable({}, Transport)
 end
 
-M.Transport = Transport
+-- The class's send, for lua/vonage/api.lua, which takes it when it loads
+-- (the class table itself is not handed out).
+M.send = Transport.send
 
 return M
