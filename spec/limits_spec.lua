@@ -66,7 +66,11 @@ describe("the table of limits", function()
         for name, value in line:gmatch("([%w_]+) = (%d+)") do
           local limit = LIMITS[name]
           if limit and limit.default and name ~= "max_entries" then
-            assert.equal(limit.default, tonumber(value), path .. ": " .. name)
+            -- An option a store shares with the client (timeout_ms) has its own row.
+            local store_row = LIMITS["store_" .. name]
+            if not (store_row and store_row.default == tonumber(value)) then
+              assert.equal(limit.default, tonumber(value), path .. ": " .. name)
+            end
             seen = seen + 1
           end
         end

@@ -36,6 +36,8 @@
 #define VN_LIMIT_webhook_body_bytes VN_NONE, VN_NONE, 1048576, "bytes", "the body webhook.ngx_handler reads"
 #define VN_LIMIT_webhook_token_bytes VN_NONE, VN_NONE, 8192, "bytes", "the webhook's Bearer token"
 #define VN_LIMIT_max_entries        10000, 1, VN_NONE, "entries", "store.memory{max_entries}"
+#define VN_LIMIT_store_timeout_ms   1000, 1, 60000, "ms", "store.redis{timeout_ms}: connect, AUTH, SELECT and the command"
+#define VN_LIMIT_store_pool_size    32, 1, 10000, "connections", "store.redis{pool_size}: the keepalive pool per nginx worker"
 /* Number Verification */
 #define VN_LIMIT_state_ttl          600, 30, 3600, "s", "the OAuth state's life"
 #define VN_LIMIT_token_expires_in   VN_NONE, 1, 2592000, "s", "an access token's expires_in that is taken"
@@ -57,7 +59,7 @@
     X(timeout_ms) X(connect_timeout_ms) X(retries) X(max_response_bytes) X(max_pages) \
     X(jwt_ttl) X(signature_secret) X(max_redirects) X(silent_auth_max_response_bytes) \
     X(max_age) X(max_ahead) X(replay_max_entries) X(webhook_body_bytes) \
-    X(webhook_token_bytes) X(max_entries) X(state_ttl) X(token_expires_in) \
+    X(webhook_token_bytes) X(max_entries) X(store_timeout_ms) X(store_pool_size) X(state_ttl) X(token_expires_in) \
     X(access_token_bytes) X(session_bytes) X(page) \
     X(page_size) X(page_count) X(poll_timeout_ms) X(sleep_ms) X(header_bytes) \
     X(url_bytes) X(private_key_bytes)

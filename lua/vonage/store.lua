@@ -34,8 +34,10 @@ local function check_args(op, key, ttl)
   end
 end
 
--- store.memory{max_entries}: its row of the one table of limits (src/vn_limits.h).
-local MAX_ENTRIES = require("vonage.core").limits().max_entries
+-- store.memory{max_entries} and store.redis{timeout_ms, pool_size}: rows of the one table of limits (src/vn_limits.h).
+local LIMITS = require("vonage.core").limits()
+local MAX_ENTRIES = LIMITS.max_entries
+local REDIS_TIMEOUT, REDIS_POOL = LIMITS.store_timeout_ms, LIMITS.store_pool_size
 
 local function default_clock() return now() end -- the one clock (vonage.clock)
 
@@ -547,10 +549,14 @@ function M.redis(opts)
   if db < 0 or db > 65535 then errors.misuse(op, "db must be between 0 and 65535") end
   local prefix = opts.prefix or "vonage:"
   if #prefix > 256 then errors.misuse(op, "prefix must be at most 256 bytes") end
-  local timeout_ms = opts.timeout_ms or 1000
-  if timeout_ms < 1 or timeout_ms > 60000 then errors.misuse(op, "timeout_ms must be between 1 and 60000") end
-  local pool_size = opts.pool_size or 32
-  if pool_size < 1 or pool_size > 10000 then errors.misuse(op, "pool_size must be between 1 and 10000") end
+  local timeout_ms = opts.timeout_ms or REDIS_TIMEOUT.default
+  if timeout_ms < REDIS_TIMEOUT.min or timeout_ms > REDIS_TIMEOUT.max then
+    errors.misuse(op, format("timeout_ms must be between %d and %d", REDIS_TIMEOUT.min, REDIS_TIMEOUT.max))
+  end
+  local pool_size = opts.pool_size or REDIS_POOL.default
+  if pool_size < REDIS_POOL.min or pool_size > REDIS_POOL.max then
+    errors.misuse(op, format("pool_size must be between %d and %d", REDIS_POOL.min, REDIS_POOL.max))
+  end
   local mod, socket = driver(op)
   local commands = {}
   local store = setmetatable({
