@@ -479,30 +479,37 @@ typedef struct push_args {
     CURLcode rc;
 } push_args;
 
-static int push_protected(lua_State *L)
+int vn_transfer_push_protected(lua_State *L)
 {
     push_args *a = lua_touserdata(L, 1);
     return vn_transfer_push_result(L, a->t, a->rc);
 }
 
-int vn_transfer_push_guarded(lua_State *L, vn_transfer *t, CURLcode rc, int *busy, int *nresults)
+int vn_transfer_push_guarded(lua_State *L, int fn, vn_transfer *t, CURLcode rc, int *busy,
+                             int *nresults)
 {
     push_args a;
     int base, status;
     a.t = t;
     a.rc = rc;
     base = lua_gettop(L);
-    /* Busy first: pushing a C function allocates under Lua 5.1 and LuaJIT,
-     * and an allocation may run a finalizer. (A raise there leaves *busy set:
-     * close() then stays deferred and __gc, which no call can be inside,
-     * frees the object.) */
+    /* Nothing between ++busy and the pcall allocates (the function is the
+     * caller's upvalue, made at load), so no finalizer runs before the guard
+     * and no raise can leave *busy set. */
     ++*busy;
-    lua_pushcfunction(L, push_protected);
+    lua_pushvalue(L, fn);
     lua_pushlightuserdata(L, &a);
     status = lua_pcall(L, 1, LUA_MULTRET, 0);
     --*busy;
     *nresults = lua_gettop(L) - base;
     return status;
+}
+
+int vn_busy_error(lua_State *L)
+{
+    return vn_error_push(L, "transport", "busy", 0,
+                         "the transport is busy: a call on it is under way (a finalizer "
+                         "or metamethod called it again)");
 }
 
 /*
@@ -692,7 +699,9 @@ static int closed_error(lua_State *L)
     return vn_error_push(L, "transport", "closed", 0, "the transport is closed");
 }
 
-/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_spec_read) */
+/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_spec_read)
+ * A send that Lua code (a finalizer) starts while this transport is inside
+ * another gets err.code "busy": the transfer's buffers are in use. */
 static int http_send(lua_State *L)
 {
     vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
@@ -702,6 +711,8 @@ static int http_send(lua_State *L)
     int n, status;
     if (http_is_closed(h))
         return closed_error(L);
+    if (h->busy)
+        return vn_busy_error(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
     if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.http")) != 0)
@@ -709,13 +720,19 @@ static int http_send(lua_State *L)
     /* Reading the spec may have run Lua (a finalizer) that closed us. */
     if (http_is_closed(h))
         return closed_error(L);
+    /* Busy from the first write to the transfer to the last read of it. */
+    h->busy++;
     if (vn_transfer_prepare(L, &h->t, &h->cfg, &sp, &f) != 0) {
         vn_transfer_release(&h->t);
+        h->busy--;
+        if (h->close_pending && !h->busy)
+            http_free(h);
         return vn_failure_push(L, &f);
     }
     rc = curl_easy_perform(h->t.easy);
-    status = vn_transfer_push_guarded(L, &h->t, rc, &h->busy, &n);
+    status = vn_transfer_push_guarded(L, lua_upvalueindex(1), &h->t, rc, &h->busy, &n);
     vn_transfer_release(&h->t);
+    h->busy--;
     if (h->close_pending && !h->busy)
         http_free(h);
     if (status != 0)
@@ -737,9 +754,20 @@ static const luaL_Reg http_metamethods[] = {
     {NULL, NULL},
 };
 
+void vn_set_guarded_method(lua_State *L, const char *tname, const char *name, lua_CFunction f)
+{
+    luaL_getmetatable(L, tname);
+    lua_getfield(L, -1, "__index");
+    lua_pushcfunction(L, vn_transfer_push_protected);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 2);
+}
+
 int vn_http_open(lua_State *L)
 {
     vn_newclass(L, VN_HTTP_TNAME, http_methods, http_metamethods);
+    vn_set_guarded_method(L, VN_HTTP_TNAME, "send", http_send);
     lua_pushcfunction(L, http_new);
     lua_setfield(L, -2, "http_new");
     return 0;
