@@ -108,3 +108,21 @@ describe("hardening review: a transport re-entered from a finalizer", function()
     assert.is_true(busy > 0 or JIT)
   end)
 end)
+
+describe("hardening review: a JWT re-minted while authorize copies it", function()
+  -- LuaJIT's lua_pushstring runs the collector before it copies: a finalizer
+  -- there that asks for a fresh JWT used to free the token being copied. The
+  -- child (LuaJIT, which has not loaded api.lua) takes the authorizer itself.
+  it("copies the whole token of its own mint, and the nested call gets the new one", function()
+    local build = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/luajit"
+    assert(io.open(build .. "/vonage/core.so"), "build the LuaJIT module first (make build LUA=luajit)"):close()
+    local p = assert(io.popen(("env -u LD_PRELOAD LUA_CPATH='%s/?.so;;' timeout 60 luajit "
+      .. "%s/spec/support/remint_in_copy.lua %s 2>&1"):format(build, H.ROOT, H.key_path)))
+    local out = p:read("*a")
+    p:close()
+    local rounds, nested = out:match("^ok\t(%d+)\t(%d+)")
+    assert(rounds, out)
+    assert.equal(200, tonumber(rounds))
+    assert.is_true(tonumber(nested) > 0, out)
+  end)
+end)

@@ -51,6 +51,15 @@ struct vn_client {
     unsigned long jwt_mints;
     int closed; /* set by close(): every later call answers "closed" */
     int busy, wipe_pending; /* a credential is being copied while Lua may run */
+    struct vn_retired *retired; /* tokens re-minted away while busy: freed at 0 */
+};
+
+/* A JWT header value replaced while authorize copied it (a finalizer run in
+ * the copy asked for a fresh one): it lives until busy returns to 0. */
+struct vn_retired {
+    char *jwt;
+    size_t len;
+    struct vn_retired *next;
 };
 
 vn_client *vn_client_check(lua_State *L, int idx)
@@ -70,9 +79,20 @@ static void drop_jwt(vn_client *c)
     c->jwt_len = 0;
 }
 
+static void free_retired(vn_client *c)
+{
+    while (c->retired != NULL) {
+        struct vn_retired *r = c->retired;
+        c->retired = r->next;
+        vn_free_secret(r->jwt, r->len);
+        free(r);
+    }
+}
+
 static void wipe(vn_client *c)
 {
     drop_jwt(c);
+    free_retired(c);
     vn_free_secret(c->private_key, c->private_key_len);
     vn_free_secret(c->basic, c->basic_len);
     vn_free_secret(c->signature_secret, c->signature_secret_len);
@@ -369,6 +389,20 @@ const char *vn_client_header(vn_client *c, const char *want, double now, vn_fail
                            why);
             return NULL;
         }
+        if (c->busy && c->jwt != NULL) { /* authorize is copying the old one */
+            struct vn_retired *r = malloc(sizeof *r);
+            if (r == NULL) {
+                vn_free_secret(token, strlen(token));
+                vn_failure_set(f, "auth", "out_of_memory", "out of memory");
+                return NULL;
+            }
+            r->jwt = c->jwt;
+            r->len = c->jwt_len;
+            r->next = c->retired;
+            c->retired = r;
+            c->jwt = NULL;
+            c->jwt_len = 0;
+        }
         drop_jwt(c);
         c->jwt_len = strlen(token);
         c->jwt = malloc(c->jwt_len + 8);
@@ -431,14 +465,18 @@ static int client_authorize(lua_State *L)
     const char *value = vn_client_header(c, want, now, &f);
     if (value == NULL)
         return vn_failure_push(L, &f);
-    /* LuaJIT may collect (and run a finalizer that closes this client) before
-     * it copies the string: the value stays until the copy is made. (A raise
+    /* LuaJIT may collect (and run a finalizer that closes this client, or
+     * asks for a fresh JWT) before it copies the string: the value stays
+     * until the copy is made, a re-minted one retired, not freed. (A raise
      * in the copy leaves busy set; then __gc wipes.) */
     c->busy++;
     lua_pushstring(L, value);
     c->busy--;
-    if (c->wipe_pending && c->busy == 0)
-        wipe(c);
+    if (c->busy == 0) {
+        free_retired(c);
+        if (c->wipe_pending)
+            wipe(c);
+    }
     return 1;
 }
 
