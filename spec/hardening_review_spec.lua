@@ -126,3 +126,88 @@ describe("hardening review: a JWT re-minted while authorize copies it", function
     assert.is_true(tonumber(nested) > 0, out)
   end)
 end)
+
+local FRAMING = { "Host", "content-length", "Transfer-Encoding", "HOST", "TRANSFER-encoding" }
+
+describe("hardening review: framing headers from the caller", function()
+  local server
+  before_each(function() server = H.hostile { default = { status = 200, body = "{}" } } end)
+  after_each(function() server.stop() end)
+
+  local function each_transport(fn)
+    local h, m = core.http_new {}, core.multi_new {}
+    fn("curl", function(spec) return h:send(spec) end)
+    fn("multi", function(spec)
+      local id, msg, err = m:start(spec)
+      if not id then return id, msg, err end
+      repeat m:perform(50) until m:next_finished() == id
+      return m:result(id)
+    end)
+    h:close()
+    m:close()
+  end
+
+  it("refuses Host, Content-Length and Transfer-Encoding in any case, naming the header; nothing is sent", function()
+    each_transport(function(kind, send)
+      for _, name in ipairs(FRAMING) do
+        local r, msg, err = send { method = "POST", url = server.url .. "/v2/verify", body = "{}",
+                                   headers = { [name] = "5", ["Content-Type"] = "application/json" } }
+        assert.is_nil(r, kind .. " " .. name)
+        assert.same({ "validation", "bad_header" }, { err.kind, err.code })
+        assert.truthy(msg:find("'" .. name .. "'", 1, true), msg)
+      end
+    end)
+    assert.same({}, server.requests())
+    -- The same call without them reaches the server, so the server was there.
+    local h = core.http_new {}
+    assert.equal(200, (h:send { method = "POST", url = server.url .. "/v2/verify", body = "{}" }))
+    h:close()
+    assert.equal(1, #server.requests())
+  end)
+
+  it("gives the resty transport the same rule (core.check_header)", function()
+    assert.is_nil(core.check_header("X-Test", "1"))
+    for _, name in ipairs(FRAMING) do
+      assert.equal("refused header '" .. name .. "': the transport writes Host, Content-Length and "
+                   .. "Transfer-Encoding itself", core.check_header(name, "1"))
+    end
+    assert.equal("refused header 'X-Test': names and values must not hold CR, LF or NUL",
+                 core.check_header("X-Test", "a\r\nb"))
+  end)
+end)
+
+-- The resty transport in spec/nginx/resty_app.conf's nginx (as in
+-- spec/resty_transport_spec.lua): GET one of its endpoints -> decoded JSON.
+describe("hardening review: the resty transport", function()
+  local cjson = require "cjson"
+  local http = require "socket.http"
+  local app, server = {}, nil
+
+  setup(function()
+    local template = H.read(H.ROOT .. "/spec/nginx/resty_app.conf")
+      :gsub("@CA@", function() return H.ca end)
+      :gsub("@OTHER_CA@", function() return H.other_ca end)
+    local env = ("VONAGE_SANDBOX_URL=%s VONAGE_SANDBOX_TLS_URL=%s VONAGE_TEST_PRIVATE_KEY_PATH=%s RESTY_SPEC_APP_ID=%s")
+      :format(H.url, H.tls_url, H.key_path, H.APP_ID)
+    local nginx = H.nginx(template, env)
+    app.url, app.stop = nginx.url, nginx.stop
+  end)
+  teardown(function() if app.stop then app.stop() end end)
+  after_each(function() if server then server.stop() end server = nil end)
+
+  local function get(path)
+    local body, status = http.request(app.url .. path)
+    assert(status == 200, path .. ": HTTP " .. tostring(status) .. ": " .. tostring(body))
+    return cjson.decode(body)
+  end
+
+  it("refuses a caller's framing headers before any I/O", function()
+    server = H.hostile { default = { status = 200, body = "{}" } }
+    local r = get("/framing?url=" .. server.url)
+    for i, name in ipairs { "Host", "content-length", "Transfer-Encoding", "HOST" } do
+      assert.same({ false, "validation", "bad_header" }, { r.refused[i].ok, r.refused[i].kind, r.refused[i].code })
+      assert.truthy(r.refused[i].msg:find("'" .. name .. "'", 1, true), r.refused[i].msg)
+    end
+    assert.same({}, server.requests())
+  end)
+end)

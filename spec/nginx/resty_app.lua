@@ -150,6 +150,18 @@ function routes.bad_header()
   return { refused = refused, status = status, content_type = headers["content-type"], body = body }
 end
 
+-- Framing headers a caller must not set, each sent to args.url: refused
+-- before any I/O (spec/hardening_review_spec.lua counts what arrived).
+function routes.framing(args)
+  local t = client().transport
+  local refused = {}
+  for i, name in ipairs { "Host", "content-length", "Transfer-Encoding", "HOST" } do
+    refused[i] = outcome(t:send { method = "POST", url = args.url .. "/v2/verify", body = "{}",
+                                  headers = { [name] = "1", ["Content-Type"] = "application/json" } })
+  end
+  return { refused = refused }
+end
+
 -- Connection refused, retried: the backoff must go through ngx.sleep.
 function routes.refused()
   local lines, sleeps, real_sleep = {}, 0, ngx.sleep

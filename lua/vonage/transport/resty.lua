@@ -16,7 +16,7 @@ local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
 
 local type, pairs, tostring, pcall, setmetatable =
       type, pairs, tostring, pcall, setmetatable
-local concat, format, min, match = table.concat, string.format, math.min, string.match
+local concat, format, min = table.concat, string.format, math.min
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -57,15 +57,14 @@ local function parse_url(url)
            authority = port == default and host or host .. ":" .. port }
 end
 
--- CR, LF or NUL would split the head. A local of its own, with string.match
+-- The one header rule of every transport (src/vn_http.c): CR, LF or NUL would
+-- split the head; Host, Content-Length and Transfer-Encoding are ours. A local
 -- taken at load: the Authorization value passes through here, and a module
--- field (vonage.validate's rule) could be replaced by any code.
-local function splits_head(v)
-  return match(v, "[\r\n%z]") ~= nil
-end
+-- field could be replaced by any code.
+local check_header = core.check_header
 
--- Builds the request head; nil, name when a header name or value could split
--- the head (the message shows the name only, never a value).
+-- Builds the request head; nil, message when a header is refused (the
+-- message shows the name only, never a value).
 local function request_head(method, u, headers, body)
   local lines = { format("%s %s HTTP/1.1", method, u.target), "Host: " .. u.authority }
   if body or method == "POST" or method == "PUT" or method == "PATCH" then
@@ -75,14 +74,9 @@ local function request_head(method, u, headers, body)
     if type(name) ~= "string" or type(value) ~= "string" then
       errors.misuse("vonage.transport.resty", "spec.headers must map strings to strings")
     end
-    if name == "" or name:find(":", 1, true) or splits_head(name) or splits_head(value) then
-      return nil, splits_head(name) and "?" or name:sub(1, 64)
-    end
-    -- Host and Content-Length describe this exchange: ours are the truth.
-    local lower = name:lower()
-    if lower ~= "host" and lower ~= "content-length" and lower ~= "transfer-encoding" then
-      lines[#lines + 1] = name .. ": " .. value
-    end
+    local refused = check_header(name, value)
+    if refused then return nil, refused end
+    lines[#lines + 1] = name .. ": " .. value
   end
   lines[#lines + 1] = "\r\n"
   return concat(lines, "\r\n")
@@ -279,11 +273,8 @@ function Transport.send(_, spec)
 
   local u, why = parse_url(url)
   if not u then return fail("insecure_url", "refused URL: it " .. why) end
-  local head, bad = request_head(method, u, headers, spec.body)
-  if not head then
-    return errors.fail("validation", "bad_header", format(
-      "refused header '%s': names and values must not hold CR, LF or NUL", bad))
-  end
+  local head, refused = request_head(method, u, headers, spec.body)
+  if not head then return errors.fail("validation", "bad_header", refused) end
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then return no_cosocket(phase) end
 
