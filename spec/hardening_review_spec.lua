@@ -109,17 +109,24 @@ describe("hardening review: a transport re-entered from a finalizer", function()
   end)
 end)
 
+-- Runs spec/support/<script> in a LuaJIT child on the LuaJIT build (no
+-- sanitizer preload); returns what it printed.
+local function luajit_child(script, ...)
+  local build = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/luajit"
+  assert(io.open(build .. "/vonage/core.so"), "build the LuaJIT module first (make build LUA=luajit)"):close()
+  local p = assert(io.popen(("env -u LD_PRELOAD LUA_CPATH='%s/?.so;;' timeout 60 luajit %s/spec/support/%s %s 2>&1")
+    :format(build, H.ROOT, script, table.concat({ ... }, " "))))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
 describe("hardening review: a JWT re-minted while authorize copies it", function()
   -- LuaJIT's lua_pushstring runs the collector before it copies: a finalizer
   -- there that asks for a fresh JWT used to free the token being copied. The
   -- child (LuaJIT, which has not loaded api.lua) takes the authorizer itself.
   it("copies the whole token of its own mint, and the nested call gets the new one", function()
-    local build = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/luajit"
-    assert(io.open(build .. "/vonage/core.so"), "build the LuaJIT module first (make build LUA=luajit)"):close()
-    local p = assert(io.popen(("env -u LD_PRELOAD LUA_CPATH='%s/?.so;;' timeout 60 luajit "
-      .. "%s/spec/support/remint_in_copy.lua %s 2>&1"):format(build, H.ROOT, H.key_path)))
-    local out = p:read("*a")
-    p:close()
+    local out = luajit_child("remint_in_copy.lua", H.key_path)
     local rounds, nested = out:match("^ok\t(%d+)\t(%d+)")
     assert(rounds, out)
     assert.equal(200, tonumber(rounds))
@@ -209,5 +216,26 @@ describe("hardening review: the resty transport", function()
       assert.truthy(r.refused[i].msg:find("'" .. name .. "'", 1, true), r.refused[i].msg)
     end
     assert.same({}, server.requests())
+  end)
+end)
+
+describe("hardening review: headers changed after they were checked", function()
+  -- In LuaJIT a finalizer can run at the lua_pushstring that reads the
+  -- client's api_host, after the headers were checked: it used to smuggle a
+  -- second request onto the wire. The child runs interpreted, where it lands.
+  it("re-checks each header it sends: a finalizer's CR LF after the check never reaches the wire", function()
+    local server = H.hostile { default = { status = 200, body = "{}" } }
+    local out = luajit_child("headers_changed.lua", server.url)
+    local smuggled = 0
+    for _, r in ipairs(server.requests()) do
+      if r.target == "/smuggled" then smuggled = smuggled + 1 end
+    end
+    server.stop()
+    local sent, caught, early = out:match("^sent\t(%d+)\tcaught\t(%d+)\tearly\t(%d+)")
+    assert(sent, out)
+    assert.equal(0, smuggled)
+    assert.equal(400, sent + caught + early)
+    assert.is_true(tonumber(sent) > 0)
+    assert.is_true(tonumber(caught) > 0, out)
   end)
 end)
