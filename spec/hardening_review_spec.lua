@@ -183,6 +183,49 @@ describe("hardening review: framing headers from the caller", function()
   end)
 end)
 
+describe("hardening review: a POST that timed out after it left", function()
+  local vonage = require "vonage"
+  local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
+  local server
+  after_each(function() if server then server.stop() end server = nil end)
+
+  for _, name in ipairs { "curl", "multi" } do
+    -- fn's results, run as this transport's user would (multi: in client:spawn).
+    local function run(c, fn)
+      if name == "curl" then return { fn() } end
+      local out
+      c:spawn(function() out = { fn() } end)
+      for _ = 1, 200 do
+        if c:poll(50) == 0 then break end
+      end
+      return assert(out, "the coroutine did not finish")
+    end
+
+    it("keeps err.code timeout and adds err.outcome_unknown (" .. name .. ")", function()
+      server = H.hostile { default = { kind = "stall" } }
+      local c = vonage.client { api_key = H.API_KEY, api_secret = H.API_SECRET, api_host = server.url,
+                                transport = name, timeout_ms = 400, retries = 2 }
+      local r = run(c, function()
+        return c:start_verification { brand = "ACME", workflow = { vonage.sms { to = "447700900070" } } }
+      end)
+      local g = run(c, function() return c:template_page {} end)
+      c:close()
+      local ok, msg, err = unpack(r, 1, 3)
+      assert.is_nil(ok)
+      assert.same({ "transport", "timeout", true }, { err.kind, err.code, err.outcome_unknown })
+      assert.falsy(err.retryable)
+      assert.truthy(msg:find("may have received", 1, true))
+      -- A GET that timed out is not of unknown outcome: it may be asked again.
+      assert.same({ "timeout" }, { g[3].code })
+      assert.is_nil(g[3].outcome_unknown)
+      -- The POST reached the server once, the GET once (no retry after a timeout that left).
+      local methods = {}
+      for _, q in ipairs(server.requests()) do methods[#methods + 1] = q.method end
+      assert.same({ "POST", "GET" }, methods)
+    end)
+  end
+end)
+
 -- The resty transport in spec/nginx/resty_app.conf's nginx (as in
 -- spec/resty_transport_spec.lua): GET one of its endpoints -> decoded JSON.
 describe("hardening review: the resty transport", function()
@@ -216,6 +259,15 @@ describe("hardening review: the resty transport", function()
       assert.truthy(r.refused[i].msg:find("'" .. name .. "'", 1, true), r.refused[i].msg)
     end
     assert.same({}, server.requests())
+  end)
+
+  it("keeps err.code timeout and adds err.outcome_unknown on a POST that left", function()
+    server = H.hostile { default = { kind = "stall" } }
+    local r = get(("/hostile?op=start&url=%s&timeout=400&retries=2"):format(server.url))
+    assert.same({ false, "timeout" }, { r.ok, r.code })
+    assert.truthy(r.msg:find("may have received", 1, true))
+    assert.is_true(r.outcome_unknown)
+    assert.equal(1, #server.requests())
   end)
 end)
 

@@ -424,6 +424,10 @@ static int transfer_error(lua_State *L, vn_transfer *t, CURLcode rc)
     case CURLE_OPERATION_TIMEDOUT:
         vn_error_push(L, "transport", "timeout", 0, "timed out: %s%s", detail,
                       t->once_only && left ? "; the server may have received the request" : "");
+        if (t->once_only && left) { /* a POST or PATCH that left: it may have been processed */
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "outcome_unknown");
+        }
         return retryable_unless(L, left);
     default:
         break;

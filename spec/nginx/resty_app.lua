@@ -25,7 +25,7 @@ local function outcome(ok, msg, err)
   if ok then return { ok = true, value = type(ok) == "userdata" and ok.request_id or ok } end
   return { ok = false, msg = msg, code = err and err.code, kind = err and err.kind,
            status = err and err.status, retryable = err and err.retryable or false,
-           retry_after = err and err.retry_after }
+           retry_after = err and err.retry_after, outcome_unknown = err and err.outcome_unknown }
 end
 
 local function start(c, to)

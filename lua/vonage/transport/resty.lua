@@ -190,8 +190,10 @@ local function exchange(spec, u, head, deadline)
   local function broken(step, why)
     sock:close()
     if why == "timeout" then
-      return fail("timeout", format("timed out after %d ms while %s%s", spec.timeout_ms or 10000, step,
-                                    once_only and "; the server may have received the request" or ""))
+      local _, msg, terr = fail("timeout", format("timed out after %d ms while %s%s", spec.timeout_ms or 10000,
+                                step, once_only and "; the server may have received the request" or ""))
+      terr.outcome_unknown = once_only or nil -- it may have been processed
+      return nil, msg, terr
     end
     if once_only then
       return fail("outcome_unknown", format("outcome unknown: the request was sent, then the exchange "
@@ -205,7 +207,10 @@ local function exchange(spec, u, head, deadline)
     return fail("bad_response", "the answer is not valid HTTP: " .. why)
   end
 
-  if not arm(sock, deadline) then return broken("sending the request", "timeout") end
+  if not arm(sock, deadline) then -- nothing was sent yet
+    sock:close()
+    return fail("timeout", format("timed out after %d ms before sending the request", spec.timeout_ms or 10000))
+  end
   local sent, serr = sock:send(spec.body and { head, spec.body } or head)
   if not sent then
     if reused and serr ~= "timeout" then return nil, nil, nil, true end
