@@ -291,3 +291,23 @@ describe("hardening review: headers changed after they were checked", function()
     assert.is_true(tonumber(caught) > 0, out)
   end)
 end)
+
+describe("hardening review: a reloaded vonage.core", function()
+  before_each(H.reset)
+
+  -- In a child (the reload re-registers the client class for the whole
+  -- process), run by this spec's own interpreter and build.
+  it("gives an authorizer that refuses the clients of the earlier load; the library's own still serves them", function()
+    local lua = arg and arg[-1] or "lua5.4"
+    local p = assert(io.popen(("timeout 60 %s %s/spec/support/reload_core.lua %s %s %s 2>&1")
+      :format(lua, H.ROOT, H.url, H.API_KEY, H.API_SECRET)))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:find("before\ttrue\n", 1, true), out)
+    assert.truthy(out:find("stolen\tfalse\tclean\t", 1, true), out)
+    assert.truthy(out:find("this authorizer serves only the clients of its own load of vonage.core", 1, true), out)
+    assert.truthy(out:find("own\tBasic \n", 1, true), out)
+    assert.truthy(out:find("after\ttrue\tnil\n", 1, true), out)
+    assert.truthy(out:find("closed\tfalse\n", 1, true), out)
+  end)
+end)
