@@ -311,3 +311,24 @@ describe("hardening review: a reloaded vonage.core", function()
     assert.truthy(out:find("closed\tfalse\n", 1, true), out)
   end)
 end)
+
+describe("hardening review: check_silent_auth's one deadline", function()
+  it("bounds the whole redirect chain by timeout_ms, not each hop", function()
+    local vonage = require "vonage"
+    local script = { default = { kind = "stall" } }
+    for i = 1, 10 do
+      script[i] = { delay_ms = 300, status = 302, headers = { Location = "/hop/" .. i } }
+    end
+    local server = H.hostile(script)
+    local t0 = core.monotonic_ms()
+    local r, msg, err = vonage.check_silent_auth(server.url .. "/hop/0", { timeout_ms = 1000 })
+    local took = core.monotonic_ms() - t0
+    local hops = #server.requests()
+    server.stop()
+    assert.is_nil(r)
+    assert.equal("timeout", err.code, msg)
+    assert.is_true(took < 1500, "took " .. took .. " ms")
+    -- 300 ms a hop: the fourth at the latest is cut short by the deadline.
+    assert.is_true(hops >= 2 and hops <= 4, "hops: " .. hops)
+  end)
+end)
