@@ -231,18 +231,31 @@ end)
 describe("hardening review: the resty transport", function()
   local cjson = require "cjson"
   local http = require "socket.http"
+  local socket = require "socket"
   local app, server = {}, nil
+  -- A name server on loopback that reads every query and answers none.
+  local dns
 
   setup(function()
+    dns = assert(socket.udp())
+    assert(dns:setsockname("127.0.0.1", 0))
+    local _, dns_port = dns:getsockname()
     local template = H.read(H.ROOT .. "/spec/nginx/resty_app.conf")
       :gsub("@CA@", function() return H.ca end)
       :gsub("@OTHER_CA@", function() return H.other_ca end)
+      :gsub("lua_ssl_verify_depth 2;", function()
+        return ("lua_ssl_verify_depth 2;\n    resolver 127.0.0.1:%d ipv6=off;\n    resolver_timeout 30s;")
+          :format(dns_port)
+      end)
     local env = ("VONAGE_SANDBOX_URL=%s VONAGE_SANDBOX_TLS_URL=%s VONAGE_TEST_PRIVATE_KEY_PATH=%s RESTY_SPEC_APP_ID=%s")
       :format(H.url, H.tls_url, H.key_path, H.APP_ID)
     local nginx = H.nginx(template, env)
     app.url, app.stop = nginx.url, nginx.stop
   end)
-  teardown(function() if app.stop then app.stop() end end)
+  teardown(function()
+    if app.stop then app.stop() end
+    if dns then dns:close() end
+  end)
   after_each(function() if server then server.stop() end server = nil end)
 
   local function get(path)
@@ -268,6 +281,17 @@ describe("hardening review: the resty transport", function()
     assert.truthy(r.msg:find("may have received", 1, true))
     assert.is_true(r.outcome_unknown)
     assert.equal(1, #server.requests())
+  end)
+
+  it("bounds a name lookup by the call's deadline, not nginx's resolver_timeout", function()
+    -- The name goes only to the loopback name server above, which never answers.
+    local r = get("/hostile?op=start&url=https://slow-dns.invalid&timeout=600&retries=2")
+    assert.same({ false, "timeout" }, { r.ok, r.code })
+    assert.is_true(r.took < 0.9, "took " .. r.took .. " s")
+    local queries = 0
+    dns:settimeout(0)
+    while dns:receive() do queries = queries + 1 end
+    assert.is_true(queries > 0)
   end)
 end)
 

@@ -127,6 +127,32 @@ local function connect_error(err, u, connect_ms)
   return fail("connect_failed", format("could not connect to %s: %s", where, err), true)
 end
 
+-- Whether host is an IP literal (IPv4 dotted, or IPv6 in brackets).
+local function is_ip_literal(host)
+  return host:find("^%[.*%]$") ~= nil or host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- sock:connect, name lookup included, within ms. nginx looks a name up with
+-- its `resolver` under its own resolver_timeout (30 s by default), before the
+-- cosocket's connect timeout even starts; so for a name the connect runs in a
+-- light thread, raced against a sleep of ms, as libcurl counts the lookup in
+-- its connect timeout. The loser is killed (ngx_lua cleans up a killed
+-- thread's pending lookup or connect).
+local function connect(sock, address, port, pool, ms)
+  if is_ip_literal(address) then return sock:connect(address, port, { pool = pool }) end
+  local spawn, wait, kill = ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill
+  local connecting = spawn(function() return sock:connect(address, port, { pool = pool }) end)
+  local sleeping = spawn(function()
+    ngx.sleep(ms / 1000)
+    return nil, "timeout", "deadline"
+  end)
+  local done, ok, err = wait(connecting, sleeping)
+  kill(connecting)
+  kill(sleeping)
+  if not done then return nil, tostring(ok) end -- the thread raised
+  return ok, err
+end
+
 -- sslhandshake with the host as server name, verification on. The session
 -- argument must be nil, not false: ngx_lua 0.10.23 reports success for a
 -- handshake that completed at once (common on loopback) but failed
@@ -169,7 +195,7 @@ local function exchange(spec, u, head, deadline)
   -- "localhost" is loopback by definition (RFC 6761): no resolver needed.
   local address = u.host == "localhost" and "127.0.0.1" or u.host
   local pool = format("vonage:%s://%s:%d", u.scheme, u.host, u.port)
-  local ok, err = sock:connect(address, u.port, { pool = pool })
+  local ok, err = connect(sock, address, u.port, pool, min(connect_ms, left))
   if not ok then return connect_error(err, u, min(connect_ms, left)) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if u.scheme == "https" and not reused then
