@@ -356,3 +356,30 @@ describe("hardening review: check_silent_auth's one deadline", function()
     assert.is_true(hops >= 2 and hops <= 4, "hops: " .. hops)
   end)
 end)
+
+describe("hardening review: a memory error as poll wakes a coroutine", function()
+  before_each(H.reset)
+
+  -- spec/support/alloc_fail_host.c, a Lua 5.4 host whose allocator fails on
+  -- request, on the Lua 5.4 build of the module (as in
+  -- spec/hardening_creds_spec.lua).
+  it("never loses the coroutine's answer nor leaves its entry behind", function()
+    local build = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/lua5.4"
+                  .. (os.getenv("SANITIZE") and "-san" or "")
+    if not io.open(build .. "/vonage/core.so") then
+      assert(os.execute("make -s build LUA=lua5.4" .. (os.getenv("SANITIZE") and " SANITIZE=1" or "") .. " >/dev/null"))
+    end
+    local host = assert(io.popen("mktemp /tmp/vonage-spec.XXXXXX")):read("*l")
+    assert(os.execute(("cc -std=c99 $(pkg-config --cflags lua5.4) -o %s spec/support/alloc_fail_host.c "
+                       .. "$(pkg-config --libs lua5.4)"):format(host)))
+    local paths = ("LUA_CPATH_5_4='%s/?.so' LUA_PATH_5_4='%s/lua/?.lua'"):format(build, H.ROOT)
+    local p = assert(io.popen(("env %s %s spec/support/wake_oom.lua %s 80 12 2>&1")
+                              :format(paths, host, H.url .. "/_sandbox/health")))
+    local out = p:read("*a")
+    p:close()
+    os.remove(host)
+    local lost, leaked = out:match("^lost (%d+) leaked (%d+)\n$")
+    assert(lost, out)
+    assert.same({ "0", "0" }, { lost, leaked })
+  end)
+end)
