@@ -121,6 +121,20 @@ local function luajit_child(script, ...)
   return out
 end
 
+describe("hardening review: a transport re-entered from a finalizer, in LuaJIT", function()
+  before_each(H.reset)
+
+  -- The two specs above, interpreted in a LuaJIT child, where the finalizers
+  -- land inside the calls.
+  it("refuses a nested send, result or cancel with busy and keeps every outer answer whole", function()
+    local out = luajit_child("busy_in_push.lua", H.url .. "/_sandbox/log")
+    local whole, busy, bad = out:match("^whole\t(%d+)\tbusy\t(%d+)\tbad\t(%d+)")
+    assert(whole, out)
+    assert.same({ 400, 0 }, { tonumber(whole), tonumber(bad) })
+    assert.is_true(tonumber(busy) > 0, out)
+  end)
+end)
+
 describe("hardening review: a JWT re-minted while authorize copies it", function()
   -- LuaJIT's lua_pushstring runs the collector before it copies: a finalizer
   -- there that asks for a fresh JWT used to free the token being copied. The
