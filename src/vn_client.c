@@ -20,6 +20,7 @@
 #include <string.h>
 
 #define VN_MAX_KEY_BYTES VN_MAX(private_key_bytes)
+#define VN_LOAD_TOKEN_BYTES 16
 /* A shorter HMAC key is guessable; Vonage's signature secrets are longer. */
 #define VN_MIN_SIGNATURE_SECRET VN_MIN(signature_secret)
 /* Re-mint once 80% of the token's life has passed, so a token handed to a
@@ -51,6 +52,18 @@ struct vn_client {
     long jwt_iat;
     int closed; /* set by close(): every later call answers "closed" */
     int busy, wipe_pending; /* a credential is being copied while Lua may run */
+    struct vn_retired *retired; /* tokens re-minted away while busy: freed at 0 */
+    /* The random token of the vonage.core load that made this client: only
+     * that load's authorizer serves it (a reload gives a fresh authorizer). */
+    unsigned char load[VN_LOAD_TOKEN_BYTES];
+};
+
+/* A JWT header value replaced while authorize copied it (a finalizer run in
+ * the copy asked for a fresh one): it lives until busy returns to 0. */
+struct vn_retired {
+    char *jwt;
+    size_t len;
+    struct vn_retired *next;
 };
 
 vn_client *vn_client_check(lua_State *L, int idx)
@@ -70,9 +83,20 @@ static void drop_jwt(vn_client *c)
     c->jwt_len = 0;
 }
 
+static void free_retired(vn_client *c)
+{
+    while (c->retired != NULL) {
+        struct vn_retired *r = c->retired;
+        c->retired = r->next;
+        vn_free_secret(r->jwt, r->len);
+        free(r);
+    }
+}
+
 static void wipe(vn_client *c)
 {
     drop_jwt(c);
+    free_retired(c);
     vn_free_secret(c->private_key, c->private_key_len);
     vn_free_secret(c->basic, c->basic_len);
     vn_free_secret(c->signature_secret, c->signature_secret_len);
@@ -80,7 +104,12 @@ static void wipe(vn_client *c)
     free(c->api_key);
     free(c->jwt_sub);
     free(c->jwt_grants_json);
-    memset(c, 0, sizeof *c);
+    {
+        unsigned char load[VN_LOAD_TOKEN_BYTES]; /* not a secret: kept, so a closed client says "closed" */
+        memcpy(load, c->load, sizeof load);
+        memset(c, 0, sizeof *c);
+        memcpy(c->load, load, sizeof load);
+    }
     c->closed = 1;
 }
 
@@ -247,6 +276,7 @@ static int client_new(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
     c = vn_newobject(L, sizeof *c, VN_CLIENT_TNAME);
+    memcpy(c->load, lua_touserdata(L, lua_upvalueindex(1)), sizeof c->load);
     lua_pushvalue(L, 2);
     vn_setuservalue(L, -2);
     keep_own_transport(L, 2);
@@ -369,6 +399,20 @@ const char *vn_client_header(vn_client *c, const char *want, double now, vn_fail
                            why);
             return NULL;
         }
+        if (c->busy && c->jwt != NULL) { /* authorize is copying the old one */
+            struct vn_retired *r = malloc(sizeof *r);
+            if (r == NULL) {
+                vn_free_secret(token, strlen(token));
+                vn_failure_set(f, "auth", "out_of_memory", "out of memory");
+                return NULL;
+            }
+            r->jwt = c->jwt;
+            r->len = c->jwt_len;
+            r->next = c->retired;
+            c->retired = r;
+            c->jwt = NULL;
+            c->jwt_len = 0;
+        }
         drop_jwt(c);
         c->jwt_len = strlen(token);
         c->jwt = malloc(c->jwt_len + 8);
@@ -427,32 +471,42 @@ static int client_authorize(lua_State *L)
     double now = (double)luaL_checknumber(L, 2);
     const char *want = luaL_optstring(L, 3, NULL);
     vn_failure f;
-    const char *value = vn_client_header(c, want, now, &f);
+    const char *value;
+    if (memcmp(c->load, lua_touserdata(L, lua_upvalueindex(1)), sizeof c->load) != 0)
+        return luaL_error(L, "vonage.core: this authorizer serves only the clients of its own "
+                             "load of vonage.core");
+    value = vn_client_header(c, want, now, &f);
     if (value == NULL)
         return vn_failure_push(L, &f);
-    /* LuaJIT may collect (and run a finalizer that closes this client) before
-     * it copies the string: the value stays until the copy is made. (A raise
+    /* LuaJIT may collect (and run a finalizer that closes this client, or
+     * asks for a fresh JWT) before it copies the string: the value stays
+     * until the copy is made, a re-minted one retired, not freed. (A raise
      * in the copy leaves busy set; then __gc wipes.) */
     c->busy++;
     lua_pushstring(L, value);
     c->busy--;
-    if (c->wipe_pending && c->busy == 0)
-        wipe(c);
+    if (c->busy == 0) {
+        free_retired(c);
+        if (c->wipe_pending)
+            wipe(c);
+    }
     return 1;
 }
 
 /* core.take_authorizer() -> authorize; a second take from the same load of
  * vonage.core raises, so nothing required after lua/vonage/api.lua gets it.
- * (The flag is an upvalue of this module table's function: a test runner that
- * reloads the modules gets a fresh one, as would code that reloads them by
- * hand, which can reach anything the debug library can.) */
+ * A reload of vonage.core (a test runner does it, and so can any code) gives
+ * a fresh flag, so the authorizer is bound to its load's random token
+ * (upvalue 2): it serves only the clients that load made, never the ones an
+ * earlier api.lua holds. */
 static int core_take_authorizer(lua_State *L)
 {
     if (lua_toboolean(L, lua_upvalueindex(1)))
         return luaL_error(L, "vonage.core: the authorizer was already taken");
     lua_pushboolean(L, 1);
     lua_replace(L, lua_upvalueindex(1));
-    lua_pushcfunction(L, client_authorize);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushcclosure(L, client_authorize, 1);
     return 1;
 }
 
@@ -574,10 +628,17 @@ int vn_client_open(lua_State *L)
     lua_setfield(L, -2, "client_close");
     lua_pushcfunction(L, client_webhook_check);
     lua_setfield(L, -2, "client_webhook_check");
-    lua_pushcfunction(L, client_new);
-    lua_setfield(L, -2, "client_new");
+    /* This load's token: a full userdata no Lua code reads, random so that no
+     * other load (even at the same address, after this one is collected)
+     * has it. */
+    if (vn_random_bytes(vn_newuserdata(L, VN_LOAD_TOKEN_BYTES), VN_LOAD_TOKEN_BYTES) != 0)
+        return luaL_error(L, "vonage.core: no random bytes for the load token");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, client_new, 1);
+    lua_setfield(L, -3, "client_new");
     lua_pushboolean(L, 0);
-    lua_pushcclosure(L, core_take_authorizer, 1);
+    lua_insert(L, -2);
+    lua_pushcclosure(L, core_take_authorizer, 2);
     lua_setfield(L, -2, "take_authorizer");
     lua_pushcfunction(L, core_transport_kind);
     lua_setfield(L, -2, "transport_kind");

@@ -67,8 +67,15 @@ void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *metamet
 {
     vn_newclass(L, tname, NULL, metamethods);
     luaL_getmetatable(L, tname);
-    lua_newtable(L);
-    lua_setfield(L, -2, "__index_methods");
+    /* A reload of vonage.core in this state (busted's insulation does it per
+     * file) keeps the methods the objects made so far still use, until the
+     * class file of the new load seals its own. */
+    lua_getfield(L, -1, "__index_methods");
+    if (lua_isnil(L, -1)) {
+        lua_newtable(L);
+        lua_setfield(L, -3, "__index_methods");
+    }
+    lua_pop(L, 1);
     lua_pushcfunction(L, index);
     lua_setfield(L, -2, "__index");
     /* getmetatable(obj) answers the name: the methods are out of reach. */

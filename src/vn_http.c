@@ -207,29 +207,70 @@ static int has_bad_byte(const char *s, size_t n)
     return memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n);
 }
 
-/* Checks every header name and value before anything is allocated, so the
- * raise for a wrong type and the refusal of CR/LF/NUL happen with nothing to
- * free. *has_auth: an Authorization header is among them. */
-static const char *check_headers(lua_State *L, int idx, const char *who, int *has_auth)
+/* The one rule for a caller's header (both curl transports, and resty
+ * through core.check_header): NULL when it may be sent, else why not. Host,
+ * Content-Length and Transfer-Encoding frame the exchange: the transport
+ * writes them from the URL and the body, and a caller's copy would
+ * contradict them (a second length smuggles a request). */
+static const char *header_fault(const char *k, size_t kn, const char *v, size_t vn)
 {
-    const char *bad = NULL;
+    static const char *const framing[] = {"host", "content-length", "transfer-encoding", NULL};
+    if (kn == 0 || has_bad_byte(k, kn) || memchr(k, ':', kn) || has_bad_byte(v, vn))
+        return "names and values must not hold CR, LF or NUL";
+    for (int i = 0; framing[i] != NULL; i++)
+        if (kn == strlen(framing[i]) && strncasecmp(k, framing[i], kn) == 0)
+            return "the transport writes Host, Content-Length and Transfer-Encoding itself";
+    return NULL;
+}
+
+/* The name a refusal may show: "?" when it would split a line. */
+static const char *shown_name(const char *k, size_t kn)
+{
+    return kn == 0 || has_bad_byte(k, kn) ? "?" : k;
+}
+
+/* Checks every header name and value before anything is allocated, so the
+ * raise for a wrong type and the refusal of a header happen with nothing to
+ * free. Returns NULL, or why the header *bad (its name) is refused.
+ * *has_auth: an Authorization header is among them. */
+static const char *check_headers(lua_State *L, int idx, const char *who, const char **bad,
+                                 int *has_auth)
+{
+    const char *why = NULL;
     *has_auth = 0;
+    *bad = NULL;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         size_t kn, vn;
-        const char *k, *v;
+        const char *k, *v, *fault;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "%s: spec.headers must map strings to strings", who);
         k = lua_tolstring(L, -2, &kn);
         v = lua_tolstring(L, -1, &vn);
-        if (bad == NULL && (kn == 0 || has_bad_byte(k, kn) || memchr(k, ':', kn) ||
-                            has_bad_byte(v, vn)))
-            bad = k;
+        if (why == NULL && (fault = header_fault(k, kn, v, vn)) != NULL) {
+            why = fault;
+            *bad = shown_name(k, kn);
+        }
         if (kn == 13 && strncasecmp(k, "authorization", 13) == 0)
             *has_auth = 1;
         lua_pop(L, 1);
     }
-    return bad;
+    return why;
+}
+
+/* core.check_header(name, value) -> nil | message: the rule above, for the
+ * resty transport (a string other than these raises). */
+static int core_check_header(lua_State *L)
+{
+    size_t kn, vn;
+    const char *k = luaL_checklstring(L, 1, &kn), *v = luaL_checklstring(L, 2, &vn);
+    const char *why = header_fault(k, kn, v, vn);
+    char msg[256];
+    if (why == NULL)
+        return 0;
+    snprintf(msg, sizeof msg, "refused header '%.64s': %s", shown_name(k, kn), why);
+    lua_pushstring(L, msg);
+    return 1;
 }
 
 static int append_line(vn_transfer *t, const char *name, const char *value)
@@ -249,19 +290,30 @@ static int append_line(vn_transfer *t, const char *name, const char *value)
     return 0;
 }
 
-/* Builds the header list from the checked table at idx, plus the
- * Authorization value (NULL: none) that never became a Lua string. Calls no
- * Lua function that allocates: lua_next and lua_tolstring on strings only. */
+/* Builds the header list from the table at idx, plus the Authorization
+ * value (NULL: none) that never became a Lua string. Lua may have run since
+ * check_headers (a finalizer changing the table), so each pair used is
+ * checked again here, where no Lua can run: lua_next and lua_tolstring on
+ * strings only. Returns 0, -1 (out of memory) or -2 (a header refused). */
 static int build_headers(lua_State *L, vn_transfer *t, int idx, const char *authorization)
 {
     free_req_headers(t);
     lua_pushnil(L);
     while (idx != 0 && lua_next(L, idx) != 0) {
-        int rc = append_line(t, lua_tostring(L, -2), lua_tostring(L, -1));
+        size_t kn, vn;
+        const char *k, *v;
+        int rc = -2;
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+            k = lua_tolstring(L, -2, &kn);
+            v = lua_tolstring(L, -1, &vn);
+            if (header_fault(k, kn, v, vn) == NULL &&
+                !(authorization != NULL && kn == 13 && strncasecmp(k, "authorization", 13) == 0))
+                rc = append_line(t, k, v);
+        }
         lua_pop(L, 1);
         if (rc != 0) {
             lua_pop(L, 1);
-            return -1;
+            return rc;
         }
     }
     if (idx == 0)
@@ -372,6 +424,10 @@ static int transfer_error(lua_State *L, vn_transfer *t, CURLcode rc)
     case CURLE_OPERATION_TIMEDOUT:
         vn_error_push(L, "transport", "timeout", 0, "timed out: %s%s", detail,
                       t->once_only && left ? "; the server may have received the request" : "");
+        if (t->once_only && left) { /* a POST or PATCH that left: it may have been processed */
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "outcome_unknown");
+        }
         return retryable_unless(L, left);
     default:
         break;
@@ -479,30 +535,37 @@ typedef struct push_args {
     CURLcode rc;
 } push_args;
 
-static int push_protected(lua_State *L)
+int vn_transfer_push_protected(lua_State *L)
 {
     push_args *a = lua_touserdata(L, 1);
     return vn_transfer_push_result(L, a->t, a->rc);
 }
 
-int vn_transfer_push_guarded(lua_State *L, vn_transfer *t, CURLcode rc, int *busy, int *nresults)
+int vn_transfer_push_guarded(lua_State *L, int fn, vn_transfer *t, CURLcode rc, int *busy,
+                             int *nresults)
 {
     push_args a;
     int base, status;
     a.t = t;
     a.rc = rc;
     base = lua_gettop(L);
-    /* Busy first: pushing a C function allocates under Lua 5.1 and LuaJIT,
-     * and an allocation may run a finalizer. (A raise there leaves *busy set:
-     * close() then stays deferred and __gc, which no call can be inside,
-     * frees the object.) */
+    /* Nothing between ++busy and the pcall allocates (the function is the
+     * caller's upvalue, made at load), so no finalizer runs before the guard
+     * and no raise can leave *busy set. */
     ++*busy;
-    lua_pushcfunction(L, push_protected);
+    lua_pushvalue(L, fn);
     lua_pushlightuserdata(L, &a);
     status = lua_pcall(L, 1, LUA_MULTRET, 0);
     --*busy;
     *nresults = lua_gettop(L) - base;
     return status;
+}
+
+int vn_busy_error(lua_State *L)
+{
+    return vn_error_push(L, "transport", "busy", 0,
+                         "the transport is busy: a call on it is under way (a finalizer "
+                         "or metamethod called it again)");
 }
 
 /*
@@ -555,10 +618,9 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
     if ((why = url_policy(sp->url, sp->url_len, &sp->protocols)) != NULL)
         return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
     if (sp->headers_idx != 0 &&
-        (bad = check_headers(L, sp->headers_idx, who, &has_auth)) != NULL)
-        return vn_error_push(L, "validation", "bad_header", 0,
-                             "refused header '%.64s': names and values must not hold CR, LF or NUL",
-                             has_bad_byte(bad, strlen(bad)) ? "?" : bad);
+        (why = check_headers(L, sp->headers_idx, who, &bad, &has_auth)) != NULL)
+        return vn_error_push(L, "validation", "bad_header", 0, "refused header '%.64s': %s", bad,
+                             why);
     if (sp->client != NULL) {
         if (sp->headers_idx != 0 && has_auth)
             return luaL_error(L, "%s: spec.client and an Authorization header exclude each other",
@@ -578,7 +640,14 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
     if (sp->client != NULL &&
         (authorization = vn_client_header(sp->client, sp->auth, sp->auth_time, f)) == NULL)
         return -1;
-    if (build_headers(L, t, sp->headers_idx, authorization) != 0) {
+    switch (build_headers(L, t, sp->headers_idx, authorization)) {
+    case 0:
+        break;
+    case -2:
+        vn_failure_set(f, "validation", "bad_header",
+                       "refused spec.headers: changed after they were checked");
+        return -1;
+    default:
         vn_failure_set(f, "transport", "out_of_memory", "out of memory");
         return -1;
     }
@@ -694,7 +763,9 @@ static int closed_error(lua_State *L)
     return vn_error_push(L, "transport", "closed", 0, "the transport is closed");
 }
 
-/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_spec_read) */
+/* http:send(spec) -> status, headers, body | nil, msg, err  (spec: see vn_spec_read)
+ * A send that Lua code (a finalizer) starts while this transport is inside
+ * another gets err.code "busy": the transfer's buffers are in use. */
 static int http_send(lua_State *L)
 {
     vn_http *h = luaL_checkudata(L, 1, VN_HTTP_TNAME);
@@ -704,6 +775,8 @@ static int http_send(lua_State *L)
     int n, status;
     if (http_is_closed(h))
         return closed_error(L);
+    if (h->busy)
+        return vn_busy_error(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
     if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.http")) != 0)
@@ -711,13 +784,19 @@ static int http_send(lua_State *L)
     /* Reading the spec may have run Lua (a finalizer) that closed us. */
     if (http_is_closed(h))
         return closed_error(L);
+    /* Busy from the first write to the transfer to the last read of it. */
+    h->busy++;
     if (vn_transfer_prepare(L, &h->t, &h->cfg, &sp, &f) != 0) {
         vn_transfer_release(&h->t);
+        h->busy--;
+        if (h->close_pending && !h->busy)
+            http_free(h);
         return vn_failure_push(L, &f);
     }
     rc = curl_easy_perform(h->t.easy);
-    status = vn_transfer_push_guarded(L, &h->t, rc, &h->busy, &n);
+    status = vn_transfer_push_guarded(L, lua_upvalueindex(1), &h->t, rc, &h->busy, &n);
     vn_transfer_release(&h->t);
+    h->busy--;
     if (h->close_pending && !h->busy)
         http_free(h);
     if (status != 0)
@@ -739,9 +818,22 @@ static const luaL_Reg http_metamethods[] = {
     {NULL, NULL},
 };
 
+void vn_set_guarded_method(lua_State *L, const char *tname, const char *name, lua_CFunction f)
+{
+    luaL_getmetatable(L, tname);
+    lua_getfield(L, -1, "__index");
+    lua_pushcfunction(L, vn_transfer_push_protected);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 2);
+}
+
 int vn_http_open(lua_State *L)
 {
     vn_newclass(L, VN_HTTP_TNAME, http_methods, http_metamethods);
+    vn_set_guarded_method(L, VN_HTTP_TNAME, "send", http_send);
+    lua_pushcfunction(L, core_check_header);
+    lua_setfield(L, -2, "check_header");
     lua_pushcfunction(L, http_new);
     lua_setfield(L, -2, "http_new");
     return 0;

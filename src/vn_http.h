@@ -80,9 +80,18 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
 int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc);
 
 /* vn_transfer_push_result in a protected call with *busy raised meanwhile,
- * so a close() that a finalizer runs during the pushes can be deferred.
- * Returns the lua_pcall status (the error on top) and sets *nresults. */
-int vn_transfer_push_guarded(lua_State *L, vn_transfer *t, CURLcode rc, int *busy, int *nresults);
+ * so a close() that a finalizer runs during the pushes can be deferred. fn is
+ * the index of vn_transfer_push_protected, pushed without allocating (an
+ * upvalue: see vn_set_guarded_method). Returns the lua_pcall status (the
+ * error on top) and sets *nresults. */
+int vn_transfer_push_protected(lua_State *L);
+int vn_transfer_push_guarded(lua_State *L, int fn, vn_transfer *t, CURLcode rc, int *busy,
+                             int *nresults);
+/* Sets the method `name` of class tname to f with vn_transfer_push_protected
+ * as its upvalue 1. */
+void vn_set_guarded_method(lua_State *L, const char *tname, const char *name, lua_CFunction f);
+/* nil, msg, err with err.code "busy": a transport re-entered while in use. */
+int vn_busy_error(lua_State *L);
 
 /* Drops what the last transfer left (request headers, large buffers); the
  * easy handle stays for the next one. */

@@ -30,6 +30,7 @@ typedef struct vn_slot {
     lua_Integer id; /* 0 while free */
     int state;
     CURLcode rc; /* the outcome, once SLOT_DONE */
+    int pushing; /* m:result is pushing its answer (Lua may run meanwhile) */
 } vn_slot;
 
 typedef struct vn_multi {
@@ -290,7 +291,9 @@ static int multi_is_finished(lua_State *L)
 
 /* m:result(id) -> status, headers, body | nil, msg, err
  * Frees the transfer (and takes it off m:next_finished) only once its answer
- * was pushed: after a raise it can be asked for again. */
+ * was pushed: after a raise it can be asked for again. A result or cancel of
+ * that transfer from Lua code (a finalizer) run meanwhile gets err.code
+ * "busy": its buffers are in use. */
 static int multi_result(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
@@ -300,7 +303,11 @@ static int multi_result(lua_State *L)
         return luaL_error(L, "vonage.multi: no transfer with id %s", lua_tostring(L, 2));
     if (s->state != SLOT_DONE)
         return luaL_error(L, "vonage.multi: transfer %s is still in flight", lua_tostring(L, 2));
-    status = vn_transfer_push_guarded(L, &s->t, s->rc, &m->busy, &n);
+    if (s->pushing)
+        return vn_busy_error(L);
+    s->pushing = 1;
+    status = vn_transfer_push_guarded(L, lua_upvalueindex(1), &s->t, s->rc, &m->busy, &n);
+    s->pushing = 0;
     if (status == 0) /* after a raise the slot stays done and queued */
         release_slot(m, s);
     if (m->close_pending && !m->busy)
@@ -310,11 +317,14 @@ static int multi_result(lua_State *L)
     return n;
 }
 
-/* m:cancel(id) -> true if there was such a transfer (in flight or finished) */
+/* m:cancel(id) -> true if there was such a transfer (in flight or finished)
+ * | nil, msg, err ("busy": m:result is pushing its answer) */
 static int multi_cancel(lua_State *L)
 {
     vn_multi *m = check_multi(L, 1);
     vn_slot *s = find_slot(m, luaL_checkinteger(L, 2));
+    if (s != NULL && s->pushing)
+        return vn_busy_error(L);
     if (s != NULL)
         release_slot(m, s);
     lua_pushboolean(L, s != NULL);
@@ -371,6 +381,7 @@ static const luaL_Reg multi_metamethods[] = {
 int vn_multi_open(lua_State *L)
 {
     vn_newclass(L, VN_MULTI_TNAME, multi_methods, multi_metamethods);
+    vn_set_guarded_method(L, VN_MULTI_TNAME, "result", multi_result);
     lua_pushcfunction(L, multi_new);
     lua_setfield(L, -2, "multi_new");
     lua_pushcfunction(L, core_monotonic_ms);

@@ -1,5 +1,9 @@
 -- The error model: misuse raises; run-time failures return nil, message, err.
 -- Every err is a table with the vonage.error metatable (shared with C).
+-- The transports' codes (C and Lua; doc/errors.md has the whole list):
+-- timeout, connect_failed, dns, tls, tls_verify, insecure_url, body_too_large,
+-- headers_too_large, outcome_unknown, network, bad_header, closed, busy
+-- (a transport re-entered from a finalizer or metamethod while in a call).
 local core = require "vonage.core"
 
 local setmetatable, getmetatable, type, error, tostring =

@@ -8,8 +8,9 @@ local errors = require "vonage.errors"
 local validate = require "vonage.validate"
 local url = require "vonage.url"
 
-local type, ipairs, pairs, setmetatable, format =
-      type, ipairs, pairs, setmetatable, string.format
+local type, ipairs, pairs, setmetatable, format, min =
+      type, ipairs, pairs, setmetatable, string.format, math.min
+local now_ms = core.monotonic_ms
 
 local M = {}
 
@@ -120,7 +121,8 @@ end
 
 -- vonage.check_silent_auth(check_url [, opts]) -> { request_id, code } | nil, msg, err
 -- opts: expected_request_id, interface (bind to the cellular link), ca_file,
--- max_redirects (10), timeout_ms and connect_timeout_ms (per hop),
+-- max_redirects (10), timeout_ms (one deadline for the whole chain of
+-- redirects), connect_timeout_ms (per connection, within that deadline),
 -- max_response_bytes (64 KiB), transport (an object with send(spec)).
 function M.check_silent_auth(check_url, opts)
   opts = check_options(opts)
@@ -133,6 +135,7 @@ function M.check_silent_auth(check_url, opts)
     return errors.invalid(OP, "check_url", "must be an absolute URL")
   end
   local seen, redirects, last_status = {}, 0, nil
+  local deadline = now_ms() + opts.timeout_ms
   while true do
     local target = url.join(current)
     -- The hop as the device would follow it, with its fragment (the final one carries the outcome there).
@@ -152,11 +155,17 @@ function M.check_silent_auth(check_url, opts)
     if redirects > 0 and is_final_fragment(current.fragment) then
       return from_fragment(current.fragment, opts.expected_request_id, last_status)
     end
+    -- Each hop gets what is left of the call's one deadline.
+    local left = deadline - now_ms()
+    if left < 1 then
+      return errors.fail("transport", "timeout", format("%s: timed out: the redirects took over %d ms",
+                                                        OP, opts.timeout_ms))
+    end
     -- No Authorization and no Cookie: only what a plain GET needs.
     local status, headers, raw = transport:send {
       method = "GET", url = target,
       headers = { ["Accept"] = "application/json", ["User-Agent"] = api.USER_AGENT },
-      timeout_ms = opts.timeout_ms, connect_timeout_ms = opts.connect_timeout_ms,
+      timeout_ms = left, connect_timeout_ms = min(opts.connect_timeout_ms, left),
       max_response_bytes = opts.max_response_bytes,
     }
     if not status then return nil, OP .. ": " .. headers, raw end

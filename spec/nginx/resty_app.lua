@@ -25,7 +25,7 @@ local function outcome(ok, msg, err)
   if ok then return { ok = true, value = type(ok) == "userdata" and ok.request_id or ok } end
   return { ok = false, msg = msg, code = err and err.code, kind = err and err.kind,
            status = err and err.status, retryable = err and err.retryable or false,
-           retry_after = err and err.retry_after }
+           retry_after = err and err.retry_after, outcome_unknown = err and err.outcome_unknown }
 end
 
 local function start(c, to)
@@ -148,6 +148,18 @@ function routes.bad_header()
   end
   local status, headers, body = t:send { method = "GET", url = SANDBOX .. "/_sandbox/health" }
   return { refused = refused, status = status, content_type = headers["content-type"], body = body }
+end
+
+-- Framing headers a caller must not set, each sent to args.url: refused
+-- before any I/O (spec/hardening_review_spec.lua counts what arrived).
+function routes.framing(args)
+  local t = client().transport
+  local refused = {}
+  for i, name in ipairs { "Host", "content-length", "Transfer-Encoding", "HOST" } do
+    refused[i] = outcome(t:send { method = "POST", url = args.url .. "/v2/verify", body = "{}",
+                                  headers = { [name] = "1", ["Content-Type"] = "application/json" } })
+  end
+  return { refused = refused }
 end
 
 -- Connection refused, retried: the backoff must go through ngx.sleep.

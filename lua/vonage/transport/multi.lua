@@ -30,7 +30,8 @@ local running, yield, resume, create, co_status, isyieldable =
 local setmetatable, pairs, ipairs, error, tostring, pcall =
       setmetatable, pairs, ipairs, error, tostring, pcall
 local io = io -- io.stderr is read when used: a host may have replaced it
-local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
+local insert, remove, sort, min, max, traceback =
+      table.insert, table.remove, table.sort, math.min, math.max, debug.traceback
 local format = string.format
 local now_ms = core.monotonic_ms
 
@@ -95,8 +96,10 @@ local function stray_resume()
 end
 
 -- What send() returns once poll resumes it. Resumed by anything else, it
--- gives up its transfer and raises.
-local function woken(self, id, token, ...)
+-- gives up its transfer and raises. Poll passes the due entry after WAKE:
+-- marking it taken (a field it already has: no allocation) tells poll that
+-- the coroutine ran.
+local function woken(self, id, token, entry, ...)
   if token ~= WAKE then
     if self.waiting[id] then
       self.waiting[id] = nil
@@ -105,6 +108,7 @@ local function woken(self, id, token, ...)
     end
     stray_resume()
   end
+  entry.taken = true
   return ...
 end
 
@@ -132,10 +136,12 @@ function Transport:sleep(ms)
   if co then
     local timer = { at = now_ms() + ms, co = co }
     self.timers[#self.timers + 1] = timer
-    if yield() ~= WAKE then
+    local token, entry = yield()
+    if token ~= WAKE then
       timer.co = nil -- expire_timers drops it
       stray_resume()
     end
+    entry.taken = true
     return
   end
   local deadline = now_ms() + ms
@@ -163,11 +169,42 @@ local function report(self, co, err)
   io.stderr:write("vonage: a coroutine raised: ", trace, "\n")
 end
 
--- Resumes co; an error inside it ends only co, and is reported.
+-- Starts co (spawn); an error inside it ends only co, and is reported.
 local function wake(self, co, ...)
-  if co_status(co) ~= "suspended" then return end -- closed or resumed elsewhere
   local ok, err = resume(co, ...)
   if not ok then report(self, co, err) end
+end
+
+-- A due entry: the coroutine co, resumed with WAKE, the entry, a, b, c.
+-- Every field exists from the start, so filling it in allocates nothing.
+local function due_entry(co, a, b, c)
+  return { co = co, a = a, b = b, c = c, taken = false, ready = true }
+end
+
+-- Resumes the first due entry's coroutine, and removes the entry once the
+-- coroutine took it or ended; an error inside it ends only co, and is
+-- reported. A resume that failed before co ran (no memory to move the
+-- values onto its stack: co is still suspended and did not take the entry)
+-- keeps the entry first, now with an out_of_memory result, and returns
+-- false: the next poll hands that over. A memory error raised by resume
+-- itself keeps the entry as it was.
+local function wake_first(self, due)
+  local entry = due[1]
+  local co = entry.co
+  if not entry.ready or co_status(co) ~= "suspended" then -- stale, closed or resumed elsewhere
+    remove(due, 1)
+    return true
+  end
+  local ok, err = resume(co, WAKE, entry, entry.a, entry.b, entry.c)
+  if entry.taken or co_status(co) ~= "suspended" then
+    remove(due, 1)
+    if not ok then report(self, co, err) end
+    return true
+  end
+  local _, msg, oom = errors.fail("transport", "out_of_memory",
+                                  "out of memory: the answer could not be handed over")
+  entry.a, entry.b, entry.c = nil, msg, oom
+  return false
 end
 
 -- Moves expired timers (every timer once closed) to the due queue, in
@@ -188,7 +225,7 @@ local function expire_timers(self)
   end
   sort(expired, function(a, b) return a.at < b.at end)
   for i = 1, #expired do
-    local entry = { co = expired[i].co }
+    local entry = due_entry(expired[i].co)
     due[#due + 1] = entry
     expired[i].co = nil
   end
@@ -212,7 +249,7 @@ local function settle_closed(self)
   local due = self.due
   for _, id in ipairs(ids) do
     local _, msg, err = closed_error("the transport was closed before the answer came")
-    local entry = { co = self.waiting[id], b = msg, c = err }
+    local entry = due_entry(self.waiting[id], nil, msg, err)
     due[#due + 1] = entry
     self.waiting[id] = nil
     self.n_waiting = self.n_waiting - 1
@@ -244,17 +281,23 @@ local function drive(self, timeout_ms)
     if not id then break end
     local co = self.waiting[id]
     if co then
-      local a, b, c = multi:result(id)
+      -- Queued first (the allocations before the result is taken), ready
+      -- once filled in: a raise in between leaves a stale entry, which
+      -- wake_first drops, and the id, which the next poll hands over.
+      local entry = due_entry(co)
+      entry.ready = false
+      insert(due, 1, entry)
+      entry.a, entry.b, entry.c = multi:result(id)
+      entry.ready = true
       self.waiting[id] = nil
       self.n_waiting = self.n_waiting - 1
-      wake(self, co, WAKE, a, b, c)
+      if not wake_first(self, due) then return end -- memory: the rest next poll
     else
       multi:cancel(id) -- its coroutine gave up on it
     end
   end
   while due[1] do
-    local entry = remove(due, 1)
-    wake(self, entry.co, WAKE, entry.a, entry.b, entry.c)
+    if not wake_first(self, due) then return end
   end
 end
 

@@ -16,7 +16,7 @@ local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
 
 local type, pairs, tostring, pcall, setmetatable =
       type, pairs, tostring, pcall, setmetatable
-local concat, format, min, match = table.concat, string.format, math.min, string.match
+local concat, format, min = table.concat, string.format, math.min
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -61,15 +61,14 @@ local function parse_url(url)
            authority = port == default and host or host .. ":" .. port }
 end
 
--- CR, LF or NUL would split the head. A local of its own, with string.match
+-- The one header rule of every transport (src/vn_http.c): CR, LF or NUL would
+-- split the head; Host, Content-Length and Transfer-Encoding are ours. A local
 -- taken at load: the Authorization value passes through here, and a module
--- field (vonage.validate's rule) could be replaced by any code.
-local function splits_head(v)
-  return match(v, "[\r\n%z]") ~= nil
-end
+-- field could be replaced by any code.
+local check_header = core.check_header
 
--- Builds the request head; nil, name when a header name or value could split
--- the head (the message shows the name only, never a value).
+-- Builds the request head; nil, message when a header is refused (the
+-- message shows the name only, never a value).
 local function request_head(method, u, headers, body)
   local lines = { format("%s %s HTTP/1.1", method, u.target), "Host: " .. u.authority }
   if body or method == "POST" or method == "PUT" or method == "PATCH" then
@@ -79,14 +78,9 @@ local function request_head(method, u, headers, body)
     if type(name) ~= "string" or type(value) ~= "string" then
       errors.misuse("vonage.transport.resty", "spec.headers must map strings to strings")
     end
-    if name == "" or name:find(":", 1, true) or splits_head(name) or splits_head(value) then
-      return nil, splits_head(name) and "?" or name:sub(1, 64)
-    end
-    -- Host and Content-Length describe this exchange: ours are the truth.
-    local lower = name:lower()
-    if lower ~= "host" and lower ~= "content-length" and lower ~= "transfer-encoding" then
-      lines[#lines + 1] = name .. ": " .. value
-    end
+    local refused = check_header(name, value)
+    if refused then return nil, refused end
+    lines[#lines + 1] = name .. ": " .. value
   end
   lines[#lines + 1] = "\r\n"
   return concat(lines, "\r\n")
@@ -137,6 +131,32 @@ local function connect_error(err, u, connect_ms)
   return fail("connect_failed", format("could not connect to %s: %s", where, err), true)
 end
 
+-- Whether host is an IP literal (IPv4 dotted, or IPv6 in brackets).
+local function is_ip_literal(host)
+  return host:find("^%[.*%]$") ~= nil or host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- sock:connect, name lookup included, within ms. nginx looks a name up with
+-- its `resolver` under its own resolver_timeout (30 s by default), before the
+-- cosocket's connect timeout even starts; so for a name the connect runs in a
+-- light thread, raced against a sleep of ms, as libcurl counts the lookup in
+-- its connect timeout. The loser is killed (ngx_lua cleans up a killed
+-- thread's pending lookup or connect).
+local function connect(sock, address, port, pool, ms)
+  if is_ip_literal(address) then return sock:connect(address, port, { pool = pool }) end
+  local spawn, wait, kill = ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill
+  local connecting = spawn(function() return sock:connect(address, port, { pool = pool }) end)
+  local sleeping = spawn(function()
+    ngx.sleep(ms / 1000)
+    return nil, "timeout", "deadline"
+  end)
+  local done, ok, err = wait(connecting, sleeping)
+  kill(connecting)
+  kill(sleeping)
+  if not done then return nil, tostring(ok) end -- the thread raised
+  return ok, err
+end
+
 -- sslhandshake with the host as server name, verification on. The session
 -- argument must be nil, not false: ngx_lua 0.10.23 reports success for a
 -- handshake that completed at once (common on loopback) but failed
@@ -180,7 +200,7 @@ local function exchange(spec, u, head, deadline)
   -- "localhost" is loopback by definition (RFC 6761): no resolver needed.
   local address = u.host == "localhost" and "127.0.0.1" or u.host
   local pool = format("vonage:%s://%s:%d", u.scheme, u.host, u.port)
-  local ok, err = sock:connect(address, u.port, { pool = pool })
+  local ok, err = connect(sock, address, u.port, pool, min(connect_ms, left))
   if not ok then return connect_error(err, u, min(connect_ms, left)) end
   local reused = (sock:getreusedtimes() or 0) > 0
   if u.scheme == "https" and not reused then
@@ -201,8 +221,11 @@ local function exchange(spec, u, head, deadline)
   local function broken(step, why)
     sock:close()
     if why == "timeout" then
-      return fail("timeout", format("timed out after %d ms while %s%s", spec.timeout_ms or DEFAULT_TIMEOUT_MS, step,
-                                    once_only and "; the server may have received the request" or ""))
+      local _, msg, terr = fail("timeout", format("timed out after %d ms while %s%s",
+                                spec.timeout_ms or DEFAULT_TIMEOUT_MS, step,
+                                once_only and "; the server may have received the request" or ""))
+      terr.outcome_unknown = once_only or nil -- it may have been processed
+      return nil, msg, terr
     end
     if once_only then
       return fail("outcome_unknown", format("outcome unknown: the request was sent, then the exchange "
@@ -216,7 +239,10 @@ local function exchange(spec, u, head, deadline)
     return fail("bad_response", "the answer is not valid HTTP: " .. why)
   end
 
-  if not arm(sock, deadline) then return broken("sending the request", "timeout") end
+  if not arm(sock, deadline) then -- nothing was sent yet
+    sock:close()
+    return fail("timeout", format("timed out after %d ms before sending the request", spec.timeout_ms or 10000))
+  end
   local sent, serr = sock:send(spec.body and { head, spec.body } or head)
   if not sent then
     if reused and serr ~= "timeout" then return nil, nil, nil, true end
@@ -284,11 +310,8 @@ function Transport.send(_, spec)
 
   local u, why = parse_url(url)
   if not u then return fail("insecure_url", "refused URL: it " .. why) end
-  local head, bad = request_head(method, u, headers, spec.body)
-  if not head then
-    return errors.fail("validation", "bad_header", format(
-      "refused header '%s': names and values must not hold CR, LF or NUL", bad))
-  end
+  local head, refused = request_head(method, u, headers, spec.body)
+  if not head then return errors.fail("validation", "bad_header", refused) end
   local phase = ngx.get_phase()
   if not COSOCKET_PHASES[phase] then return no_cosocket(phase) end
 
