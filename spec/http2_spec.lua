@@ -25,3 +25,140 @@ describe("the multi transport's poll", function()
     c:close()
   end)
 end)
+
+-- The sandbox's per-request log: "connection protocol method uri" lines.
+local LOG = assert(os.getenv("VONAGE_SANDBOX_DIR"), "run the specs through scripts/run-specs")
+  .. "/logs/connections.log"
+
+local function log_size()
+  local f = io.open(LOG, "rb")
+  if not f then return 0 end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
+-- The requests logged since offset (a log_size() taken before), as
+-- { conn =, proto =, method =, uri = } in the order nginx finished them.
+-- nginx writes a line after the answer went out, so a client can hold the
+-- answer a moment before its line is there: see logged_at_least.
+local function logged_since(offset, uri)
+  local f = assert(io.open(LOG, "rb"))
+  f:seek("set", offset)
+  local list = {}
+  for line in f:lines() do
+    local conn, proto, method, path = line:match("^(%d+) (%S+) (%S+) (%S+)$")
+    if conn and (uri == nil or path == uri) then
+      list[#list + 1] = { conn = conn, proto = proto, method = method, uri = path }
+    end
+  end
+  f:close()
+  return list
+end
+
+local function logged_at_least(n, offset, uri)
+  return H.eventually(function()
+    local list = logged_since(offset, uri)
+    return #list >= n and list
+  end, "the sandbox did not log " .. n .. " requests")
+end
+
+-- Requests other than the control API's.
+local function api_calls(list)
+  local api = {}
+  for _, e in ipairs(list) do
+    if e.uri:sub(1, 10) ~= "/_sandbox/" then api[#api + 1] = e end
+  end
+  return api
+end
+
+local function distinct(list, field)
+  local seen, n = {}, 0
+  for _, e in ipairs(list) do
+    if not seen[e[field]] then seen[e[field]], n = true, n + 1 end
+  end
+  return n, seen
+end
+
+local function drain(client)
+  for _ = 1, 3000 do
+    if client:poll(20) == 0 then return end
+  end
+  error("the transport never went idle")
+end
+
+local function start(client, to)
+  return client:start_verification { brand = "ACME", workflow = { vonage.sms { to = to } } }
+end
+
+describe("HTTP/2 against the sandbox's TLS port", function()
+  before_each(H.reset)
+
+  it("multiplexes 40 verifications started at once on one connection", function()
+    local c = mclient { api_host = H.tls_url, ca_file = H.ca }
+    local before, ok = log_size(), 0
+    for i = 1, 40 do
+      c:spawn(function()
+        local req = start(c, string.format("4477009020%02d", i))
+        if req then ok = ok + 1 end
+      end)
+    end
+    drain(c)
+    assert.equal(40, ok)
+    local posts = logged_at_least(40, before, "/v2/verify")
+    assert.equal(40, #posts)
+    for _, e in ipairs(posts) do
+      assert.same({ "HTTP/2.0", "POST" }, { e.proto, e.method })
+    end
+    assert.equal(1, (distinct(posts, "conn")))
+    c:close()
+  end)
+
+  it("keeps one connection for a curl-transport client's sequential calls, checks included", function()
+    local c = H.client { api_host = H.tls_url, ca_file = H.ca }
+    local before = log_size()
+    local to = "447700902100"
+    local req = assert(start(c, to))
+    assert.equal("completed", (req:check(H.last_code(to))))
+    local api = api_calls(H.eventually(function()
+      local list = api_calls(logged_since(before))
+      return #list >= 2 and list
+    end, "the sandbox did not log both calls"))
+    assert.equal(2, #api)
+    for _, e in ipairs(api) do assert.equal("HTTP/2.0", e.proto) end
+    assert.equal(1, (distinct(api, "conn")))
+    c:close()
+  end)
+
+  it("still speaks HTTP/1.1 on the plain port", function()
+    local c = mclient()
+    local before = log_size()
+    c:spawn(function() assert(start(c, "447700902200")) end)
+    drain(c)
+    local posts = logged_at_least(1, before, "/v2/verify")
+    assert.equal(1, #posts)
+    assert.equal("HTTP/1.1", posts[1].proto)
+    c:close()
+  end)
+
+  it("classes a POST that timed out on a stream as sent, and never sends it again", function()
+    local c = mclient { api_host = H.tls_url, ca_file = H.ca, timeout_ms = 300, retries = 2 }
+    H.fault { method = "POST", path = "/v2/verify", delay = 1.5 }
+    local before = log_size()
+    local result = {}
+    c:spawn(function() result = { start(c, "447700902300") } end)
+    drain(c)
+    local err = result[3]
+    assert.same({ "transport", "timeout" }, { err.kind, err.code })
+    assert.truthy(result[2]:find("the server may have received the request", 1, true))
+    assert.is_nil(err.retryable)
+    -- The fault is used up: a re-send would reach the sandbox's handler (its
+    -- own log) and be answered at once, so it would also be in nginx's log
+    -- before the delayed POST.
+    local posts = logged_at_least(1, before, "/v2/verify")
+    assert.equal(0, H.logged("POST", "/v2/verify"))
+    assert.equal(1, #posts)
+    assert.equal("HTTP/2.0", posts[1].proto)
+    c:close()
+  end)
+end)

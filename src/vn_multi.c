@@ -123,6 +123,7 @@ static int multi_new(lua_State *L)
     m->next_id = 1;
     if ((m->multi = curl_multi_init()) == NULL)
         return luaL_error(L, "vonage.multi: curl_multi_init failed");
+    curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return 1;
 }
 
@@ -198,6 +199,12 @@ static int multi_start(lua_State *L)
         return vn_failure_push(L, &f);
     }
     curl_easy_setopt(s->t.easy, CURLOPT_PRIVATE, (void *)s);
+    /* https transfers started together wait for the one connection being
+     * set up, to multiplex on it over HTTP/2, instead of each opening its
+     * own; should ALPN pick HTTP/1.1, libcurl frees the waiters one by one.
+     * Plain http is HTTP/1.1 only, and libcurl would hold every waiter there
+     * until a transfer ends. */
+    curl_easy_setopt(s->t.easy, CURLOPT_PIPEWAIT, strcmp(sp.protocols, "https") == 0 ? 1L : 0L);
     if (curl_multi_add_handle(m->multi, s->t.easy) != CURLM_OK) {
         vn_transfer_release(&s->t);
         return vn_error_push(L, "transport", "network", 0, "could not start the transfer");
