@@ -39,7 +39,7 @@ local function log_size()
 end
 
 -- The requests logged since offset (a log_size() taken before), as
--- { conn =, proto =, method =, uri = } in the order nginx finished them.
+-- { conn =, proto =, method =, uri =, resumed = } in the order nginx finished them.
 -- nginx writes a line after the answer went out, so a client can hold the
 -- answer a moment before its line is there: see logged_at_least.
 local function logged_since(offset, uri)
@@ -47,9 +47,9 @@ local function logged_since(offset, uri)
   f:seek("set", offset)
   local list = {}
   for line in f:lines() do
-    local conn, proto, method, path = line:match("^(%d+) (%S+) (%S+) (%S+)$")
+    local conn, proto, method, path, reused = line:match("^(%d+) (%S+) (%S+) (%S+) ?(%S*)$")
     if conn and (uri == nil or path == uri) then
-      list[#list + 1] = { conn = conn, proto = proto, method = method, uri = path }
+      list[#list + 1] = { conn = conn, proto = proto, method = method, uri = path, resumed = reused == "r" }
     end
   end
   f:close()
@@ -159,6 +159,54 @@ describe("HTTP/2 against the sandbox's TLS port", function()
     assert.equal(0, H.logged("POST", "/v2/verify"))
     assert.equal(1, #posts)
     assert.equal("HTTP/2.0", posts[1].proto)
+    c:close()
+  end)
+end)
+
+describe("the multi transport's handshake bound", function()
+  before_each(H.reset)
+
+  it("opens at most 4 TLS connections per poll when each transfer needs its own (HTTP/1.1)", function()
+    -- 127.0.0.1, not localhost: one socket per connection (no IPv6 attempt).
+    local host = assert(os.getenv("VONAGE_SANDBOX_TLS1_URL")):gsub("localhost", "127.0.0.1")
+    local c = mclient { api_host = host, ca_file = H.ca }
+    local m = c.transport.multi
+    -- Held at the sandbox, so no connection frees up for another transfer.
+    H.fault { method = "POST", path = "/v2/verify", status = 429, body = "{}", times = 24, delay = 1 }
+    local before, answered = log_size(), 0
+    for i = 1, 24 do
+      c:spawn(function()
+        local _, _, err = start(c, string.format("4477009030%02d", i))
+        if err and err.code == "rate_limited" then answered = answered + 1 end
+      end)
+    end
+    assert.equal(0, m:connections_opened()) -- spawn only queues: no handshake outside poll
+    local per_poll, polls_opening, last = 0, 0, 0
+    for _ = 1, 3000 do
+      local left = c:poll(20)
+      local opened = m:connections_opened()
+      if opened > last then polls_opening = polls_opening + 1 end
+      per_poll = math.max(per_poll, opened - last)
+      last = opened
+      if left == 0 then break end
+    end
+    assert.equal(24, answered)
+    assert.is_true(per_poll >= 1 and per_poll <= 4, "most connections opened in one poll: " .. per_poll)
+    -- Each held a connection of its own (a slow machine may reuse a few that
+    -- freed up): far more than one poll may open, spread over the polls.
+    assert.is_true(last >= 12, "connections opened: " .. last)
+    assert.is_true(polls_opening * 4 >= last)
+    local posts = logged_at_least(24, before, "/v2/verify")
+    assert.equal(24, #posts)
+    assert.equal(last, (distinct(posts, "conn")))
+    -- The client's connections share TLS sessions: only those opened before
+    -- the first handshake ended (at most 4) did a full one.
+    local resumed = 0
+    for _, e in ipairs(posts) do
+      assert.equal("HTTP/1.1", e.proto)
+      if e.resumed then resumed = resumed + 1 end
+    end
+    assert.is_true(resumed >= #posts - 4, "resumed TLS sessions: " .. resumed)
     c:close()
   end)
 end)
