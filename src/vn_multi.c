@@ -32,6 +32,12 @@
 #define VN_MULTI_CONNECTING_MAX 4
 #define VN_MULTI_MAX_HOST_CONNECTIONS 32L
 #define VN_MULTI_MAX_CACHED_CONNECTIONS 32L
+#define VN_MULTI_MAX_STREAMS 256L
+/* https transfers handed to libcurl at once: one HTTP/2 connection's worth.
+ * Given more than a full connection takes, libcurl 7.88 opens a connection
+ * for each one over (up to the host cap: 1,000 logins made 32) instead of
+ * waiting for streams to free up; held in the C queue, they share one. */
+#define VN_MULTI_PACED_MAX ((size_t)VN_MULTI_MAX_STREAMS)
 
 /* QUEUED: an https transfer m:start took, not yet handed to libcurl (see
  * admit_queued). Plain http (loopback only, no handshake) goes at once. */
@@ -158,6 +164,9 @@ static int multi_new(lua_State *L)
     curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, VN_MULTI_MAX_HOST_CONNECTIONS);
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, VN_MULTI_MAX_CACHED_CONNECTIONS);
+    /* libcurl's own cap is 100 streams per HTTP/2 connection; the server's
+     * SETTINGS still bound it. 1,000 in flight then fit in 4 connections. */
+    curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, VN_MULTI_MAX_STREAMS);
     /* A new connection resumes an earlier TLS session (no full handshake).
      * One thread drives the multi, so the share needs no lock callbacks. */
     if ((m->share = curl_share_init()) == NULL)
@@ -343,14 +352,23 @@ static size_t unconnected(const vn_multi *m)
     return n;
 }
 
+static size_t paced_running(const vn_multi *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i]->state == SLOT_RUNNING && m->slots[i]->paced)
+            n++;
+    return n;
+}
+
 /* Hands queued transfers to libcurl, oldest first, so that one perform
  * starts at most VN_MULTI_CONNECTING_MAX connections (TLS handshakes): the
  * transfers still connecting from earlier performs, the connections opened
  * in this one and the new ones together stay within it. A batch that all
  * got a connection at once without opening one (multiplexed over HTTP/2, or
  * idle ones reused) cost no handshake, so the next batch doubles; then only
- * libcurl's own limits bound it (a new HTTP/2 connection when one's streams
- * are full). The rest wait for the next perform. Time spent queued counts
+ * libcurl's own limits bound it, and VN_MULTI_PACED_MAX. The rest wait for
+ * the next perform. Time spent queued counts
  * against the transfer's timeout_ms. Calls no Lua. */
 static CURLMcode admit_queued(vn_multi *m, int *running)
 {
@@ -360,12 +378,13 @@ static CURLMcode admit_queued(vn_multi *m, int *running)
     while (m->nqueued > 0) {
         unsigned long opened = m->connections_opened;
         size_t busy = unconnected(m) + (size_t)(opened - opened_at_start), n = 0, added = 0;
+        size_t in_curl = paced_running(m);
         long long now = monotonic_ms();
-        if (busy >= VN_MULTI_CONNECTING_MAX)
+        if (busy >= VN_MULTI_CONNECTING_MAX || in_curl >= VN_MULTI_PACED_MAX)
             break;
         if (batch < VN_MULTI_CONNECTING_MAX - busy)
             batch = VN_MULTI_CONNECTING_MAX - busy;
-        while (added < batch && n < m->nqueued) {
+        while (added < batch && n < m->nqueued && in_curl + added < VN_MULTI_PACED_MAX) {
             vn_slot *s = m->queued[n++];
             long long left = s->timeout_ms - (now - s->queued_at);
             if (left <= 0) {
