@@ -38,6 +38,9 @@
  * for each one over (up to the host cap: 1,000 logins made 32) instead of
  * waiting for streams to free up; held in the C queue, they share one. */
 #define VN_MULTI_PACED_MAX ((size_t)VN_MULTI_MAX_STREAMS)
+/* Transfers handed to libcurl per perform: setting up a stream (headers,
+ * HPACK, the answer's processing later) costs CPU too, about 0.1 ms each. */
+#define VN_MULTI_ADMIT_MAX 32
 
 /* QUEUED: an https transfer m:start took, not yet handed to libcurl (see
  * admit_queued). Plain http (loopback only, no handshake) goes at once. */
@@ -373,18 +376,20 @@ static size_t paced_running(const vn_multi *m)
 static CURLMcode admit_queued(vn_multi *m, int *running)
 {
     unsigned long opened_at_start = m->connections_opened;
-    size_t batch = 0;
+    size_t batch = 0, admitted = 0;
     CURLMcode mc = CURLM_OK;
     while (m->nqueued > 0) {
         unsigned long opened = m->connections_opened;
         size_t busy = unconnected(m) + (size_t)(opened - opened_at_start), n = 0, added = 0;
         size_t in_curl = paced_running(m);
         long long now = monotonic_ms();
-        if (busy >= VN_MULTI_CONNECTING_MAX || in_curl >= VN_MULTI_PACED_MAX)
+        if (busy >= VN_MULTI_CONNECTING_MAX || in_curl >= VN_MULTI_PACED_MAX ||
+            admitted >= VN_MULTI_ADMIT_MAX)
             break;
         if (batch < VN_MULTI_CONNECTING_MAX - busy)
             batch = VN_MULTI_CONNECTING_MAX - busy;
-        while (added < batch && n < m->nqueued && in_curl + added < VN_MULTI_PACED_MAX) {
+        while (added < batch && n < m->nqueued && in_curl + added < VN_MULTI_PACED_MAX &&
+               admitted + added < VN_MULTI_ADMIT_MAX) {
             vn_slot *s = m->queued[n++];
             long long left = s->timeout_ms - (now - s->queued_at);
             if (left <= 0) {
@@ -402,6 +407,7 @@ static CURLMcode admit_queued(vn_multi *m, int *running)
         }
         memmove(m->queued, m->queued + n, (m->nqueued - n) * sizeof *m->queued);
         m->nqueued -= n;
+        admitted += added;
         if ((mc = curl_multi_perform(m->multi, running)) != CURLM_OK)
             break;
         if (m->connections_opened == opened &&
