@@ -98,8 +98,10 @@ end
 
 local function report(label, r)
   print(format("frame stall %4d logins at once, %s: longest poll(0) tick %.1f ms (%.1f ms CPU), "
-               .. "%d of %d ticks over 16 ms (goal 0); spawning them %.1f ms of Lua; all answered in %.2f s (%d ok, %d failed%s)",
-               r.n, label, r.longest_ms, r.longest_cpu_ms, r.over, r.ticks, r.spawn_ms, r.all_s, r.ok, r.failed,
+               .. "%d of %d ticks over 16 ms (goal 0); spawning them %.1f ms of Lua; "
+               .. "all answered in %.2f s (%d ok, %d failed%s)",
+               r.n, label, r.longest_ms, r.longest_cpu_ms, r.over, r.ticks, r.spawn_ms, r.all_s, r.ok,
+               r.failed,
                r.first_error and (": " .. r.first_error) or ""))
 end
 
