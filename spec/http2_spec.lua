@@ -210,3 +210,27 @@ describe("the multi transport's handshake bound", function()
     c:close()
   end)
 end)
+
+describe("the multi transport's C queue", function()
+  before_each(H.reset)
+
+  it("counts the time an https call waited in the queue against its timeout_ms, and sends none late", function()
+    local c = mclient { api_host = H.tls_url, ca_file = H.ca, timeout_ms = 200, retries = 0 }
+    local before, results = log_size(), {}
+    for i = 1, 5 do
+      c:spawn(function() results[i] = { start(c, string.format("4477009040%02d", i)) } end)
+    end
+    socket.sleep(0.3) -- no poll meanwhile: all five are still queued, past their deadline
+    drain(c)
+    for i = 1, 5 do
+      local r = results[i]
+      assert.is_nil(r[1])
+      assert.same({ "transport", "timeout", true }, { r[3].kind, r[3].code, r[3].retryable })
+      assert.truthy(r[2]:find("ran out before it started", 1, true))
+    end
+    assert.equal(0, c.transport.multi:connections_opened())
+    assert.equal(0, H.logged("POST", "/v2/verify"))
+    assert.equal(0, #logged_since(before, "/v2/verify"))
+    c:close()
+  end)
+end)
