@@ -182,7 +182,9 @@ end
 -- drops none: a timer leaves the list (loses its co) only once its entry is
 -- in the due queue, and the list is swapped only at the end.
 local function expire_timers(self)
-  local timers, due, t = self.timers, self.due, now_ms()
+  local timers, due = self.timers, self.due
+  if timers[1] == nil then return nil end -- the common poll: no garbage
+  local t = now_ms()
   local expired, kept, next_at = {}, {}, nil
   for i = 1, #timers do
     local timer = timers[i] -- one without co was abandoned by a stray resume: dropped
