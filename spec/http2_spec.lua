@@ -141,25 +141,33 @@ describe("HTTP/2 against the sandbox's TLS port", function()
     c:close()
   end)
 
-  it("classes a POST that timed out on a stream as sent, and never sends it again", function()
-    local c = mclient { api_host = H.tls_url, ca_file = H.ca, timeout_ms = 300, retries = 2 }
-    H.fault { method = "POST", path = "/v2/verify", delay = 1.5 }
-    local before = log_size()
-    local result = {}
-    c:spawn(function() result = { start(c, "447700902300") } end)
-    drain(c)
-    local err = result[3]
-    assert.same({ "transport", "timeout" }, { err.kind, err.code })
-    assert.truthy(result[2]:find("the server may have received the request", 1, true))
-    assert.is_nil(err.retryable)
-    -- The fault is used up: a re-send would reach the sandbox's handler (its
-    -- own log) and be answered at once, so it would also be in nginx's log
-    -- before the delayed POST.
-    local posts = logged_at_least(1, before, "/v2/verify")
-    assert.equal(0, H.logged("POST", "/v2/verify"))
-    assert.equal(1, #posts)
-    assert.equal("HTTP/2.0", posts[1].proto)
-    c:close()
+  it("classes a POST that timed out on a stream as sent, and never sends it again (both curl transports)", function()
+    local opts = { api_host = H.tls_url, ca_file = H.ca, timeout_ms = 300, retries = 2 }
+    for round, make in ipairs { mclient, H.client } do
+      local c = make(opts)
+      H.fault { method = "POST", path = "/v2/verify", delay = 1.5 }
+      local before = log_size()
+      local result = {}
+      local to = "44770090230" .. round
+      if round == 1 then
+        c:spawn(function() result = { start(c, to) } end)
+        drain(c)
+      else
+        result = { start(c, to) }
+      end
+      local err = result[3]
+      assert.same({ "transport", "timeout" }, { err.kind, err.code })
+      assert.truthy(result[2]:find("the server may have received the request", 1, true))
+      assert.is_nil(err.retryable)
+      -- The fault is used up: a re-send would reach the sandbox's handler (its
+      -- own log) and be answered at once, so it would also be in nginx's log
+      -- before the delayed POST.
+      local posts = logged_at_least(1, before, "/v2/verify")
+      assert.equal(0, H.logged("POST", "/v2/verify"))
+      assert.equal(1, #posts)
+      assert.equal("HTTP/2.0", posts[1].proto)
+      c:close()
+    end
   end)
 end)
 
