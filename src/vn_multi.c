@@ -10,7 +10,10 @@
  * points from one userdata into another, so __gc order cannot leave a
  * dangling pointer. The per-transfer setup and policy are vn_http.c's, shared
  * with the blocking transport; its callbacks never touch Lua. Connections are
- * pooled by the CURLM, so keep-alive spans transfers.
+ * pooled by the CURLM, so keep-alive spans transfers; over TLS they speak
+ * HTTP/2 when offered (many transfers on one connection), share TLS sessions
+ * and DNS answers (a CURLSH), and https transfers wait in a C queue so one
+ * perform starts only a few handshakes (admit_queued).
  */
 #include "vn_multi.h"
 #include "vn_compat.h"
@@ -23,7 +26,26 @@
 #include <time.h>
 #include <curl/curl.h>
 
-enum { SLOT_FREE, SLOT_RUNNING, SLOT_DONE };
+/* The bounds that keep one perform inside a frame's budget: a TLS handshake
+ * costs about a millisecond of CPU, and 100 at once stalled a 60 Hz loop.
+ * Over HTTP/2 one connection carries them all (PIPEWAIT); over HTTP/1.1 the
+ * host cap queues the rest inside libcurl. */
+#define VN_MULTI_CONNECTING_MAX 4
+#define VN_MULTI_MAX_HOST_CONNECTIONS 32L
+#define VN_MULTI_MAX_CACHED_CONNECTIONS 32L
+#define VN_MULTI_MAX_STREAMS 256L
+/* https transfers handed to libcurl at once: one HTTP/2 connection's worth.
+ * Given more than a full connection takes, libcurl 7.88 opens a connection
+ * for each one over (up to the host cap: 1,000 logins made 32) instead of
+ * waiting for streams to free up; held in the C queue, they share one. */
+#define VN_MULTI_PACED_MAX ((size_t)VN_MULTI_MAX_STREAMS)
+/* Transfers handed to libcurl per perform: setting up a stream (headers,
+ * HPACK, the answer's processing later) costs CPU too, about 0.1 ms each. */
+#define VN_MULTI_ADMIT_MAX 32
+
+/* QUEUED: an https transfer m:start took, not yet handed to libcurl (see
+ * admit_queued). Plain http (loopback only, no handshake) goes at once. */
+enum { SLOT_FREE, SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE };
 
 typedef struct vn_slot {
     vn_transfer t;
@@ -31,6 +53,9 @@ typedef struct vn_slot {
     int state;
     CURLcode rc; /* the outcome, once SLOT_DONE */
     int pushing; /* m:result is pushing its answer (Lua may run meanwhile) */
+    long timeout_ms;  /* the spec's, counted from m:start, queue time included */
+    long long queued_at; /* monotonic ms of m:start */
+    int paced; /* https: went through the queue */
 } vn_slot;
 
 typedef struct vn_multi {
@@ -41,7 +66,10 @@ typedef struct vn_multi {
      * the SLOT_DONE slots. Its capacity is the slots' (grown together), so
      * noting one never allocates. */
     vn_slot **done;
-    size_t nslots, cap, in_flight, ndone;
+    vn_slot **queued; /* SLOT_QUEUED slots, oldest first; same capacity */
+    size_t nslots, cap, in_flight, ndone, nqueued;
+    CURLSH *share; /* TLS sessions and DNS answers, for every connection of this multi */
+    unsigned long connections_opened; /* sockets libcurl made to connect, ever */
     lua_Integer next_id;
     int busy;          /* result is reading a slot while Lua may run (a finalizer) */
     int close_pending; /* close() came meanwhile: done when that call ends */
@@ -85,6 +113,10 @@ static vn_slot *take_free_slot(lua_State *L, vn_multi *m)
         if (grown == NULL)
             luaL_error(L, "vonage.multi: out of memory");
         m->done = grown;
+        grown = realloc(m->queued, cap * sizeof *grown);
+        if (grown == NULL)
+            luaL_error(L, "vonage.multi: out of memory");
+        m->queued = grown;
         m->cap = cap;
     }
     if ((s = calloc(1, sizeof *s)) == NULL)
@@ -101,6 +133,15 @@ static void release_slot(vn_multi *m, vn_slot *s)
 {
     if (s->state == SLOT_RUNNING) {
         curl_multi_remove_handle(m->multi, s->t.easy);
+        m->in_flight--;
+    } else if (s->state == SLOT_QUEUED) {
+        for (size_t i = 0; i < m->nqueued; i++)
+            if (m->queued[i] == s) {
+                memmove(m->queued + i, m->queued + i + 1,
+                        (m->nqueued - i - 1) * sizeof *m->queued);
+                m->nqueued--;
+                break;
+            }
         m->in_flight--;
     } else if (s->state == SLOT_DONE) {
         for (size_t i = 0; i < m->ndone; i++)
@@ -125,6 +166,18 @@ static int multi_new(lua_State *L)
     m->next_id = 1;
     if ((m->multi = curl_multi_init()) == NULL)
         return luaL_error(L, "vonage.multi: curl_multi_init failed");
+    curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, VN_MULTI_MAX_HOST_CONNECTIONS);
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, VN_MULTI_MAX_CACHED_CONNECTIONS);
+    /* libcurl's own cap is 100 streams per HTTP/2 connection; the server's
+     * SETTINGS still bound it. 1,000 in flight then fit in 4 connections. */
+    curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, VN_MULTI_MAX_STREAMS);
+    /* A new connection resumes an earlier TLS session (no full handshake).
+     * One thread drives the multi, so the share needs no lock callbacks. */
+    if ((m->share = curl_share_init()) == NULL)
+        return luaL_error(L, "vonage.multi: curl_share_init failed");
+    curl_share_setopt(m->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(m->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     return 1;
 }
 
@@ -140,11 +193,15 @@ static void multi_free(vn_multi *m)
     }
     free(m->slots);
     free(m->done);
-    m->slots = m->done = NULL;
-    m->nslots = m->cap = m->in_flight = m->ndone = 0;
+    free(m->queued);
+    m->slots = m->done = m->queued = NULL;
+    m->nslots = m->cap = m->in_flight = m->ndone = m->nqueued = 0;
     if (m->multi != NULL)
         curl_multi_cleanup(m->multi);
     m->multi = NULL;
+    if (m->share != NULL) /* after every easy handle that used it is gone */
+        curl_share_cleanup(m->share);
+    m->share = NULL;
     vn_http_config_free(&m->cfg);
     m->close_pending = 0;
 }
@@ -174,6 +231,24 @@ static int closed_error(lua_State *L)
     return vn_error_push(L, "transport", "closed", 0, "the transport is closed");
 }
 
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Counts the sockets libcurl opens to connect: each is a new connection
+ * (and, over TLS, a handshake). No Lua here. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+    vn_multi *m = clientp;
+    (void)fd;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        m->connections_opened++;
+    return CURL_SOCKOPT_OK;
+}
+
 /* m:start(spec) -> id | nil, msg, err   (spec as for http:send; nothing is
  * sent until m:perform) */
 static int multi_start(lua_State *L)
@@ -200,12 +275,31 @@ static int multi_start(lua_State *L)
         return vn_failure_push(L, &f);
     }
     curl_easy_setopt(s->t.easy, CURLOPT_PRIVATE, (void *)s);
-    if (curl_multi_add_handle(m->multi, s->t.easy) != CURLM_OK) {
+    /* https transfers started together wait for the one connection being
+     * set up, to multiplex on it over HTTP/2, instead of each opening its
+     * own; should ALPN pick HTTP/1.1, libcurl frees the waiters one by one.
+     * Plain http is HTTP/1.1 only, and libcurl would hold every waiter there
+     * until a transfer ends. */
+    curl_easy_setopt(s->t.easy, CURLOPT_PIPEWAIT, strcmp(sp.protocols, "https") == 0 ? 1L : 0L);
+    curl_easy_setopt(s->t.easy, CURLOPT_SHARE, m->share);
+    curl_easy_setopt(s->t.easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(s->t.easy, CURLOPT_SOCKOPTDATA, (void *)m);
+    s->id = m->next_id++;
+    s->paced = strcmp(sp.protocols, "https") == 0;
+    if (s->paced) {
+        /* Queued, not added: m:perform hands https transfers to libcurl at a
+         * pace that bounds the handshakes under way (admit_queued). */
+        s->timeout_ms = sp.timeout_ms;
+        s->queued_at = monotonic_ms();
+        s->state = SLOT_QUEUED;
+        m->queued[m->nqueued++] = s; /* nqueued < cap: one entry per slot */
+    } else if (curl_multi_add_handle(m->multi, s->t.easy) != CURLM_OK) {
+        s->id = 0;
         vn_transfer_release(&s->t);
         return vn_error_push(L, "transport", "network", 0, "could not start the transfer");
+    } else {
+        s->state = SLOT_RUNNING;
     }
-    s->state = SLOT_RUNNING;
-    s->id = m->next_id++;
     m->in_flight++;
     lua_pushinteger(L, s->id);
     return 1;
@@ -241,6 +335,92 @@ static void check_mcode(lua_State *L, CURLMcode mc)
         luaL_error(L, "vonage.multi: %s", curl_multi_strerror(mc));
 }
 
+/* Ends a queued transfer without libcurl: it never left. */
+static void finish_unsent(vn_multi *m, vn_slot *s, CURLcode rc, const char *why)
+{
+    snprintf(s->t.errbuf, sizeof s->t.errbuf, "%s", why);
+    s->rc = rc;
+    s->state = SLOT_DONE;
+    m->in_flight--;
+    m->done[m->ndone++] = s;
+}
+
+/* Queued https transfers handed to libcurl that have not connected yet
+ * (resolving, connecting, in the TLS handshake, or waiting for a connection):
+ * on_prereq marks a transfer started once it has a connection. */
+static size_t unconnected(const vn_multi *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i]->state == SLOT_RUNNING && m->slots[i]->paced && !m->slots[i]->t.started)
+            n++;
+    return n;
+}
+
+static size_t paced_running(const vn_multi *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i]->state == SLOT_RUNNING && m->slots[i]->paced)
+            n++;
+    return n;
+}
+
+/* Hands queued transfers to libcurl, oldest first, so that one perform
+ * starts at most VN_MULTI_CONNECTING_MAX connections (TLS handshakes): the
+ * transfers still connecting from earlier performs, the connections opened
+ * in this one and the new ones together stay within it. A batch that all
+ * got a connection at once without opening one (multiplexed over HTTP/2, or
+ * idle ones reused) cost no handshake, so the next batch doubles; then only
+ * libcurl's own limits bound it, and VN_MULTI_PACED_MAX. The rest wait for
+ * the next perform. Time spent queued counts
+ * against the transfer's timeout_ms. Calls no Lua. */
+static CURLMcode admit_queued(vn_multi *m, int *running)
+{
+    unsigned long opened_at_start = m->connections_opened;
+    size_t batch = 0, admitted = 0;
+    CURLMcode mc = CURLM_OK;
+    while (m->nqueued > 0) {
+        unsigned long opened = m->connections_opened;
+        size_t busy = unconnected(m) + (size_t)(opened - opened_at_start), n = 0, added = 0;
+        size_t in_curl = paced_running(m);
+        long long now = monotonic_ms();
+        if (busy >= VN_MULTI_CONNECTING_MAX || in_curl >= VN_MULTI_PACED_MAX ||
+            admitted >= VN_MULTI_ADMIT_MAX)
+            break;
+        if (batch < VN_MULTI_CONNECTING_MAX - busy)
+            batch = VN_MULTI_CONNECTING_MAX - busy;
+        while (added < batch && n < m->nqueued && in_curl + added < VN_MULTI_PACED_MAX &&
+               admitted + added < VN_MULTI_ADMIT_MAX) {
+            vn_slot *s = m->queued[n++];
+            long long left = s->timeout_ms - (now - s->queued_at);
+            if (left <= 0) {
+                finish_unsent(m, s, CURLE_OPERATION_TIMEDOUT,
+                              "the call's time ran out before it started");
+                continue;
+            }
+            curl_easy_setopt(s->t.easy, CURLOPT_TIMEOUT_MS, (long)left);
+            if (curl_multi_add_handle(m->multi, s->t.easy) != CURLM_OK) {
+                finish_unsent(m, s, CURLE_FAILED_INIT, "could not start the transfer");
+                continue;
+            }
+            s->state = SLOT_RUNNING;
+            added++;
+        }
+        memmove(m->queued, m->queued + n, (m->nqueued - n) * sizeof *m->queued);
+        m->nqueued -= n;
+        admitted += added;
+        if ((mc = curl_multi_perform(m->multi, running)) != CURLM_OK)
+            break;
+        if (m->connections_opened == opened &&
+            unconnected(m) + (size_t)(opened - opened_at_start) == busy)
+            batch *= 2; /* every one of them got a connection without a handshake */
+        else
+            batch = 0;
+    }
+    return mc;
+}
+
 /* m:perform([timeout_ms]) -> number of transfers that finished in this call
  * Drives every transfer; when none finished, waits at most timeout_ms for
  * network activity (or just sleeps that long when nothing is in flight) and
@@ -254,6 +434,7 @@ static int multi_perform(lua_State *L)
     int running = 0;
     luaL_argcheck(L, timeout_ms >= VN_MIN(poll_timeout_ms) && timeout_ms <= VN_MAX(poll_timeout_ms), 2,
                   "timeout must be " VN_STR(VN_MIN(poll_timeout_ms)) ".." VN_STR(VN_MAX(poll_timeout_ms)) " ms");
+    check_mcode(L, admit_queued(m, &running));
     check_mcode(L, curl_multi_perform(m->multi, &running));
     collect_finished(m);
     if (m->ndone == before && timeout_ms > 0) {
@@ -331,6 +512,15 @@ static int multi_cancel(lua_State *L)
     return 1;
 }
 
+/* m:connections_opened() -> how many connections libcurl began (sockets it
+ * made to connect) on this multi so far: what the handshake bound counts */
+static int multi_connections_opened(lua_State *L)
+{
+    vn_multi *m = luaL_checkudata(L, 1, VN_MULTI_TNAME);
+    lua_pushinteger(L, (lua_Integer)m->connections_opened);
+    return 1;
+}
+
 /* m:pending() -> transfers in flight plus finished ones whose result was not taken */
 static int multi_pending(lua_State *L)
 {
@@ -367,6 +557,7 @@ static const luaL_Reg multi_methods[] = {
     {"result", multi_result},
     {"cancel", multi_cancel},
     {"pending", multi_pending},
+    {"connections_opened", multi_connections_opened},
     {"close", multi_close},
     {NULL, NULL},
 };

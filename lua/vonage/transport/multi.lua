@@ -212,7 +212,9 @@ end
 -- drops none: a timer leaves the list (loses its co) only once its entry is
 -- in the due queue, and the list is swapped only at the end.
 local function expire_timers(self)
-  local timers, due, t = self.timers, self.due, now_ms()
+  local timers, due = self.timers, self.due
+  if timers[1] == nil then return nil end -- the common poll: no garbage
+  local t = now_ms()
   local expired, kept, next_at = {}, {}, nil
   for i = 1, #timers do
     local timer = timers[i] -- one without co was abandoned by a stray resume: dropped
@@ -266,12 +268,14 @@ local function drive(self, timeout_ms)
   if self.closed then settle_closed(self) end
   -- Once closed there is nothing to drive, and every timer fires at once.
   local next_at = expire_timers(self)
-  if not self.closed and (self.n_waiting > 0 or next_at) then
+  if not self.closed then
+    -- Idle too, perform waits out timeout_ms (curl_multi_poll sleeps with
+    -- nothing in flight): a loop waiting out its frame in poll never spins.
     local wait = timeout_ms
     if due[1] or multi:next_finished() then wait = 0 end
     if next_at then wait = min(wait, max(0, next_at - now_ms())) end
     multi:perform(wait)
-    expire_timers(self)
+    if next_at then expire_timers(self) end
   end
   -- A finished id stays first in C's queue until result or cancel takes it:
   -- should result raise (memory), nothing was forgotten for the next poll.
@@ -302,7 +306,7 @@ local function drive(self, timeout_ms)
 end
 
 -- poll([timeout_ms]) -> number of transfers and timers still pending (0: idle).
--- With nothing pending it returns 0 at once instead of waiting.
+-- With nothing ready it waits timeout_ms (or until activity), idle or not.
 function Transport:poll(timeout_ms)
   local op = "poll"
   validate.typed(op, "timeout_ms", timeout_ms, "integer")
