@@ -1,7 +1,37 @@
 -- lua-vonage: Vonage Verify v2 and Number Verification for Lua 5.1 to 5.4.
 --   local vonage = require "vonage"
 --   local client = vonage.client.from_env()
-local core = require "vonage.core"
+
+-- The interpreter running us, as `make install LUA=` and luarocks name it.
+local function this_lua()
+  local abi = _VERSION:match("%d+%.%d+") or "?"
+  if rawget(_G, "jit") then return "luajit", "LuaJIT (Lua " .. abi .. " API)", abi end
+  return "lua" .. abi, "Lua " .. abi, abi
+end
+
+-- A vonage.core built for another Lua fails with a bare "undefined symbol:
+-- lua_rotate" (or links, and breaks later): say which file, why, and the fix.
+local function wrong_lua(path, why)
+  local name, label, abi = this_lua()
+  error(("vonage.core at %s was built for another Lua (%s); this is %s: build/install it for this "
+    .. "interpreter: make install LUA=%s (or luarocks --lua-version %s make), or put the directory "
+    .. "of its build first in package.cpath (LUA_CPATH)"):format(path, why, label, name, abi), 3)
+end
+
+local loaded, core = pcall(require, "vonage.core")
+if not loaded then
+  local msg = tostring(core)
+  local path = msg:match("from file '([^']+)'")
+  local symbol = msg:match("undefined symbol: (luaL?_[%w_]+)")
+  if path and symbol then wrong_lua(path, "undefined symbol " .. symbol) end
+  error(msg, 2)
+end
+local running = tonumber((_VERSION:gsub("^Lua (%d+)%.(%d+).*$", function(a, b) return a * 100 + b end)))
+if core.lua_version_num ~= running then
+  local found = package.searchpath and package.searchpath("vonage.core", package.cpath) or "?"
+  wrong_lua(found, ("compiled against the Lua %d.%d API"):format(
+    math.floor((core.lua_version_num or 0) / 100), (core.lua_version_num or 0) % 100))
+end
 local channels = require "vonage.channels"
 local errors = require "vonage.errors"
 
