@@ -28,7 +28,8 @@ if not loaded then
 end
 local running = tonumber((_VERSION:gsub("^Lua (%d+)%.(%d+).*$", function(a, b) return a * 100 + b end)))
 if core.lua_version_num ~= running then
-  local found = package.searchpath and package.searchpath("vonage.core", package.cpath) or "?"
+  local searchpath = rawget(package, "searchpath") -- not in Lua 5.1 (LuaJIT has it)
+  local found = searchpath and searchpath("vonage.core", package.cpath) or "?"
   wrong_lua(found, ("compiled against the Lua %d.%d API"):format(
     math.floor((core.lua_version_num or 0) / 100), (core.lua_version_num or 0) % 100))
 end
