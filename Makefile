@@ -37,7 +37,7 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2
 
 .PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz \
-        oom tsan install uninstall deb
+        oom tsan install uninstall deb example-openresty example-openresty-stop
 
 all: build
 
@@ -187,10 +187,20 @@ sandbox-start: deps build
 sandbox-stop:
 	@sh scripts/sandbox-dev stop
 
+# examples/openresty/ against a sandbox of its own, both on loopback ports; prints
+# the curl lines to try; Ctrl-C (or make example-openresty-stop) stops both.
+example-openresty: deps build
+	@$(MAKE) --no-print-directory build LUA=luajit
+	@sh scripts/example-openresty run
+
+example-openresty-stop:
+	@sh scripts/example-openresty stop
+
 # Everything a build, `make rock`, `make fuzz` or a `luarocks make` run in
 # this directory leaves (objects in src/, its ./vonage/core.so), and the REPL
 # sandbox, stopped first so its nginx is not orphaned.
 clean:
 	@sh scripts/sandbox-dev stop
+	@sh scripts/example-openresty stop
 	rm -rf $(BUILD_ROOT) vonage fuzz/corpus-run
 	rm -f src/*.o *.o *.so crash-* leak-* timeout-* oom-* slow-unit-*
