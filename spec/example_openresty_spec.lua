@@ -81,7 +81,8 @@ describe("examples/openresty run as make example-openresty does", function()
       local _, received = request(lines[4])
       return #received.events >= 2 and received.events
     end, "the app did not receive the two callbacks")
-    assert.same({ "event", "completed", started.request_id }, { events[1].type, events[1].status, events[1].request_id })
+    assert.same({ "event", "completed", started.request_id },
+      { events[1].type, events[1].status, events[1].request_id })
     assert.same({ "summary", "completed" }, { events[2].type, events[2].status })
 
     out, ok = sh_out(("%s stop %s"):format(script, dir))
