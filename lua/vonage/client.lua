@@ -133,8 +133,14 @@ function M.from_env(overrides)
     for k, v in pairs(overrides) do opts[k] = v end
   end
   if not (opts.application_id or opts.api_key) then
+    -- Inside nginx the shell's variables reach a worker only through `env` lines.
+    local ngx = rawget(_G, "ngx")
+    local in_nginx = type(ngx) == "table" and type(ngx.worker) == "table"
     errors.misuse("vonage.client.from_env", "no credentials: set VONAGE_APPLICATION_ID and "
-      .. "VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), or VONAGE_API_KEY and VONAGE_API_SECRET")
+      .. "VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), or VONAGE_API_KEY and VONAGE_API_SECRET"
+      .. (in_nginx and "; inside nginx a worker sees only the variables named in nginx.conf's main "
+        .. "context: env VONAGE_APPLICATION_ID; env VONAGE_PRIVATE_KEY_PATH; (and env VONAGE_API_HOST; "
+        .. "for another host)" or ""))
   end
   return M.new(opts)
 end

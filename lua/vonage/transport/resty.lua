@@ -17,6 +17,7 @@ local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
 local type, pairs, tostring, pcall, setmetatable =
       type, pairs, tostring, pcall, setmetatable
 local concat, format, min, match = table.concat, string.format, math.min, string.match
+local getenv = os.getenv
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -115,6 +116,22 @@ local function no_cosocket(phase)
     .. "content_by_lua and ngx.timer.at callbacks (start a timer for background work)", phase))
 end
 
+-- A worker sees only the variables nginx.conf names with `env`: a client made
+-- by from_env() then quietly targets the real host. When a call to a default
+-- host fails and its variable is invisible here, say that too.
+local HOST_VARS = { api_host = "VONAGE_API_HOST", network_host = "VONAGE_NETWORK_HOST",
+                    oidc_host = "VONAGE_OIDC_HOST" }
+local function env_hint(host)
+  for option, var in pairs(HOST_VARS) do
+    local default = require("vonage.client").DEFAULTS[option]
+    if match(default, "^https://([^/:]+)") == host and not getenv(var) then
+      return format("; %s is the default %s: if you meant %s, nginx passes it to its workers "
+        .. "only with an `env %s;` line in nginx.conf's main context", host, option, var, var)
+    end
+  end
+  return ""
+end
+
 -- Maps a connect failure to the curl transport's codes. All are retryable:
 -- nothing was sent.
 local function connect_error(err, u, connect_ms)
@@ -122,15 +139,15 @@ local function connect_error(err, u, connect_ms)
   if err:find("no resolver defined", 1, true) then
     return errors.fail("transport", "dns", format(
       "could not resolve host %s: nginx has no `resolver` directive "
-      .. "(cosockets need one to look up names, e.g. resolver 127.0.0.53;)", u.host))
+      .. "(cosockets need one to look up names, e.g. resolver 127.0.0.53;)%s", u.host, env_hint(u.host)))
   end
   if err == "timeout" then
     return fail("timeout", format("timed out: connecting to %s took over %d ms", where, connect_ms), true)
   end
   if err:find("resolve", 1, true) or err:find("not found", 1, true) then
-    return fail("dns", format("could not resolve host: %s (%s)", u.host, err), true)
+    return fail("dns", format("could not resolve host: %s (%s)%s", u.host, err, env_hint(u.host)), true)
   end
-  return fail("connect_failed", format("could not connect to %s: %s", where, err), true)
+  return fail("connect_failed", format("could not connect to %s: %s%s", where, err, env_hint(u.host)), true)
 end
 
 -- sslhandshake with the host as server name, verification on. The session
