@@ -1,11 +1,12 @@
--- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts) and an
--- OpenResty receiver, vonage.webhook.ngx_handler(opts, on_event).
+--- Signed webhooks: vonage.webhook.verify and an OpenResty receiver, vonage.webhook.ngx_handler.
 --
 -- Fails closed, in this order: token shape, JOSE header, secret, signature
 -- (all in C, core.webhook_check), then the claims, payload_hash and the body;
 -- the jti is recorded last, once nothing else can fail, so a delivery refused
 -- for any reason (a memory error included) is processed when Vonage retries.
 -- Messages name what failed, never the token, the secret or the body.
+-- The `webhook` codes are listed in vonage.errors.
+-- @module vonage.webhook
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local json = require "vonage.json"
@@ -19,6 +20,7 @@ local format, open = string.format, io.open
 
 local M = {}
 
+--- The shortest signature_secret accepted (16 bytes).
 M.MIN_SECRET_BYTES = 16
 local DEFAULT_MAX_AGE, DEFAULT_MAX_AHEAD = 300, 60
 local DEFAULT_STORE_ENTRIES = 100000
@@ -28,29 +30,35 @@ local function fail(code, message)
   return errors.fail("webhook", code, "webhook: " .. message)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The replay record: a vonage.store (add/delete); a jti is added only once
 -- nothing else can fail, and deleted again when the handler fails, so
 -- Vonage's retry is processed.
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local function default_replay_store()
   return store_mod.memory { max_entries = DEFAULT_STORE_ENTRIES }
 end
 
--- Deprecated aliases (0.1 names): vonage.store.memory and vonage.store.shared_dict.
+--- Deprecated (0.1): vonage.store.memory, with 100000 entries by default.
+-- @tparam[opt] table opts `max_entries`, `clock`
+-- @treturn vonage.store.store
 function M.memory_store(opts)
   opts = opts or {}
   validate.typed("vonage.webhook.memory_store", "options", opts, "table")
   return store_mod.memory { max_entries = opts.max_entries or DEFAULT_STORE_ENTRIES, clock = opts.clock }
 end
+--- Deprecated (0.1): vonage.store.shared_dict.
+-- @function shared_dict_store
+-- @param dict an ngx.shared.DICT
+-- @treturn vonage.store.store
 M.shared_dict_store = store_mod.shared_dict
 
 local default_store -- created on first use
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Options
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local OPTIONS = {
   signature_secret = "string", api_key = "string", application_id = "string",
@@ -83,9 +91,9 @@ local function check_options(op, opts)
   if opts.replay_store ~= nil then store_mod.check(op, "replay_store", opts.replay_store, "add", "delete") end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Claims (step 5)
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local function check_claims(claims, opts)
   if type(claims) ~= "table" then return fail("invalid_claims", "the token payload is not a JSON object") end
@@ -129,9 +137,9 @@ local function check_claims(claims, opts)
   return true
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The body (step 8)
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local function bad_body(field, reason)
   return fail("invalid_body", field .. " " .. reason)
@@ -224,9 +232,9 @@ local function typed_body(raw_body)
   return bad_body("type", "must be \"event\" or \"summary\"")
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- verify
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- The checks in their order, the replay record last. Raises only what
 -- something it calls raises.
@@ -261,11 +269,22 @@ local function checked_event(raw_body, authorization, opts)
   return event
 end
 
--- verify(raw_body, authorization, opts) -> event | nil, message, err
--- event.claims holds the checked claims (jti, iat, api_key, application_id).
--- A memory error during the checks is err.code "out_of_memory" (raised as
--- such when even that cannot be built); the jti is not recorded, so the
--- retry is processed. Other errors a replay store raises propagate.
+--- Checks a signed callback and returns its event.
+-- A memory error during the checks is `out_of_memory` (raised as such when
+-- even that cannot be built); the jti is not recorded, so the retry is
+-- processed. Other errors a replay store raises propagate.
+-- @string raw_body the request body, exactly as received
+-- @tparam string|nil authorization the Authorization header ("Bearer <JWT>")
+-- @tparam table opts `signature_secret` (required, >= 16 bytes; or `client`, a
+-- vonage.client holding it), `api_key`, `application_id` (the claims must equal
+-- them), `max_age` (300) and `max_ahead` (60) seconds for iat, `replay_store`
+-- (a vonage.store; default one in-memory store per process)
+-- @treturn table the event: the body's fields typed (`type` "event" or
+-- "summary", `request_id`, `status`, ...), and `claims` (jti, iat, api_key, application_id)
+-- @return nil, msg, err on failure (kind `webhook`)
+-- @usage local event, msg, err = vonage.webhook.verify(body, headers.authorization,
+--   { signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET") })
+-- if not event then return reject(401, msg) end
 function M.verify(raw_body, authorization, opts)
   local op = "vonage.webhook.verify"
   validate.typed(op, "raw_body", raw_body, "string", true)
@@ -289,9 +308,9 @@ function core.client_methods.verify_webhook(client, raw_body, authorization, opt
   return M.verify(raw_body, authorization, with_client)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- OpenResty receiver
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- The request body, also when nginx spilled it to a temp file; never an
 -- empty string standing in for a body that could not be read.
@@ -317,13 +336,21 @@ local function read_body(ngx)
   return body
 end
 
--- ngx_handler(opts, on_event) -> function for content_by_lua: verifies, calls
--- on_event(event) and answers 204; 401 for a bad token, 400 for a bad body,
--- 200 for a replay (the handler is not run again), 500 for a memory error or
--- a failing replay store (nothing recorded), 500 when on_event raises
--- or returns false or nil, err (the jti is forgotten, so Vonage's retry is
--- processed). opts as for verify; replay_store defaults to this worker's
--- memory store: pass vonage.store.shared_dict(ngx.shared.X) with several workers.
+--- An OpenResty receiver: a function for content_by_lua.
+-- It verifies, calls on_event(event) and answers 204; 401 for a bad token,
+-- 400 for a bad body, 405 for a method other than POST, 200 for a replay (the
+-- handler is not run again), 500 for a memory error or a failing replay
+-- store (nothing recorded), 500 when on_event raises or returns false or
+-- nil, err (the jti is forgotten, so Vonage's retry is processed). Raises on
+-- bad options.
+-- @tparam table opts as for verify; replay_store defaults to this worker's memory
+-- store: pass vonage.store.shared_dict(ngx.shared.X) with several workers
+-- @tparam function on_event function(event) -> true, or false / nil, err to have Vonage retry
+-- @treturn function the content handler
+-- @usage M.receive = vonage.webhook.ngx_handler({
+--   signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET"),
+--   replay_store = vonage.store.shared_dict(ngx.shared.vonage_webhook_jti),
+-- }, function(event) return save(event) end)
 function M.ngx_handler(opts, on_event)
   local op = "vonage.webhook.ngx_handler"
   check_options(op, opts)
