@@ -1,5 +1,9 @@
--- vonage.client{...} and vonage.client.from_env(): checks the options, keeps
--- the credentials in C (never readable back), picks the transport.
+--- The client: `vonage.client { ... }` and vonage.client.from_env().
+-- Checks the options, keeps the credentials in C (never readable back: not a
+-- field, not in tostring, not in an error), picks the transport. The client's
+-- methods are listed under `client`; misuse raises, run-time failures return
+-- `nil, msg, err` (vonage.errors).
+-- @module vonage.client
 local core = require "vonage.core"
 local json = require "vonage.json"
 local validate = require "vonage.validate"
@@ -9,6 +13,11 @@ local pairs, next, type, setmetatable, getenv = pairs, next, type, setmetatable,
 
 local M = {}
 
+--- The defaults of the host, timeout and limit options: `api_host`
+-- (https://api.nexmo.com), `network_host` (https://api-eu.vonage.com), `oidc_host`,
+-- `timeout_ms` (10000: one deadline for the whole call), `connect_timeout_ms`
+-- (3000), `retries` (2), `max_response_bytes` (1 MiB), `max_pages` (100).
+-- @table DEFAULTS
 M.DEFAULTS = {
   api_host = "https://api.nexmo.com",
   network_host = "https://api-eu.vonage.com",
@@ -92,6 +101,20 @@ local function snapshot(opts)
   return copy
 end
 
+--- Makes a client; `vonage.client(opts)` is the same. Raises on misuse: an
+-- unknown option, a wrong type, a value out of range, a host the URL policy
+-- refuses, an encrypted or unreadable key, no credentials.
+-- @tparam table opts `application_id` with `private_key` (PEM) or
+-- `private_key_path` (the app JWT, RS256), `api_key` and `api_secret` (Basic),
+-- `signature_secret` (signed webhooks), `api_host`, `network_host`,
+-- `oidc_host`, `timeout_ms`, `connect_timeout_ms`, `retries`,
+-- `max_response_bytes`, `max_pages`, `proxy`, `ca_file`, `user_agent`,
+-- `jwt_ttl` (900), `jwt_sub`, `jwt_acl`, `jwt_nbf`, `transport` ("curl", the
+-- default; "resty", the default inside nginx; "multi"; or an object with
+-- send(spec)), `on_log` (function(level, line), never a secret),
+-- `on_error` (function(trace, co, err), multi), `clock`
+-- @treturn client
+-- @usage local client = vonage.client { application_id = APP_ID, private_key_path = "private.key" }
 function M.new(opts)
   opts = snapshot(opts)
   check_options(opts)
@@ -112,7 +135,15 @@ function M.new(opts)
   return core.client_new(credentials, settings)
 end
 
--- Reads credentials from the environment; `overrides` wins over it.
+--- Makes a client from the environment: VONAGE_APPLICATION_ID,
+-- VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), VONAGE_API_KEY,
+-- VONAGE_API_SECRET, VONAGE_SIGNATURE_SECRET, VONAGE_API_HOST,
+-- VONAGE_NETWORK_HOST, VONAGE_OIDC_HOST, VONAGE_CA_FILE. Raises when none of
+-- the credentials is set (inside nginx the message names the `env` lines a
+-- worker needs), and as vonage.client.new does.
+-- @tparam[opt] table overrides options that win over the environment
+-- @treturn client
+-- @usage local client = vonage.client.from_env { transport = "multi" }
 function M.from_env(overrides)
   local opts = {}
   local env = {

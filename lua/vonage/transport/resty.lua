@@ -1,4 +1,4 @@
--- The OpenResty transport: HTTP/1.1 over ngx.socket.tcp, so a call yields to
+--- The OpenResty transport: HTTP/1.1 over ngx.socket.tcp, so a call yields to
 -- nginx's event loop instead of blocking the worker. Same policy as the curl
 -- transport (src/vn_http.c): https only (plain http to loopback), TLS
 -- verification always on, CR/LF/NUL refused in headers, no redirects
@@ -7,7 +7,11 @@
 -- Trust comes from nginx.conf (lua_ssl_trusted_certificate and
 -- lua_ssl_verify_depth), names are looked up with its `resolver`, and idle
 -- connections wait in the worker's cosocket pool (lua_socket_pool_size,
--- lua_socket_keepalive_timeout).
+-- lua_socket_keepalive_timeout). Its send and sleep are those of the
+-- `transport` interface (vonage.transport.multi). A connect failure names a
+-- missing `resolver`, and a default host whose VONAGE_*_HOST a worker cannot
+-- see (no `env` line).
+-- @module vonage.transport.resty
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local http1 = require "vonage.http1"
@@ -317,8 +321,11 @@ function Transport.sleep(_, ms)
   ngx.sleep(ms / 1000)
 end
 
--- new(client options) -> transport. Per-call CA files and proxies cannot be
--- given to a cosocket: nginx.conf decides them, so asking is a mistake.
+--- Makes a resty transport (the default of a client made inside nginx).
+-- Raises outside nginx, and for `ca_file` or `proxy`: nginx.conf decides
+-- them for cosockets (lua_ssl_trusted_certificate), so asking is a mistake.
+-- @tparam[opt] table opts client options
+-- @treturn transport
 function M.new(opts)
   opts = opts or {}
   if not (ngx and type(ngx.socket) == "table" and ngx.socket.tcp) then
@@ -335,6 +342,7 @@ function M.new(opts)
   return setmetatable({}, Transport)
 end
 
+--- The transport's metatable (`__name` "vonage.transport.resty"), for tests and type checks.
 M.Transport = Transport
 
 return M
