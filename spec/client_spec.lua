@@ -96,17 +96,25 @@ describe("vonage.client", function()
     local now = os.time()
     local c = H.client { clock = function() return now end }
     local req = c:request("0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f")
+    -- The JWTs minted: the distinct jti values the sandbox saw.
+    local function mints()
+      local seen, n = {}, 0
+      for _, entry in ipairs(H.log()) do
+        if entry.jti and not seen[entry.jti] then seen[entry.jti], n = true, n + 1 end
+      end
+      return n
+    end
     req:cancel()
     req:cancel()
-    assert.equal(1, c:_jwt_mints())
+    assert.equal(1, mints())
     local log = H.log()
     assert.equal(log[#log - 1].jti, log[#log].jti)
     now = now + 719 -- 80% of 900 s is 720 s
     req:cancel()
-    assert.equal(1, c:_jwt_mints())
+    assert.equal(1, mints())
     now = now + 1
     req:cancel()
-    assert.equal(2, c:_jwt_mints())
+    assert.equal(2, mints())
     log = H.log()
     assert.are_not.equal(log[#log - 1].jti, log[#log].jti)
     assert.equal("jwt", log[#log].auth)

@@ -72,7 +72,7 @@ for _, name in ipairs { "curl", "multi" } do
     it("retries a GET answered 503 with Retry-After: 1, then succeeds", function()
       local c = hostile { { status = 503, headers = { ["Retry-After"] = "1" } }, { status = 200, body = PAGE } }
       local r = run(c, function() return c:template_page {} end)
-      assert.equal("vonage.template_page", getmetatable(r[1]).__name)
+      assert.equal("vonage.template_page", getmetatable(r[1]))
       local seen = server.requests()
       assert.equal(2, #seen)
       assert.same({ "GET", "GET" }, { seen[1].method, seen[2].method })

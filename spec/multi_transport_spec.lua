@@ -152,7 +152,7 @@ describe("the curl multi transport", function()
     assert.is_true(c:request(ID):cancel())
     assert.is_nil(other) -- only poll resumes coroutines
     assert.equal(0, c:poll(0)) -- already finished: delivered without waiting
-    assert.equal("vonage.request", getmetatable(other).__name)
+    assert.equal("vonage.request", getmetatable(other))
     assert.equal("completed", other:check(H.last_code("447700900502")))
   end)
 

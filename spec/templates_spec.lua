@@ -220,7 +220,7 @@ describe("custom templates and template fragments", function()
     make_templates(client, 7)
     local p1, msg = client:template_page { page_size = 3 }
     assert.is_nil(msg)
-    assert.equal("vonage.template_page", getmetatable(p1).__name)
+    assert.equal("vonage.template_page", getmetatable(p1))
     assert.equal(3, #p1)
     assert.equal(1, p1.page)
     assert.equal(3, p1.page_size)

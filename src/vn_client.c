@@ -1,7 +1,7 @@
 /*
  * vonage.client: holds credentials where Lua cannot read them back, and the
  * application JWT cache. Non-secret settings live in the user value table,
- * readable as fields; the Lua layer adds the operations to the methods table.
+ * readable as fields. Its methods are the ones lua/vonage/client.lua lists.
  */
 #include "vn_client.h"
 #include "vn_compat.h"
@@ -48,7 +48,6 @@ struct vn_client {
     char *jwt;
     size_t jwt_len;
     long jwt_iat;
-    unsigned long jwt_mints;
     int closed; /* set by close(): every later call answers "closed" */
     int busy, wipe_pending; /* a credential is being copied while Lua may run */
 };
@@ -85,7 +84,9 @@ static void wipe(vn_client *c)
 }
 
 /* client:close(): wipes and frees the credentials and closes the client's own
- * curl transport; safe twice. */
+ * transport (the curl one, or a multi transport, whose close resumes its
+ * waiters), through that transport's close; safe twice.
+ * (core.client_close: the close method lua/vonage/client.lua lists) */
 static int client_close(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
@@ -96,12 +97,14 @@ static int client_close(lua_State *L)
         wipe(c);
     }
     lua_settop(L, 1);
-    /* The client's own blocking transport goes with it (a multi transport is
-     * closed by the Lua close method, which resumes its waiters). */
+    /* Key true is set only for the transports whose libcurl handle is the
+     * client's own (see keep_own_transport); a user's object is theirs to close. */
     vn_getuservalue(L, 1);
     lua_pushboolean(L, 1);
     lua_rawget(L, -2);
-    if (vn_testudata(L, -1, VN_HTTP_TNAME) != NULL) {
+    if (!lua_isnil(L, -1)) {
+        lua_pushliteral(L, "transport");
+        lua_rawget(L, 2);
         lua_getfield(L, -1, "close");
         lua_insert(L, -2);
         lua_call(L, 1, 0);
@@ -115,15 +118,11 @@ static int client_close(lua_State *L)
 static int client_finish(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
-    int rc = 0;
+    int rc;
     lua_settop(L, 1);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "__index_methods");
-    lua_getfield(L, -1, "close");
-    if (lua_isfunction(L, -1)) {
-        lua_pushvalue(L, 1);
-        rc = lua_pcall(L, 1, 0, 0);
-    }
+    lua_pushcfunction(L, client_close);
+    lua_pushvalue(L, 1);
+    rc = lua_pcall(L, 1, 0, 0);
     wipe(c);
     if (rc != 0)
         return lua_error(L);
@@ -384,7 +383,6 @@ const char *vn_client_header(vn_client *c, const char *want, double now, vn_fail
             return NULL;
         }
         c->jwt_iat = t;
-        c->jwt_mints++;
     }
     return c->jwt;
 }
@@ -476,8 +474,9 @@ static int core_transport_kind(lua_State *L)
     return 1;
 }
 
-/* client:_webhook_check(authorization, raw_body)
- *   -> claims_json, hash state | nil, msg, err -- with the secret held here */
+/* core.client_webhook_check(client, authorization, raw_body)
+ *   -> claims_json, hash state | nil, msg, err -- with the secret held here
+ * (for lua/vonage/webhook.lua; not a method: it is no part of the client API) */
 static int client_webhook_check(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
@@ -491,13 +490,6 @@ static int client_webhook_check(lua_State *L)
         return vn_error_push(L, "webhook", "no_secret", 0,
                              "the client has no signature_secret to verify webhooks with");
     return vn_webhook_push_check(L, 2, 3, c->signature_secret, c->signature_secret_len);
-}
-
-/* client:_jwt_mints() -> how many JWTs this client has signed */
-static int client_jwt_mints(lua_State *L)
-{
-    lua_pushinteger(L, (lua_Integer)vn_client_check(L, 1)->jwt_mints);
-    return 1;
 }
 
 /* client.<field>: methods first, then the non-secret settings, then `auth`. */
@@ -554,13 +546,6 @@ static int client_tostring(lua_State *L)
     return 1;
 }
 
-static const luaL_Reg client_methods[] = {
-    {"_jwt_mints", client_jwt_mints},
-    {"_webhook_check", client_webhook_check},
-    {"close", client_close},
-    {NULL, NULL},
-};
-
 static const luaL_Reg client_metamethods[] = {
     {"__gc", client_finish},
     {"__close", client_finish},
@@ -571,8 +556,11 @@ static const luaL_Reg client_metamethods[] = {
 
 int vn_client_open(lua_State *L)
 {
-    vn_newclass_fields(L, VN_CLIENT_TNAME, client_methods, client_metamethods, client_index,
-                       "client_methods");
+    vn_newclass_fields(L, VN_CLIENT_TNAME, client_metamethods, client_index, "client_class");
+    lua_pushcfunction(L, client_close);
+    lua_setfield(L, -2, "client_close");
+    lua_pushcfunction(L, client_webhook_check);
+    lua_setfield(L, -2, "client_webhook_check");
     lua_pushcfunction(L, client_new);
     lua_setfield(L, -2, "client_new");
     lua_pushboolean(L, 0);

@@ -47,17 +47,17 @@ static inline void *vn_testudata(lua_State *L, int idx, const char *tname)
 /* Visibility: only luaopen_vonage_core leaves the shared object. */
 #define VN_EXPORT __attribute__((visibility("default")))
 
-/* Defines a type's metatable: metamethods in it, methods in __index (a table
- * the Lua layer extends), and __name for error messages and tostring. */
+/* Defines a type's metatable: metamethods in it, methods (or NULL) in
+ * __index, and __name for error messages and tostring. */
 void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                  const luaL_Reg *metamethods);
 
-/* Like vn_newclass, for types with readable fields: __index becomes `index`
- * (which looks in __index_methods first), and the methods table is exported as
- * core[methods_name] so the Lua layer can add to it. Module table on top. */
-void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods,
-                        const luaL_Reg *metamethods, lua_CFunction index,
-                        const char *methods_name);
+/* Like vn_newclass, for types with readable fields and methods from Lua:
+ * __index becomes `index` (which looks in __index_methods first), and
+ * core[class_name](methods), called once by the type's class file, sets the
+ * methods. getmetatable(obj) answers tname. Module table on top. */
+void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *metamethods,
+                        lua_CFunction index, const char *class_name);
 
 /* Pushes a zeroed userdata of `size` bytes with the metatable `tname`: made
  * before any resource it will own, so its __gc sees valid-or-NULL fields. */

@@ -26,26 +26,58 @@ void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
     luaL_newmetatable(L, tname);
     vn_setfuncs(L, metamethods);
     lua_newtable(L);
-    vn_setfuncs(L, methods);
+    if (methods != NULL)
+        vn_setfuncs(L, methods);
     lua_setfield(L, -2, "__index");
     lua_pushstring(L, tname);
     lua_setfield(L, -2, "__name");
     lua_pop(L, 1);
 }
 
-void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *methods,
-                        const luaL_Reg *metamethods, lua_CFunction index,
-                        const char *methods_name)
+/* core.<type>_class(methods): called once, by the type's class file, with
+ * every method the type has; copies them into the methods table C reads,
+ * which no Lua code reaches (the metatable answers getmetatable with the type
+ * name). A second call raises, so no code loaded later adds or swaps one. */
+static int class_seal(lua_State *L)
 {
-    vn_newclass(L, tname, methods, metamethods);
+    const char *tname = lua_tostring(L, lua_upvalueindex(1));
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_toboolean(L, lua_upvalueindex(2)))
+        return luaL_error(L, "%s: the class is already complete", tname);
     luaL_getmetatable(L, tname);
-    lua_getfield(L, -1, "__index");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -4, methods_name);
+    lua_getfield(L, -1, "__index_methods");
+    lua_newtable(L); /* filled fully, then swapped in: a raise leaves none */
+    lua_pushnil(L);
+    while (lua_next(L, 1) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_isfunction(L, -1))
+            return luaL_error(L, "%s: a class's methods are functions under string names", tname);
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    lua_setfield(L, -3, "__index_methods");
+    lua_pushboolean(L, 1);
+    lua_replace(L, lua_upvalueindex(2));
+    return 0;
+}
+
+void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *metamethods,
+                        lua_CFunction index, const char *class_name)
+{
+    vn_newclass(L, tname, NULL, metamethods);
+    luaL_getmetatable(L, tname);
+    lua_newtable(L);
     lua_setfield(L, -2, "__index_methods");
     lua_pushcfunction(L, index);
     lua_setfield(L, -2, "__index");
+    /* getmetatable(obj) answers the name: the methods are out of reach. */
+    lua_pushstring(L, tname);
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
+    lua_pushstring(L, tname);
+    lua_pushboolean(L, 0);
+    lua_pushcclosure(L, class_seal, 2);
+    lua_setfield(L, -2, class_name);
 }
 
 void *vn_newobject(lua_State *L, size_t size, const char *tname)

@@ -1,7 +1,9 @@
 /*
- * vonage.request: a handle on one verification. C holds the fields (so they
- * print and read cheaply and cannot be reassigned by accident); the Lua layer
- * adds check/cancel/next_workflow, which reach the client through the user value.
+ * vonage.request: a handle on one verification. Its whole state is here: C
+ * holds the fields (so they print and read cheaply and cannot be reassigned),
+ * the user value holds the client. Its methods (check/cancel/next_workflow)
+ * are the ones lua/vonage/request.lua lists; only the setter that
+ * lua/vonage/verify.lua takes once changes a field.
  */
 #include "vn_request.h"
 #include "vn_compat.h"
@@ -9,11 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The API's workflows have at most 3 channels. */
+#define VN_REQUEST_MAX_STEPS 3
+
 typedef struct vn_request {
     char request_id[37];
     char channel[32];
     char status[32];
     char *check_url;
+    char *brand; /* NULL for a handle made from a stored request_id */
+    char workflow[VN_REQUEST_MAX_STEPS][32]; /* the channels, in order */
+    int n_steps, at; /* at: the index (from 0) of `channel` in workflow */
 } vn_request;
 
 static vn_request *check_request(lua_State *L, int idx)
@@ -30,22 +38,50 @@ static void copy_bounded(lua_State *L, char *dst, size_t cap, int idx, const cha
     memcpy(dst, s, n + 1);
 }
 
-/* core.request_new(client, request_id, channel, status [, check_url]) -> vonage.request */
+static char *copy_string(lua_State *L, int idx)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, idx, &n);
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        luaL_error(L, "vonage.request: out of memory");
+    else
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+/* core.request_new(client, request_id, status [, check_url, brand, workflow])
+ *   -> vonage.request
+ * workflow: the list of channel names (1 to 3); without it the handle is for
+ * a stored request_id, channel "unknown". */
 static int request_new(lua_State *L)
 {
     vn_request *r;
     luaL_checkany(L, 1);
-    lua_settop(L, 5);
-    r = vn_newobject(L, sizeof *r, VN_REQUEST_TNAME);
+    lua_settop(L, 6);
+    if (!lua_isnil(L, 6))
+        luaL_checktype(L, 6, LUA_TTABLE);
+    r = vn_newobject(L, sizeof *r, VN_REQUEST_TNAME); /* 7: owns what is copied below */
     copy_bounded(L, r->request_id, sizeof r->request_id, 2, "request_id");
-    copy_bounded(L, r->channel, sizeof r->channel, 3, "channel");
-    copy_bounded(L, r->status, sizeof r->status, 4, "status");
-    if (!lua_isnil(L, 5)) {
-        size_t n;
-        const char *url = luaL_checklstring(L, 5, &n);
-        if ((r->check_url = malloc(n + 1)) == NULL)
-            return luaL_error(L, "vonage.request: out of memory");
-        memcpy(r->check_url, url, n + 1);
+    copy_bounded(L, r->status, sizeof r->status, 3, "status");
+    if (!lua_isnil(L, 4))
+        r->check_url = copy_string(L, 4);
+    if (!lua_isnil(L, 5))
+        r->brand = copy_string(L, 5);
+    if (lua_isnil(L, 6)) {
+        strcpy(r->channel, "unknown");
+    } else {
+        int n = (int)vn_rawlen(L, 6);
+        if (n < 1 || n > VN_REQUEST_MAX_STEPS)
+            return luaL_error(L, "vonage.request: a workflow has 1 to %d channels",
+                              VN_REQUEST_MAX_STEPS);
+        for (int i = 0; i < n; i++) {
+            lua_rawgeti(L, 6, i + 1);
+            copy_bounded(L, r->workflow[i], sizeof r->workflow[i], -1, "workflow channel");
+            lua_pop(L, 1);
+        }
+        r->n_steps = n;
+        memcpy(r->channel, r->workflow[0], sizeof r->channel);
     }
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 1);
@@ -58,21 +94,42 @@ static int request_gc(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
     free(r->check_url);
-    r->check_url = NULL;
+    free(r->brand);
+    r->check_url = r->brand = NULL;
     return 0;
 }
 
-/* req:_set(status [, channel]) -- the Lua layer records what the API said */
+/* set(req, status [, true]) -- records what the API said: the new status,
+ * and with true a move to the workflow's next channel (none past the last).
+ * Not a method: core.take_request_setter hands it to lua/vonage/verify.lua. */
 static int request_set(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
-    copy_bounded(L, r->status, sizeof r->status, 2, "status");
-    if (!lua_isnoneornil(L, 3))
-        copy_bounded(L, r->channel, sizeof r->channel, 3, "channel");
+    char status[sizeof r->status];
+    copy_bounded(L, status, sizeof status, 2, "status"); /* may raise: nothing changed yet */
+    memcpy(r->status, status, sizeof status);
+    if (lua_toboolean(L, 3) && r->at + 1 < r->n_steps) {
+        r->at++;
+        memcpy(r->channel, r->workflow[r->at], sizeof r->channel);
+    }
     return 0;
 }
 
-/* req.request_id, req.channel, req.status, req.check_url, req.client, or a method */
+/* core.take_request_setter() -> set; a second take from the same load of
+ * vonage.core raises, so no code required after lua/vonage/verify.lua gets
+ * it (the pattern of core.take_authorizer). */
+static int core_take_request_setter(lua_State *L)
+{
+    if (lua_toboolean(L, lua_upvalueindex(1)))
+        return luaL_error(L, "vonage.core: the request setter was already taken");
+    lua_pushboolean(L, 1);
+    lua_replace(L, lua_upvalueindex(1));
+    lua_pushcfunction(L, request_set);
+    return 1;
+}
+
+/* req.request_id, req.channel, req.status, req.check_url, req.brand,
+ * req.workflow (a new list of the channel names, or nil), req.client, or a method */
 static int request_index(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
@@ -87,6 +144,23 @@ static int request_index(lua_State *L)
         lua_pushstring(L, r->status);
     else if (strcmp(k, "check_url") == 0)
         r->check_url ? lua_pushstring(L, r->check_url) : lua_pushnil(L);
+    else if (strcmp(k, "brand") == 0)
+        r->brand ? lua_pushstring(L, r->brand) : lua_pushnil(L);
+    else if (strcmp(k, "workflow") == 0) {
+        /* Copied out first: an allocation may run a finalizer, never this one's. */
+        char steps[VN_REQUEST_MAX_STEPS][32];
+        int n = r->n_steps;
+        memcpy(steps, r->workflow, sizeof steps);
+        if (n == 0) {
+            lua_pushnil(L);
+        } else {
+            lua_createtable(L, n, 0);
+            for (int i = 0; i < n; i++) {
+                lua_pushstring(L, steps[i]);
+                lua_rawseti(L, -2, i + 1);
+            }
+        }
+    }
     else if (strcmp(k, "client") == 0) {
         vn_getuservalue(L, 1);
         lua_getfield(L, -1, "client");
@@ -119,11 +193,6 @@ static int request_eq(lua_State *L)
     return 1;
 }
 
-static const luaL_Reg request_methods[] = {
-    {"_set", request_set},
-    {NULL, NULL},
-};
-
 static const luaL_Reg request_metamethods[] = {
     {"__gc", request_gc},
     {"__tostring", request_tostring},
@@ -134,9 +203,11 @@ static const luaL_Reg request_metamethods[] = {
 
 int vn_request_open(lua_State *L)
 {
-    vn_newclass_fields(L, VN_REQUEST_TNAME, request_methods, request_metamethods, request_index,
-                       "request_methods");
+    vn_newclass_fields(L, VN_REQUEST_TNAME, request_metamethods, request_index, "request_class");
     lua_pushcfunction(L, request_new);
     lua_setfield(L, -2, "request_new");
+    lua_pushboolean(L, 0);
+    lua_pushcclosure(L, core_take_request_setter, 1);
+    lua_setfield(L, -2, "take_request_setter");
     return 0;
 }

@@ -2,8 +2,8 @@
  * vonage.template_page: one page of a paginated list (templates, or the
  * fragments of one template). C holds the counters, so they print and read
  * cheaply and cannot be reassigned; the items, the API's _links and the
- * client live in the user value. The Lua layer adds next/prev/first/last and
- * ipairs to the methods table (core.template_page_methods).
+ * client live in the user value. Its methods (next/prev/first/last, ipairs,
+ * items) are the ones lua/vonage/template_page.lua lists.
  */
 #include "vn_template_page.h"
 #include "vn_compat.h"
@@ -151,10 +151,6 @@ static int template_page_tostring(lua_State *L)
     return 1;
 }
 
-static const luaL_Reg template_page_methods[] = {
-    {NULL, NULL},
-};
-
 static const luaL_Reg template_page_metamethods[] = {
     {"__len", template_page_len},
     {"__tostring", template_page_tostring},
@@ -164,8 +160,8 @@ static const luaL_Reg template_page_metamethods[] = {
 
 int vn_template_page_open(lua_State *L)
 {
-    vn_newclass_fields(L, VN_TEMPLATE_PAGE_TNAME, template_page_methods, template_page_metamethods,
-                       template_page_index, "template_page_methods");
+    vn_newclass_fields(L, VN_TEMPLATE_PAGE_TNAME, template_page_metamethods, template_page_index,
+                       "template_page_class");
     lua_pushcfunction(L, template_page_new);
     lua_setfield(L, -2, "template_page_new");
     return 0;

@@ -19,9 +19,9 @@ local M = {}
 local authorize = core.take_authorizer()
 local transport_kind = core.transport_kind
 -- The resty class's own send, taken now: a client made with the resty
--- transport calls it, so replacing Transport.send (or a transport's send
+-- transport calls it, so replacing the module's send (or a transport's send
 -- field) later cannot catch the header that transport gets in spec.headers.
-local resty_send = require("vonage.transport.resty").Transport.send
+local resty_send = require("vonage.transport.resty").send
 
 M.USER_AGENT = "lua-vonage/" .. core.version
 

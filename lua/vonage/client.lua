@@ -176,4 +176,92 @@ function M.from_env(overrides)
   return M.new(opts)
 end
 
+---------------------------------------------------------------------------
+-- The class: every method a vonage.client has
+---------------------------------------------------------------------------
+
+-- The API modules export plain functions; this list makes them the class.
+-- C takes it once (core.client_class), so no code loaded later can add or
+-- replace a method, and getmetatable(client) answers only the class name.
+-- The request and template page classes have their own files, loaded here
+-- because a client hands out their objects.
+local verify = require "vonage.verify"
+local silent_auth = require "vonage.silent_auth"
+local templates = require "vonage.templates"
+local number_verification = require "vonage.number_verification"
+local webhook = require "vonage.webhook"
+require "vonage.request"
+require "vonage.template_page"
+
+local create, resume, traceback, tostring, error, sort =
+      coroutine.create, coroutine.resume, debug.traceback, tostring, error, table.sort
+
+-- The client's transport, when it can poll (the multi transport, or a
+-- transport of the user's own with poll); client:poll and client:spawn only
+-- hand over to it.
+local function pollable(client, op)
+  local t = client.transport
+  if type(t) ~= "table" or type(t.poll) ~= "function" then
+    errors.misuse(op, "this client's transport (" .. tostring(t) .. ") cannot poll; "
+      .. 'make the client with transport = "multi"')
+  end
+  return t
+end
+
+-- client:poll([timeout_ms]) -> pending count: transport:poll (see transport/multi.lua)
+local function poll(client, timeout_ms)
+  return pollable(client, "client:poll"):poll(timeout_ms)
+end
+
+-- client:spawn(fn, ...) -> coroutine: transport:spawn; a transport of the
+-- user's own with poll but no spawn gets fn(...) resumed here once.
+local function spawn(client, fn, ...)
+  local t = pollable(client, "client:spawn")
+  validate.typed("client:spawn", "fn", fn, "function", true)
+  if type(t.spawn) == "function" then return t:spawn(fn, ...) end
+  local co = create(fn)
+  local ok, err = resume(co, ...)
+  if not ok then error(traceback(co, tostring(err)), 0) end
+  return co
+end
+
+local METHODS = {
+  -- Verify v2 (doc/verify.md, doc/silent-auth.md)
+  start_verification = verify.start_verification,
+  request = verify.request,
+  start_silent_auth = silent_auth.start_silent_auth,
+  resume_silent_auth = silent_auth.resume_silent_auth,
+  -- Custom templates and fragments (doc/templates.md)
+  template_page = templates.template_page,
+  templates = templates.templates,
+  create_template = templates.create_template,
+  get_template = templates.get_template,
+  update_template = templates.update_template,
+  delete_template = templates.delete_template,
+  template_fragment_page = templates.template_fragment_page,
+  template_fragments = templates.template_fragments,
+  create_template_fragment = templates.create_template_fragment,
+  get_template_fragment = templates.get_template_fragment,
+  update_template_fragment = templates.update_template_fragment,
+  delete_template_fragment = templates.delete_template_fragment,
+  -- Number Verification (doc/number-verification.md)
+  number_verification = number_verification.number_verification,
+  -- Signed webhooks (doc/webhooks.md)
+  verify_webhook = webhook.verify_webhook,
+  -- The transport's (doc/transports.md)
+  poll = poll,
+  spawn = spawn,
+  -- Wipes the credentials and closes the client's own transport (doc/client.md)
+  close = core.client_close,
+}
+core.client_class(METHODS)
+
+-- vonage.client.methods() -> a new sorted list of the method names
+function M.methods()
+  local names = {}
+  for name in pairs(METHODS) do names[#names + 1] = name end
+  sort(names)
+  return names
+end
+
 return setmetatable(M, { __call = function(_, opts) return M.new(opts) end })

@@ -2,6 +2,7 @@
 -- `require "vonage"` gives this table; the channel builders (vonage.sms, ...)
 -- are in vonage.channels, the client in vonage.client, the objects it returns
 -- (request, template_page, flows, transports) on their modules' pages.
+-- The client class (and every method it has) is lua/vonage/client.lua.
 -- Raises, with the file, the cause and the fix, when the vonage/core.so found
 -- first on package.cpath was built for another Lua.
 -- @module vonage
@@ -83,12 +84,8 @@ if core.lua_version_num ~= running then
 end
 local channels = require "vonage.channels"
 local errors = require "vonage.errors"
-
-require "vonage.verify" -- adds the Verify methods to client and request
-require "vonage.templates" -- adds the template methods to client and template_page
-local number_verification = require "vonage.number_verification" -- adds client:number_verification
-local silent_auth = require "vonage.silent_auth" -- adds client:start_silent_auth, resume_silent_auth
-require "vonage.transport.multi" -- adds client:poll and client:spawn
+local number_verification = require "vonage.number_verification"
+local silent_auth = require "vonage.silent_auth"
 
 local M = {
   _VERSION = "lua-vonage " .. core.version,

@@ -341,7 +341,7 @@ local NEW_SCHEMA = { redirect_uri = "string", state_store = "any", state_ttl = "
 
 -- client:number_verification{ redirect_uri =, state_store =, state_ttl = 600 } -> flow
 -- Misconfiguration raises: these are the application's settings, not user input.
-function core.client_methods.number_verification(client, opts)
+function M.number_verification(client, opts)
   local op = "number_verification"
   validate.typed(op, "options", opts, "table", true)
   validate.known_fields(op, opts, NEW_SCHEMA)

@@ -255,11 +255,9 @@ function Flow:to_table()
            channels = channels, channel_index = self.channel_index, reason = self.reason }
 end
 
-local client_methods = core.client_methods
-
 -- client:start_silent_auth{ brand=, workflow={ vonage.silent_auth{...}, fallback... }, ... }
 --   -> flow | nil, msg, err
-function client_methods.start_silent_auth(client, params)
+function M.start_silent_auth(client, params)
   local op = "start_silent_auth"
   validate.typed(op, "argument", params, "table", true)
   validate.typed(op, "workflow", params.workflow, "table", true)
@@ -283,7 +281,7 @@ end
 
 -- client:resume_silent_auth(saved) -> flow | nil, msg, err
 -- `saved` is what flow:to_table() gave; it is checked like any outside input.
-function client_methods.resume_silent_auth(client, saved)
+function M.resume_silent_auth(client, saved)
   local op = "resume_silent_auth"
   validate.typed(op, "saved", saved, "table", true)
   if not STATES[saved.state] then return errors.invalid(op, "state", "is not a flow state") end

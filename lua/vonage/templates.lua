@@ -1,7 +1,8 @@
 -- Custom templates and template fragments (Verify v2): create, read, update,
 -- delete; lists come back as vonage.template_page userdata (C), and
 -- client:templates() / client:template_fragments(id) walk every page.
--- These are methods of vonage.client and vonage.template_page.
+-- Plain functions: lua/vonage/client.lua and lua/vonage/template_page.lua
+-- list them as methods.
 local core = require "vonage.core"
 local api = require "vonage.api"
 local json = require "vonage.json"
@@ -11,7 +12,7 @@ local validate = require "vonage.validate"
 local rules = validate.rules
 local type, ipairs, error, format, concat = type, ipairs, error, string.format, table.concat
 
-local client_methods, page_methods = core.client_methods, core.template_page_methods
+local M = {}
 
 local TEMPLATES = "/v2/verify/templates"
 local MAX_PAGE_SIZE = 100
@@ -149,7 +150,7 @@ end
 -- page:next(), page:prev(), page:first(), page:last()
 --   -> vonage.template_page | nil (no such page) | nil, msg, err
 for _, which in ipairs { "next", "prev", "first", "last" } do
-  page_methods[which] = function(page)
+  M[which] = function(page)
     local n = neighbour(page, which)
     if not n then return nil end
     local size = page.page_size
@@ -159,7 +160,7 @@ end
 
 -- for i, item in page:ipairs() do ... end (ipairs(page) itself works only
 -- under Lua 5.3+, where ipairs respects __index; LuaJIT wants a table)
-function page_methods.ipairs(page)
+function M.ipairs(page)
   local i, n = 0, #page
   return function()
     if i < n then
@@ -170,7 +171,7 @@ function page_methods.ipairs(page)
 end
 
 -- page:items() -> a new plain list of the items on this page
-function page_methods.items(page)
+function M.items(page)
   local out = {}
   for i = 1, #page do out[i] = page[i] end
   return out
@@ -220,7 +221,7 @@ end
 ---------------------------------------------------------------------------
 
 -- client:template_page{ page=, page_size= } -> vonage.template_page | nil, msg, err
-function client_methods.template_page(client, opts)
+function M.template_page(client, opts)
   local op = "template_page"
   opts = opts or {}
   validate.typed(op, "options", opts, "table")
@@ -230,12 +231,12 @@ function client_methods.template_page(client, opts)
 end
 
 -- for template in client:templates{ page_size=, max_pages= } do ... end
-function client_methods.templates(client, opts)
+function M.templates(client, opts)
   return walk(client, "templates", "templates", nil, opts)
 end
 
 -- client:create_template{ name= } -> template | nil, msg, err
-function client_methods.create_template(client, params)
+function M.create_template(client, params)
   local op = "create_template"
   validate.typed(op, "argument", params, "table", true)
   local ok, msg, err = validate.check(op, params, CREATE_TEMPLATE)
@@ -244,7 +245,7 @@ function client_methods.create_template(client, params)
 end
 
 -- client:get_template(template_id) -> template | nil, msg, err
-function client_methods.get_template(client, template_id)
+function M.get_template(client, template_id)
   local op = "get_template"
   local ok, msg, err = check_id(op, "template_id", template_id)
   if not ok then return nil, msg, err end
@@ -252,7 +253,7 @@ function client_methods.get_template(client, template_id)
 end
 
 -- client:update_template(template_id, { name=, is_default= }) -> template | nil, msg, err
-function client_methods.update_template(client, template_id, params)
+function M.update_template(client, template_id, params)
   local op = "update_template"
   validate.typed(op, "argument", params, "table", true)
   if params.name == nil and params.is_default == nil then
@@ -268,7 +269,7 @@ end
 
 -- client:delete_template(template_id) -> true | nil, msg, err ("not_empty_template"
 -- while it has fragments)
-function client_methods.delete_template(client, template_id)
+function M.delete_template(client, template_id)
   local op = "delete_template"
   local ok, msg, err = check_id(op, "template_id", template_id)
   if not ok then return nil, msg, err end
@@ -281,7 +282,7 @@ end
 
 -- client:template_fragment_page(template_id [, { page=, page_size= }])
 --   -> vonage.template_page | nil, msg, err
-function client_methods.template_fragment_page(client, template_id, opts)
+function M.template_fragment_page(client, template_id, opts)
   local op = "template_fragment_page"
   opts = opts or {}
   validate.typed(op, "options", opts, "table")
@@ -294,7 +295,7 @@ end
 
 -- for fragment in client:template_fragments(template_id [, { page_size=, max_pages= }]) do
 -- A template_id that is not a UUID raises here: there is no loop to return to.
-function client_methods.template_fragments(client, template_id, opts)
+function M.template_fragments(client, template_id, opts)
   local op = "template_fragments"
   local ok, msg = check_id(op, "template_id", template_id)
   if not ok then errors.misuse(op, (msg:gsub("^[%w_]+: ", ""))) end
@@ -303,7 +304,7 @@ end
 
 -- client:create_template_fragment(template_id, { channel=, locale=, text= })
 --   -> fragment | nil, msg, err
-function client_methods.create_template_fragment(client, template_id, params)
+function M.create_template_fragment(client, template_id, params)
   local op = "create_template_fragment"
   validate.typed(op, "argument", params, "table", true)
   local ok, msg, err = check_id(op, "template_id", template_id)
@@ -323,7 +324,7 @@ local function fragment_path(op, template_id, fragment_id)
 end
 
 -- client:get_template_fragment(template_id, template_fragment_id) -> fragment | nil, msg, err
-function client_methods.get_template_fragment(client, template_id, fragment_id)
+function M.get_template_fragment(client, template_id, fragment_id)
   local op = "get_template_fragment"
   local path, msg, err = fragment_path(op, template_id, fragment_id)
   if not path then return nil, msg, err end
@@ -332,7 +333,7 @@ end
 
 -- client:update_template_fragment(template_id, template_fragment_id, { text= })
 --   -> fragment | nil, msg, err
-function client_methods.update_template_fragment(client, template_id, fragment_id, params)
+function M.update_template_fragment(client, template_id, fragment_id, params)
   local op = "update_template_fragment"
   validate.typed(op, "argument", params, "table", true)
   local path, msg, err = fragment_path(op, template_id, fragment_id)
@@ -344,11 +345,11 @@ function client_methods.update_template_fragment(client, template_id, fragment_i
 end
 
 -- client:delete_template_fragment(template_id, template_fragment_id) -> true | nil, msg, err
-function client_methods.delete_template_fragment(client, template_id, fragment_id)
+function M.delete_template_fragment(client, template_id, fragment_id)
   local op = "delete_template_fragment"
   local path, msg, err = fragment_path(op, template_id, fragment_id)
   if not path then return nil, msg, err end
   return delete_call(client, op, path)
 end
 
-return true
+return M

@@ -1,5 +1,6 @@
 -- Verify v2: start a verification, then check, cancel or move it on.
--- These are methods of vonage.client and vonage.request.
+-- Plain functions: lua/vonage/client.lua lists start_verification and
+-- request as client methods, lua/vonage/request.lua the request's own.
 local core = require "vonage.core"
 local api = require "vonage.api"
 local errors = require "vonage.errors"
@@ -7,9 +8,12 @@ local validate = require "vonage.validate"
 local channels = require "vonage.channels"
 
 local rules = validate.rules
-local type, ipairs, pairs, setmetatable, format = type, ipairs, pairs, setmetatable, string.format
+local type, ipairs, pairs, format = type, ipairs, pairs, string.format
 
-local client_methods, request_methods = core.client_methods, core.request_methods
+-- The one way to change a request's status and channel, taken once, here.
+local set_state = core.take_request_setter()
+
+local M = {}
 
 -- Top-level fields of POST /v2/verify, from the reference.
 local START_SCHEMA = {
@@ -30,10 +34,6 @@ local CHECK_SCHEMA = {
   code = { "string", rules.pattern("^%w+$", "must be letters and digits only"),
            rules.length(4, 10), required = true },
 }
-
--- The channels each request moves through, so next_workflow can say where it
--- is now. Weak keys: the bookkeeping goes with the request.
-local workflows = setmetatable({}, { __mode = "k" })
 
 local function check_workflow(op, workflow)
   local n = #workflow
@@ -78,7 +78,7 @@ end
 
 -- client:start_verification{ brand=, workflow={...}, ... }
 --   -> vonage.request | nil, msg, err
-function client_methods.start_verification(client, params)
+function M.start_verification(client, params)
   local op = "start_verification"
   validate.typed(op, "argument", params, "table", true)
   local ok, msg, err = validate.check(op, params, START_SCHEMA)
@@ -108,22 +108,19 @@ function client_methods.start_verification(client, params)
   if check_url ~= nil and (type(check_url) ~= "string" or rules.redirect_url(check_url)) then
     return errors.bad_response(op, status, "the check_url in the answer is not an https URL")
   end
-  local req = core.request_new(client, body.request_id, params.workflow[1].channel, "pending",
-                               check_url)
   local names = {}
   for i, step in ipairs(params.workflow) do names[i] = step.channel end
-  workflows[req] = { names = names, at = 1 }
-  return req
+  return core.request_new(client, body.request_id, "pending", check_url, params.brand, names)
 end
 
 -- client:request(request_id) -> vonage.request for a stored id (status "unknown")
 -- Misuse when the id is not a UUID: it goes into a URL path.
-function client_methods.request(client, request_id)
+function M.request(client, request_id)
   validate.typed("request", "request_id", request_id, "string", true)
   if not validate.is_uuid(request_id) then
     errors.misuse("request", "request_id must be a UUID")
   end
-  return core.request_new(client, request_id, "unknown", "unknown")
+  return core.request_new(client, request_id, "unknown")
 end
 
 local function path(req, suffix)
@@ -131,45 +128,41 @@ local function path(req, suffix)
 end
 
 -- req:check(code) -> "completed" | nil, msg, err
-function request_methods.check(req, code)
+function M.check(req, code)
   local op = "check"
   local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
   if not ok then return nil, msg, err end
   local status, body, e = api.call(req.client, { op = op, method = "POST", host = "api_host",
                                                      path = path(req), payload = { code = code } })
   if not status then
-    if e.code == "too_many_attempts" then req:_set("failed") end
+    if e.code == "too_many_attempts" then set_state(req, "failed") end
     return nil, body, e
   end
   local result = type(body) == "table" and body.status
   if type(result) ~= "string" or not result:match("^[%w_]+$") or #result > 31 then
     return errors.bad_response(op, status, "the answer has no status")
   end
-  req:_set(result)
+  set_state(req, result)
   return result
 end
 
 -- req:cancel() -> true | nil, msg, err (the API says why it could not)
-function request_methods.cancel(req)
+function M.cancel(req)
   local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
                                                      path = path(req) })
   if not status then return nil, body, e end
-  req:_set("cancelled")
+  set_state(req, "cancelled")
   return true
 end
 
 -- req:next_workflow() -> true | nil, msg, err ("no_more_workflows" when none is left)
-function request_methods.next_workflow(req)
+function M.next_workflow(req)
   local status, body, e = api.call(req.client, { op = "next_workflow", method = "POST", host = "api_host",
                                                      path = path(req, "/next_workflow"),
                                                      codes = { [409] = "no_more_workflows" } })
   if not status then return nil, body, e end
-  local w = workflows[req]
-  if w and w.names[w.at + 1] then
-    w.at = w.at + 1
-    req:_set(req.status, w.names[w.at])
-  end
+  set_state(req, req.status, true) -- on to the workflow's next channel, if it has one
   return true
 end
 
-return true
+return M

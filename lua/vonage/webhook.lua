@@ -74,8 +74,8 @@ local function check_options(op, opts)
   end
   local secret = opts.signature_secret
   if opts.client ~= nil then
-    local mt = getmetatable(opts.client)
-    if not (mt and mt.__name == "vonage.client") then errors.misuse(op, "client must be a vonage.client") end
+    -- The class's __metatable answers its name.
+    if getmetatable(opts.client) ~= "vonage.client" then errors.misuse(op, "client must be a vonage.client") end
     if secret ~= nil then errors.misuse(op, "give signature_secret or client, not both") end
   elseif secret == nil then
     errors.misuse(op, "signature_secret (or a client configured with one) is required")
@@ -241,7 +241,7 @@ end
 local function checked_event(raw_body, authorization, opts)
   local claims_json, hash, err
   if opts.client then
-    claims_json, hash, err = opts.client:_webhook_check(authorization, raw_body)
+    claims_json, hash, err = core.client_webhook_check(opts.client, authorization, raw_body)
   else
     claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
   end
@@ -302,7 +302,7 @@ end
 
 -- client:verify_webhook(raw_body, authorization [, opts]) -> event | nil, message, err
 -- The same checks, with the signature_secret the client holds in C.
-function core.client_methods.verify_webhook(client, raw_body, authorization, opts)
+function M.verify_webhook(client, raw_body, authorization, opts)
   local with_client = { client = client }
   for k, v in pairs(opts or {}) do with_client[k] = v end
   return M.verify(raw_body, authorization, with_client)

@@ -10,7 +10,8 @@
 -- A memory error in poll, send or close raises there and loses nothing:
 -- every queue is changed only after what it hands over was built.
 --
--- Closing (transport:close(), or client:close() on a client using it) drops
+-- Closing (transport:close(), or client:close() on a client using it, which
+-- calls transport:close()) drops
 -- the transfers in flight; each coroutine waiting for one is resumed by the
 -- next poll with nil, msg, err (kind "transport", code "closed"), sleeping
 -- coroutines wake at that poll, and a later send answers "closed" at once.
@@ -28,8 +29,8 @@ local validate = require "vonage.validate"
 local running, yield, resume, create, co_status, isyieldable =
       coroutine.running, coroutine.yield, coroutine.resume, coroutine.create, coroutine.status,
       rawget(coroutine, "isyieldable") -- Lua 5.3+ and LuaJIT 2.1; not in Lua 5.1's std
-local setmetatable, pairs, ipairs, type, error, tostring, pcall =
-      setmetatable, pairs, ipairs, type, error, tostring, pcall
+local setmetatable, pairs, ipairs, error, tostring, pcall =
+      setmetatable, pairs, ipairs, error, tostring, pcall
 local io = io -- io.stderr is read when used: a host may have replaced it
 local remove, sort, min, max, traceback = table.remove, table.sort, math.min, math.max, debug.traceback
 local now_ms = core.monotonic_ms
@@ -40,9 +41,6 @@ local Transport = { __name = "vonage.transport.multi" }
 Transport.__index = Transport
 -- getmetatable answers this name, so no user code can swap a method of the class.
 Transport.__metatable = "vonage.transport.multi"
-
--- Every transport new() made; M.is_multi asks here, not the metatable.
-local instances = setmetatable({}, { __mode = "k" })
 
 -- The main thread's send waits this long per round, then looks again;
 -- libcurl's own timeouts (timeout_ms) are what end a transfer.
@@ -90,15 +88,7 @@ function M.new(opts)
     closed = false,
     polling = false,
   }, Transport)
-  instances[t] = true
   return t
-end
-
---- Whether t is a multi transport made by new.
--- @param t any value
--- @treturn boolean
-function M.is_multi(t)
-  return instances[t] == true
 end
 
 local function closed_error(message)
@@ -338,47 +328,15 @@ function Transport:__tostring()
   return "vonage.transport.multi (" .. self.n_waiting .. " in flight, " .. #self.timers .. " sleeping)"
 end
 
--- client:poll([timeout_ms]) and client:spawn(fn, ...) on every client.
-local client_methods = core.client_methods
-
-local function pollable(client, op)
-  local t = client.transport
-  if type(t) ~= "table" or type(t.poll) ~= "function" then
-    errors.misuse(op, "this client's transport (" .. tostring(t) .. ") cannot poll; "
-      .. 'make the client with transport = "multi"')
-  end
-  return t
-end
-
--- client:poll([timeout_ms]) -> pending count; see Transport:poll.
-function client_methods.poll(client, timeout_ms)
-  return pollable(client, "client:poll"):poll(timeout_ms)
-end
-
--- client:spawn(fn, ...) -> coroutine: runs fn(...) in a new coroutine right
--- away, until its first wait; poll resumes it from there. fn's return values
--- are dropped; an error in it, before or after its first wait, is reported
--- like any other (see the top of this file).
-function client_methods.spawn(client, fn, ...)
-  local t = pollable(client, "client:spawn")
-  validate.typed("client:spawn", "fn", fn, "function", true)
+-- spawn(fn, ...) -> coroutine: runs fn(...) in a new coroutine right away,
+-- until its first wait; poll resumes it from there (client:spawn comes here).
+-- fn's return values are dropped; an error in it, before or after its first
+-- wait, is reported like any other (see the top of this file).
+function Transport:spawn(fn, ...)
+  validate.typed("spawn", "fn", fn, "function", true)
   local co = create(fn)
-  if M.is_multi(t) then
-    wake(t, co, ...)
-  else
-    local ok, err = resume(co, ...) -- a transport of the user's own with poll
-    if not ok then error(traceback(co, tostring(err)), 0) end
-  end
+  wake(self, co, ...)
   return co
-end
-
--- client:close() also closes a multi transport, so its waiting coroutines
--- hear "closed" instead of waiting forever.
-local close_credentials = client_methods.close
-function client_methods.close(client)
-  local t = client.transport
-  close_credentials(client)
-  if M.is_multi(t) then t:close() end
 end
 
 return M

@@ -342,7 +342,9 @@ function M.new(opts)
   return setmetatable({}, Transport)
 end
 
---- The transport's metatable (`__name` "vonage.transport.resty"), for tests and type checks.
-M.Transport = Transport
+--- The resty transport's send, for lua/vonage/api.lua, which takes it when it
+-- loads (the class table itself is not handed out): `send(transport, spec)`.
+-- @function send
+M.send = Transport.send
 
 return M
