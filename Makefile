@@ -33,11 +33,11 @@ LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto) -pthread
 # Debian packages this project needs; `deps` installs the missing ones.
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
             libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
-            lua-cjson lua-busted lua-socket lua-check luarocks \
+            lua-cjson lua-busted lua-socket lua-check luarocks lua-ldoc \
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2
 
 .PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz \
-        oom tsan install uninstall deb example-openresty example-openresty-stop
+        oom tsan install uninstall deb example-openresty example-openresty-stop doc
 
 all: build
 
@@ -163,9 +163,9 @@ bench: deps build
 # Debian packages from debian/ with dh-lua (Lua 5.4, and 5.1 for LuaJIT and
 # OpenResty), built in a copy of the sources; the .debs land in build/deb/.
 # The packaging tools are needed only here, so `make test` does not install them.
-DEB_BUILD_PKGS := build-essential dh-lua debhelper dpkg-dev fakeroot
+DEB_BUILD_PKGS := build-essential dh-lua debhelper dpkg-dev fakeroot lua-ldoc
 DEB_DIR        := $(BUILD_ROOT)/deb
-DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE \
+DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE config.ld \
                   README.md CHANGELOG.md doc
 deb:
 	@sh scripts/deps $(DEB_PKGS) $(DEB_BUILD_PKGS)
@@ -175,6 +175,12 @@ deb:
 	@cd $(DEB_DIR)/lua-vonage-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
 	    { tail -n 40 ../build.log; echo "deb: the build failed; the whole log is $(DEB_DIR)/build.log" >&2; exit 1; }
 	@ls $(DEB_DIR)/*.deb
+
+# The HTML reference (ldoc, config.ld) in build/reference/, checked complete:
+# every public name of require "vonage" has an entry (scripts/check-doc).
+doc: deps build
+	@sh scripts/check-doc
+	@echo "the reference: build/reference/index.html"
 
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps

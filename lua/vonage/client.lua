@@ -176,9 +176,9 @@ function M.from_env(overrides)
   return M.new(opts)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The class: every method a vonage.client has
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- The API modules export plain functions; this list makes them the class.
 -- C takes it once (core.client_class), so no code loaded later can add or
@@ -208,13 +208,35 @@ local function pollable(client, op)
   return t
 end
 
--- client:poll([timeout_ms]) -> pending count: transport:poll (see transport/multi.lua)
+--- A client (`vonage.client { ... }`). Its readable fields are its settings:
+-- `api_host`, `network_host`, `oidc_host`, `timeout_ms`, `connect_timeout_ms`,
+-- `retries`, `max_response_bytes`, `max_pages`, `user_agent`, `ca_file`,
+-- `application_id`, `jwt_ttl`, `transport` (the transport object); never a
+-- credential. `tostring(client)` names the auth kinds and the API host.
+-- The methods are listed in METHODS below; each is documented where it is
+-- implemented (vonage.verify, vonage.templates, vonage.silent_auth,
+-- vonage.number_verification, vonage.webhook) or here.
+-- @type client
+
+--- Drives the client's transport and resumes the coroutines whose answers
+-- are in (transport = "multi", or a transport of your own with poll).
+-- Raises when the transport cannot poll.
+-- @function client:poll
+-- @int[opt=0] timeout_ms how long to wait for activity
+-- @treturn int the transfers and timers still pending (0: idle)
+-- @usage while running do handle_input(); client:poll(0); update_world() end
 local function poll(client, timeout_ms)
   return pollable(client, "client:poll"):poll(timeout_ms)
 end
 
--- client:spawn(fn, ...) -> coroutine: transport:spawn; a transport of the
--- user's own with poll but no spawn gets fn(...) resumed here once.
+--- Runs fn(...) in a coroutine that client:poll resumes (transport:spawn).
+-- @function client:spawn
+-- @tparam function fn
+-- @param ... its arguments
+-- @treturn thread the coroutine
+-- @usage client:spawn(function()
+--   local req, msg = client:start_verification { brand = "ACME", workflow = { vonage.sms { to = phone } } }
+-- end)
 local function spawn(client, fn, ...)
   local t = pollable(client, "client:spawn")
   validate.typed("client:spawn", "fn", fn, "function", true)
@@ -224,6 +246,10 @@ local function spawn(client, fn, ...)
   if not ok then error(traceback(co, tostring(err)), 0) end
   return co
 end
+
+--- Wipes the credentials and closes the client's own transport; a later
+-- call fails with `closed`. Safe twice; also `__close` (Lua 5.4) and `__gc`.
+-- @function client:close
 
 local METHODS = {
   -- Verify v2 (doc/verify.md, doc/silent-auth.md)
@@ -256,7 +282,11 @@ local METHODS = {
 }
 core.client_class(METHODS)
 
--- vonage.client.methods() -> a new sorted list of the method names
+--- Class functions.
+-- @section class
+
+--- A new sorted list of the client's method names (this file's METHODS).
+-- @treturn {string,...}
 function M.methods()
   local names = {}
   for name in pairs(METHODS) do names[#names + 1] = name end

@@ -300,8 +300,14 @@ function M.verify(raw_body, authorization, opts)
   error(event, 0)
 end
 
--- client:verify_webhook(raw_body, authorization [, opts]) -> event | nil, message, err
--- The same checks, with the signature_secret the client holds in C.
+--- vonage.webhook.verify with the signature_secret the client holds in C.
+-- @function client:verify_webhook
+-- @string raw_body
+-- @tparam string|nil authorization
+-- @tparam[opt] table opts as for vonage.webhook.verify, without signature_secret
+-- @treturn table the event
+-- @return nil, msg, err on failure (kind `webhook`)
+-- @usage local event, msg, err = client:verify_webhook(body, headers.authorization)
 function M.verify_webhook(client, raw_body, authorization, opts)
   local with_client = { client = client }
   for k, v in pairs(opts or {}) do with_client[k] = v end

@@ -328,10 +328,14 @@ function Transport:__tostring()
   return "vonage.transport.multi (" .. self.n_waiting .. " in flight, " .. #self.timers .. " sleeping)"
 end
 
--- spawn(fn, ...) -> coroutine: runs fn(...) in a new coroutine right away,
--- until its first wait; poll resumes it from there (client:spawn comes here).
--- fn's return values are dropped; an error in it, before or after its first
--- wait, is reported like any other (see the top of this file).
+--- Runs fn(...) in a new coroutine right away, until its first wait; poll
+-- resumes it from there (client:spawn comes here). fn's return values are
+-- dropped; an error in it, before or after its first wait, goes to on_error
+-- (else on_log, else stderr), never out of poll.
+-- @function transport:spawn
+-- @tparam function fn
+-- @param ... its arguments
+-- @treturn thread the coroutine
 function Transport:spawn(fn, ...)
   validate.typed("spawn", "fn", fn, "function", true)
   local co = create(fn)
