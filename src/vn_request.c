@@ -50,15 +50,16 @@ static char *copy_string(lua_State *L, int idx)
     return d;
 }
 
-/* core.request_new(client, request_id, status [, check_url, brand, workflow])
+/* core.request_new(client, request_id, status [, check_url, brand, workflow [, at]])
  *   -> vonage.request
- * workflow: the list of channel names (1 to 3); without it the handle is for
- * a stored request_id, channel "unknown". */
+ * workflow: the list of channel names (1 to 3), at: the index of the channel
+ * in use (1 unless given: a resumed flow's); without a workflow the handle is
+ * for a stored request_id, channel "unknown". */
 static int request_new(lua_State *L)
 {
     vn_request *r;
     luaL_checkany(L, 1);
-    lua_settop(L, 6);
+    lua_settop(L, 7);
     if (!lua_isnil(L, 6))
         luaL_checktype(L, 6, LUA_TTABLE);
     r = vn_newobject(L, sizeof *r, VN_REQUEST_TNAME); /* 7: owns what is copied below */
@@ -81,7 +82,11 @@ static int request_new(lua_State *L)
             lua_pop(L, 1);
         }
         r->n_steps = n;
-        memcpy(r->channel, r->workflow[0], sizeof r->channel);
+        lua_Integer at = luaL_optinteger(L, 7, 1);
+        if (at < 1 || at > n) /* checked before the cast */
+            return luaL_error(L, "vonage.request: at must point into the workflow");
+        r->at = (int)at - 1;
+        memcpy(r->channel, r->workflow[r->at], sizeof r->channel);
     }
     lua_createtable(L, 0, 1);
     lua_pushvalue(L, 1);
@@ -129,7 +134,8 @@ static int core_take_request_setter(lua_State *L)
 }
 
 /* req.request_id, req.channel, req.status, req.check_url, req.brand,
- * req.workflow (a new list of the channel names, or nil), req.client, or a method */
+ * req.workflow (a new list of the channel names, or nil), req.channel_index
+ * (channel's place in it, or nil), req.client, or a method */
 static int request_index(lua_State *L)
 {
     vn_request *r = check_request(L, 1);
@@ -144,6 +150,8 @@ static int request_index(lua_State *L)
         lua_pushstring(L, r->status);
     else if (strcmp(k, "check_url") == 0)
         r->check_url ? lua_pushstring(L, r->check_url) : lua_pushnil(L);
+    else if (strcmp(k, "channel_index") == 0)
+        r->n_steps ? lua_pushinteger(L, (lua_Integer)r->at + 1) : lua_pushnil(L);
     else if (strcmp(k, "brand") == 0)
         r->brand ? lua_pushstring(L, r->brand) : lua_pushnil(L);
     else if (strcmp(k, "workflow") == 0) {

@@ -173,7 +173,17 @@ end
 local STATES = { silent_auth_pending = true, code_pending = true, completed = true, failed = true }
 
 local Flow = { __name = "vonage.silent_auth_flow" }
-Flow.__index = Flow
+
+-- The flow keeps its own state (state, reason); these are its request's
+-- fields, read there, so the two never disagree.
+local FROM_REQUEST = { request_id = "request_id", check_url = "check_url", channels = "workflow",
+                       channel = "channel", channel_index = "channel_index" }
+
+function Flow.__index(self, k)
+  local field = FROM_REQUEST[k]
+  if field then return rawget(self, "req")[field] end
+  return Flow[k]
+end
 
 function Flow:__tostring()
   local where = self.state == "failed" and (self.reason or "?") or self.channels[self.channel_index]
@@ -181,9 +191,7 @@ function Flow:__tostring()
 end
 
 local function new_flow(client, req, fields)
-  fields.client, fields.req, fields.request_id = client, req, req.request_id
-  fields.channel = fields.channels[fields.channel_index]
-  return setmetatable(fields, Flow)
+  return setmetatable({ client = client, req = req, state = fields.state, reason = fields.reason }, Flow)
 end
 
 local function fail(flow, reason)
@@ -217,8 +225,6 @@ function Flow:fallback(reason)
     if err.code == "not_found" then return fail(self, err.code) end
     return nil, msg, err
   end
-  self.channel_index = self.channel_index + 1
-  self.channel = self.channels[self.channel_index]
   self.state, self.reason = "code_pending", reason -- why silent auth did not complete
   return self.state
 end
@@ -301,13 +307,13 @@ function M.start_silent_auth(client, params)
   if not req then return nil, msg, err end
   local channels = {}
   for i, step in ipairs(params.workflow) do channels[i] = step.channel end
-  local fields = { channels = channels, channel_index = 1, state = "silent_auth_pending",
-                   check_url = req.check_url }
+  local fields = { state = "silent_auth_pending" }
   if not req.check_url then
     -- No check_url: the coverage check failed and the API went on to the
-    -- fallback channel (reference: check_url), which has the code now.
+    -- fallback channel (reference: check_url), which has the code now
+    -- (start_verification moved req.channel there).
     if not channels[2] then return errors.bad_response(OP, nil, "the answer has no check_url") end
-    fields.channel_index, fields.state, fields.reason = 2, "code_pending", "network_not_supported"
+    fields.state, fields.reason = "code_pending", "network_not_supported"
   end
   return new_flow(client, req, fields)
 end
@@ -344,7 +350,9 @@ function M.resume_silent_auth(client, saved)
     end
     fields[k] = v
   end
-  return new_flow(client, client:request(saved.request_id), fields)
+  -- The request as the flow left it: its workflow, at the flow's channel.
+  return new_flow(client, core.request_new(client, saved.request_id, "unknown", fields.check_url, nil,
+                                           fields.channels, fields.channel_index), fields)
 end
 
 return M

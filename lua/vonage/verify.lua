@@ -124,7 +124,11 @@ function M.start_verification(client, params)
   end
   local names = {}
   for i, step in ipairs(params.workflow) do names[i] = step.channel end
-  return core.request_new(client, body.request_id, "pending", check_url, params.brand, names)
+  local req = core.request_new(client, body.request_id, "pending", check_url, params.brand, names)
+  -- Silent auth first and no check_url: the coverage check failed and the
+  -- API went on to the next channel (reference: check_url).
+  if names[1] == "silent_auth" and not check_url then set_state(req, "pending", true) end
+  return req
 end
 
 --- A handle for a stored request_id (status "unknown"); no I/O.
