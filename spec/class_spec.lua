@@ -205,6 +205,20 @@ describe("vonage.client, its transport", function()
     c:close()
     assert.same({ { "poll", true, 25 }, { "spawn", true, 42 } }, calls)
 
+    -- A transport with poll but no spawn: fn runs at once in a coroutine of its own.
+    local own = H.recording_transport()
+    function own.poll() return 0 end
+    local oc = H.client { transport = own }
+    local ran
+    local co1 = oc:spawn(function(a) ran = { a, coroutine.running() } end, "x")
+    assert.equal("x", ran[1])
+    assert.equal(co1, ran[2])
+    assert.equal("dead", coroutine.status(co1))
+    local curl = H.client()
+    local bad, why = pcall(curl.poll, curl, 0) -- the curl transport has no poll
+    assert.is_false(bad)
+    assert.truthy(tostring(why):find("cannot poll", 1, true), tostring(why))
+
     local m = H.client { transport = "multi" }
     local mt = m.transport
     local got

@@ -155,7 +155,8 @@ static int request_index(lua_State *L)
     else if (strcmp(k, "brand") == 0)
         r->brand ? lua_pushstring(L, r->brand) : lua_pushnil(L);
     else if (strcmp(k, "workflow") == 0) {
-        /* Copied out first: an allocation may run a finalizer, never this one's. */
+        /* Copied out first: an allocation below may run a finalizer, whose
+         * Lua code could move this request on. */
         char steps[VN_REQUEST_MAX_STEPS][32];
         int n = r->n_steps;
         memcpy(steps, r->workflow, sizeof steps);

@@ -10,8 +10,7 @@
 -- A memory error in poll, send or close raises there and loses nothing:
 -- every queue is changed only after what it hands over was built.
 --
--- Closing (transport:close(), or client:close() on a client using it, which
--- calls transport:close()) drops
+-- Closing (transport:close(), or client:close() on a client using it) drops
 -- the transfers in flight; each coroutine waiting for one is resumed by the
 -- next poll with nil, msg, err (kind "transport", code "closed"), sleeping
 -- coroutines wake at that poll, and a later send answers "closed" at once.
