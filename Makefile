@@ -33,12 +33,12 @@ LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto) -pthread
 # Debian packages this project needs; `deps` installs the missing ones.
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
             libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
-            lua-cjson lua-busted lua-socket lua-check luarocks \
+            lua-cjson lua-busted lua-socket lua-check luarocks lua-ldoc \
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2 \
             redis-server lua-nginx-redis lua-redis
 
 .PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz \
-        oom tsan install uninstall deb
+        oom tsan install uninstall deb example-openresty example-openresty-stop doc
 
 all: build
 
@@ -164,9 +164,9 @@ bench: deps build
 # Debian packages from debian/ with dh-lua (Lua 5.4, and 5.1 for LuaJIT and
 # OpenResty), built in a copy of the sources; the .debs land in build/deb/.
 # The packaging tools are needed only here, so `make test` does not install them.
-DEB_BUILD_PKGS := build-essential dh-lua debhelper dpkg-dev fakeroot
+DEB_BUILD_PKGS := build-essential dh-lua debhelper dpkg-dev fakeroot lua-ldoc
 DEB_DIR        := $(BUILD_ROOT)/deb
-DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE \
+DEB_SOURCES    := debian lua src VERSION $(ROCKSPEC) scripts/rock-modules.lua LICENSE config.ld \
                   README.md CHANGELOG.md doc
 deb:
 	@sh scripts/deps $(DEB_PKGS) $(DEB_BUILD_PKGS)
@@ -176,6 +176,12 @@ deb:
 	@cd $(DEB_DIR)/lua-vonage-$(VERSION) && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
 	    { tail -n 40 ../build.log; echo "deb: the build failed; the whole log is $(DEB_DIR)/build.log" >&2; exit 1; }
 	@ls $(DEB_DIR)/*.deb
+
+# The HTML reference (ldoc, config.ld) in build/reference/, checked complete:
+# every public name of require "vonage" has an entry (scripts/check-doc).
+doc: deps build
+	@sh scripts/check-doc
+	@echo "the reference: build/reference/index.html"
 
 # Proves the rockspec builds and installs the module into a private tree.
 rock: deps
@@ -188,10 +194,20 @@ sandbox-start: deps build
 sandbox-stop:
 	@sh scripts/sandbox-dev stop
 
+# examples/openresty/ against a sandbox of its own, both on loopback ports; prints
+# the curl lines to try; Ctrl-C (or make example-openresty-stop) stops both.
+example-openresty: deps build
+	@$(MAKE) --no-print-directory build LUA=luajit
+	@sh scripts/example-openresty run
+
+example-openresty-stop:
+	@sh scripts/example-openresty stop
+
 # Everything a build, `make rock`, `make fuzz` or a `luarocks make` run in
 # this directory leaves (objects in src/, its ./vonage/core.so), and the REPL
 # sandbox, stopped first so its nginx is not orphaned.
 clean:
 	@sh scripts/sandbox-dev stop
+	@sh scripts/example-openresty stop
 	rm -rf $(BUILD_ROOT) vonage fuzz/corpus-run
 	rm -f src/*.o *.o *.so crash-* leak-* timeout-* oom-* slow-unit-*

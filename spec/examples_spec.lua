@@ -1,6 +1,7 @@
 -- Every standalone example runs to the end against the sandbox, under the
 -- interpreter running the specs, and prints what its steps computed. (The
--- OpenResty receiver example runs in spec/webhook_receiver_spec.lua.)
+-- OpenResty example runs in spec/example_openresty_spec.lua and
+-- spec/webhook_receiver_spec.lua.)
 local H = require "spec.helper"
 
 local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"

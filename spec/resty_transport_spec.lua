@@ -210,6 +210,33 @@ describe("the resty transport", function()
     assert.truthy(r.raised:find("api_host uses plain http", 1, true))
   end)
 
+  it("names the missing `resolver` and not an env line when a host of the user's own fails to resolve", function()
+    local r = get("/no_resolver")
+    assert.same({ false, "transport", "dns" }, { r.ok, r.kind, r.code })
+    assert.truthy(r.msg:find("could not resolve host api.example.invalid: nginx has no `resolver` directive", 1, true),
+      r.msg)
+    assert.falsy(r.msg:find("env ", 1, true), r.msg)
+  end)
+
+  it("says the worker cannot see VONAGE_API_HOST when from_env's client fails on the default host", function()
+    -- nginx's master has VONAGE_API_HOST (the suite's sandbox); its conf has no env line for it
+    assert.truthy(os.getenv("VONAGE_API_HOST"))
+    local r = get("/default_host")
+    assert.same({ false, "transport", "dns" }, { r.ok, r.kind, r.code })
+    assert.truthy(r.msg:find("could not resolve host api.nexmo.com: nginx has no `resolver` directive", 1, true), r.msg)
+    assert.truthy(r.msg:find("api.nexmo.com is the default api_host: if you meant VONAGE_API_HOST, nginx passes it "
+      .. "to its workers only with an `env VONAGE_API_HOST;` line", 1, true), r.msg)
+  end)
+
+  it("names the env lines when from_env finds no credentials in a worker", function()
+    assert.truthy(os.getenv("VONAGE_APPLICATION_ID")) -- exported to nginx, but no env line passes it on
+    local r = get("/from_env_bare")
+    assert.is_false(r.constructed)
+    assert.truthy(r.raised:find("vonage: vonage.client.from_env: no credentials", 1, true), r.raised)
+    assert.truthy(r.raised:find("inside nginx a worker sees only the variables named in nginx.conf's main context: "
+      .. "env VONAGE_APPLICATION_ID; env VONAGE_PRIVATE_KEY_PATH;", 1, true), r.raised)
+  end)
+
   it("refuses header values holding CR, LF or NUL without echoing them", function()
     local r = get("/bad_header")
     for i = 1, 3 do

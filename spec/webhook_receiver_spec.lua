@@ -1,7 +1,8 @@
--- The real OpenResty app: a second nginx runs examples/webhook_openresty/ (the
--- project's module built for LuaJIT); it starts and checks verifications over
+-- The real OpenResty app: examples/openresty/, started by the script `make
+-- example-openresty` runs (lua-vonage installed into its nginx prefix), here
+-- pointed at the suite's sandbox; it starts and checks verifications over
 -- cosockets, the sandbox delivers its callbacks to it, and the spec reads what
--- the handler accepted.
+-- the handler accepted. (spec/example_openresty_spec.lua runs it as make does.)
 local H = require "spec.helper"
 local cjson = require "cjson"
 local http = require "socket.http"
@@ -10,14 +11,17 @@ local SECRET = "receiver-signature-secret-0123456789"
 local receiver = {}
 
 local function start_receiver()
-  local server = H.nginx(H.read(H.ROOT .. "/examples/webhook_openresty/nginx.conf"),
-    ("VONAGE_SIGNATURE_SECRET=%s VONAGE_APPLICATION_ID=%s VONAGE_PRIVATE_KEY_PATH=%s VONAGE_API_HOST=%s")
-      :format(SECRET, H.APP_ID, H.key_path, H.url))
-  receiver.url, receiver.stop = server.url, server.stop
+  receiver.dir = assert(io.popen("mktemp -d /tmp/vonage-example.XXXXXX")):read("*l")
+  local p = assert(io.popen(("env EXAMPLE_SANDBOX=external VONAGE_SIGNATURE_SECRET=%s VONAGE_APPLICATION_ID=%s "
+    .. "VONAGE_PRIVATE_KEY_PATH=%s VONAGE_API_HOST=%s sh %s/scripts/example-openresty start %s 2>&1")
+    :format(SECRET, H.APP_ID, H.key_path, H.url, H.ROOT, receiver.dir)))
+  local out = p:read("*a")
+  p:close()
+  receiver.url = assert(out:match("on (http://127%.0%.0%.1:%d+)\n"), out)
 end
 
 local function stop_receiver()
-  if receiver.stop then receiver.stop() end
+  if receiver.dir then os.execute("sh " .. H.ROOT .. "/scripts/example-openresty stop " .. receiver.dir) end
 end
 
 local function received(n)

@@ -211,6 +211,10 @@ VN_EXPORT int luaopen_vonage_core(lua_State *L)
     vn_setfuncs(L, core_functions);
     lua_pushstring(L, VN_VERSION);
     lua_setfield(L, -2, "version");
+    /* The Lua API the module was compiled against: vonage checks it against
+     * the interpreter that loaded it (a 5.3 build may link into 5.4). */
+    lua_pushinteger(L, LUA_VERSION_NUM);
+    lua_setfield(L, -2, "lua_version_num");
     vn_error_open(L);
     vn_crypto_open(L);
     vn_webhook_open(L);

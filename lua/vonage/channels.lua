@@ -1,5 +1,10 @@
--- The channels of a Verify workflow, their fields and rules, and the builders
--- users write in a workflow: vonage.sms{ to = "447700900000" }.
+--- The channel builders of a Verify workflow: `vonage.sms { to = "447700900000" }`.
+-- Each returns a channel table (`channel` and the fields given) for the
+-- `workflow` list of client:start_verification. Builders check the shape only
+-- and raise on a wrong type or an unknown field (a bug); the values' rules are
+-- checked by start_verification, which returns a `validation` error naming
+-- the entry (`workflow[1].to`). `to` is an E.164 number without `+` or `00`.
+-- @module vonage.channels
 local validate = require "vonage.validate"
 
 local rules = validate.rules
@@ -75,6 +80,45 @@ local channel_mt = {
     return format("vonage.%s to %s", c.channel, type(c.to) == "string" and c.to or "?")
   end,
 }
+
+--- An SMS with the code.
+-- @function vonage.sms
+-- @tparam table fields `to` (required), `from` (a sender id, 1..15 letters, digits,
+-- spaces), `entity_id`, `content_id` (digits, 1..20), `app_hash` (11 characters)
+-- @treturn table a channel
+-- @usage workflow = { vonage.sms { to = "447700900000" } }
+
+--- A voice call reading the code.
+-- @function vonage.voice
+-- @tparam table fields `to` (required)
+-- @treturn table a channel
+
+--- A WhatsApp message.
+-- @function vonage.whatsapp
+-- @tparam table fields `to` and `from` (your WhatsApp number, both required),
+-- `mode` ("otp_code" or "zero_tap")
+-- @treturn table a channel
+
+--- A WhatsApp interactive message (yes/no).
+-- @function vonage.whatsapp_interactive
+-- @tparam table fields `to` (required)
+-- @treturn table a channel
+
+--- An email with the code.
+-- @function vonage.email
+-- @tparam table fields `to` (required, an address), `from`
+-- @treturn table a channel
+
+--- An RCS message.
+-- @function vonage.rcs
+-- @tparam table fields `to` (required), `from` (1..100)
+-- @treturn table a channel
+
+--- Silent authentication over the mobile network; must come first in the workflow.
+-- @function vonage.silent_auth
+-- @tparam table fields `to` (required), `redirect_url`, `sandbox`, `coverage_check` (booleans)
+-- @treturn table a channel
+-- @usage workflow = { vonage.silent_auth { to = phone }, vonage.sms { to = phone } }
 
 -- Builders only check the shape (types, unknown fields: a bug, so they raise);
 -- the rules are checked by start_verification, which names the workflow entry.

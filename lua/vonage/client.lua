@@ -1,5 +1,9 @@
--- vonage.client{...} and vonage.client.from_env(): checks the options, keeps
--- the credentials in C (never readable back), picks the transport.
+--- The client: `vonage.client { ... }` and vonage.client.from_env().
+-- Checks the options, keeps the credentials in C (never readable back: not a
+-- field, not in tostring, not in an error), picks the transport. The client's
+-- methods are listed under `client`; misuse raises, run-time failures return
+-- `nil, msg, err` (vonage.errors).
+-- @module vonage.client
 local core = require "vonage.core"
 local json = require "vonage.json"
 local validate = require "vonage.validate"
@@ -15,6 +19,11 @@ local M = {}
 local LIMITS = core.limits()
 local NUMERIC = { "timeout_ms", "connect_timeout_ms", "retries", "max_response_bytes", "max_pages", "jwt_ttl" }
 
+--- The defaults of the host, timeout and limit options: `api_host`
+-- (https://api.nexmo.com), `network_host` (https://api-eu.vonage.com), `oidc_host`,
+-- `timeout_ms` (10000: one deadline for the whole call), `connect_timeout_ms`
+-- (3000), `retries` (2), `max_response_bytes` (1 MiB), `max_pages` (100).
+-- @table DEFAULTS
 M.DEFAULTS = {
   api_host = "https://api.nexmo.com",
   network_host = "https://api-eu.vonage.com",
@@ -94,6 +103,20 @@ local function snapshot(opts)
   return copy
 end
 
+--- Makes a client; `vonage.client(opts)` is the same. Raises on misuse: an
+-- unknown option, a wrong type, a value out of range, a host the URL policy
+-- refuses, an encrypted or unreadable key, no credentials.
+-- @tparam table opts `application_id` with `private_key` (PEM) or
+-- `private_key_path` (the app JWT, RS256), `api_key` and `api_secret` (Basic),
+-- `signature_secret` (signed webhooks), `api_host`, `network_host`,
+-- `oidc_host`, `timeout_ms`, `connect_timeout_ms`, `retries`,
+-- `max_response_bytes`, `max_pages`, `proxy`, `ca_file`, `user_agent`,
+-- `jwt_ttl` (900), `jwt_sub`, `jwt_acl`, `jwt_nbf`, `transport` ("curl", the
+-- default; "resty", the default inside nginx; "multi"; or an object with
+-- send(spec)), `on_log` (function(level, line), never a secret),
+-- `on_error` (function(trace, co, err), multi), `clock`
+-- @treturn client
+-- @usage local client = vonage.client { application_id = APP_ID, private_key_path = "private.key" }
 function M.new(opts)
   opts = snapshot(opts)
   check_options(opts)
@@ -114,7 +137,15 @@ function M.new(opts)
   return core.client_new(credentials, settings)
 end
 
--- Reads credentials from the environment; `overrides` wins over it.
+--- Makes a client from the environment: VONAGE_APPLICATION_ID,
+-- VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), VONAGE_API_KEY,
+-- VONAGE_API_SECRET, VONAGE_SIGNATURE_SECRET, VONAGE_API_HOST,
+-- VONAGE_NETWORK_HOST, VONAGE_OIDC_HOST, VONAGE_CA_FILE. Raises when none of
+-- the credentials is set (inside nginx the message names the `env` lines a
+-- worker needs), and as vonage.client.new does.
+-- @tparam[opt] table overrides options that win over the environment
+-- @treturn client
+-- @usage local client = vonage.client.from_env { transport = "multi" }
 function M.from_env(overrides)
   local opts = {}
   local env = {
@@ -135,15 +166,21 @@ function M.from_env(overrides)
     for k, v in pairs(overrides) do opts[k] = v end
   end
   if not (opts.application_id or opts.api_key) then
+    -- Inside nginx the shell's variables reach a worker only through `env` lines.
+    local ngx = rawget(_G, "ngx")
+    local in_nginx = type(ngx) == "table" and type(ngx.worker) == "table"
     errors.misuse("vonage.client.from_env", "no credentials: set VONAGE_APPLICATION_ID and "
-      .. "VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), or VONAGE_API_KEY and VONAGE_API_SECRET")
+      .. "VONAGE_PRIVATE_KEY_PATH (or VONAGE_PRIVATE_KEY), or VONAGE_API_KEY and VONAGE_API_SECRET"
+      .. (in_nginx and "; inside nginx a worker sees only the variables named in nginx.conf's main "
+        .. "context: env VONAGE_APPLICATION_ID; env VONAGE_PRIVATE_KEY_PATH; (and env VONAGE_API_HOST; "
+        .. "for another host)" or ""))
   end
   return M.new(opts)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The class: every method a vonage.client has
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- The API modules export plain functions; this list makes them the class.
 -- C takes it once (core.client_class), so no code loaded later can add or
@@ -173,13 +210,35 @@ local function pollable(client, op)
   return t
 end
 
--- client:poll([timeout_ms]) -> pending count: transport:poll (see transport/multi.lua)
+--- A client (`vonage.client { ... }`). Its readable fields are its settings:
+-- `api_host`, `network_host`, `oidc_host`, `timeout_ms`, `connect_timeout_ms`,
+-- `retries`, `max_response_bytes`, `max_pages`, `user_agent`, `ca_file`,
+-- `application_id`, `jwt_ttl`, `transport` (the transport object); never a
+-- credential. `tostring(client)` names the auth kinds and the API host.
+-- The methods are listed in METHODS below; each is documented where it is
+-- implemented (vonage.verify, vonage.templates, vonage.silent_auth,
+-- vonage.number_verification, vonage.webhook) or here.
+-- @type client
+
+--- Drives the client's transport and resumes the coroutines whose answers
+-- are in (transport = "multi", or a transport of your own with poll).
+-- Raises when the transport cannot poll.
+-- @function client:poll
+-- @int[opt=0] timeout_ms how long to wait for activity
+-- @treturn int the transfers and timers still pending (0: idle)
+-- @usage while running do handle_input(); client:poll(0); update_world() end
 local function poll(client, timeout_ms)
   return pollable(client, "client:poll"):poll(timeout_ms)
 end
 
--- client:spawn(fn, ...) -> coroutine: transport:spawn; a transport of the
--- user's own with poll but no spawn gets fn(...) resumed here once.
+--- Runs fn(...) in a coroutine that client:poll resumes (transport:spawn).
+-- @function client:spawn
+-- @tparam function fn
+-- @param ... its arguments
+-- @treturn thread the coroutine
+-- @usage client:spawn(function()
+--   local req, msg = client:start_verification { brand = "ACME", workflow = { vonage.sms { to = phone } } }
+-- end)
 local function spawn(client, fn, ...)
   local t = pollable(client, "client:spawn")
   validate.typed("client:spawn", "fn", fn, "function", true)
@@ -189,6 +248,10 @@ local function spawn(client, fn, ...)
   if not ok then error(traceback(co, tostring(err)), 0) end
   return co
 end
+
+--- Wipes the credentials and closes the client's own transport; a later
+-- call fails with `closed`. Safe twice; also `__close` (Lua 5.4) and `__gc`.
+-- @function client:close
 
 local METHODS = {
   -- Verify v2 (doc/verify.md, doc/silent-auth.md)
@@ -221,7 +284,11 @@ local METHODS = {
 }
 core.client_class(METHODS)
 
--- vonage.client.methods() -> a new sorted list of the method names
+--- Class functions.
+-- @section class
+
+--- A new sorted list of the client's method names (this file's METHODS).
+-- @treturn {string,...}
 function M.methods()
   local names = {}
   for name in pairs(METHODS) do names[#names + 1] = name end

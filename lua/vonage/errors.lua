@@ -1,9 +1,70 @@
--- The error model: misuse raises; run-time failures return nil, message, err.
--- Every err is a table with the vonage.error metatable (shared with C).
--- The transports' codes (C and Lua; doc/errors.md has the whole list):
--- timeout, connect_failed, dns, tls, tls_verify, insecure_url, body_too_large,
--- headers_too_large, outcome_unknown, network, bad_header, closed, busy
--- (a transport re-entered from a finalizer or metamethod while in a call).
+--- The error model: misuse raises; run-time failures return `nil, message, err`.
+-- Misuse that no end-user input can cause (a wrong Lua type, an unknown option
+-- name) raises `"vonage: op: ..."`. A bad or missing value and everything that
+-- fails at run time returns `nil, message, err`: `message` is one line that
+-- never holds a secret, `err` a table with the metatable `vonage.error`
+-- (`tostring(err)` is `vonage.error kind/code: message`). `vonage.is_error(x)`
+-- tells one apart.
+--
+-- Kinds (`err.kind`): `validation` (a value broke the API's rules; caught before
+-- any I/O), `transport`, `http` (a status without a problem body), `api` (an
+-- RFC 7807 problem), `auth` (401/403, or no credentials for the call),
+-- `webhook` (a refused callback), `oauth` (the Number Verification flow),
+-- `store` (a vonage.store refused or failed).
+--
+-- Codes (`err.code`), stable names to match on:
+--
+-- validation: `invalid_params` (a value; `err.field` names it), `bad_header`
+-- (CR, LF or NUL in a header, or a caller's `Host`, `Content-Length` or
+-- `Transfer-Encoding`), `wrong_state` (a silent-auth flow call out of
+-- order), `phone_number_mismatch` (flow:verify given another number than the
+-- callback's).
+--
+-- transport: `timeout` (the call's one deadline passed), `connect_failed`, `dns`,
+-- `tls`, `tls_verify`, `insecure_url` (a URL the policy refuses, before any
+-- I/O), `insecure_redirect`, `redirect_loop` and `too_many_redirects` (silent
+-- auth's hops), `body_too_large`, `headers_too_large`, `bad_response` (not
+-- HTTP, or a body that is not the JSON expected), `outcome_unknown` (a POST or
+-- PATCH that may have reached the server; never sent again), `network`,
+-- `closed` (the client or transport was closed), `busy` (a transport re-entered
+-- from a finalizer or metamethod while in a call on it; nothing was sent), `no_cosocket` (resty, from an
+-- nginx phase without cosockets), `request_id_mismatch` (silent auth answered
+-- for another request), `out_of_memory`.
+--
+-- http and api (from the status and the problem type): `invalid_code`,
+-- `too_many_attempts` (the API's 410), `concurrent` (a start's 409, slug
+-- `#concurrent` or `#conflict`; `err.request_id` is the one in flight),
+-- `cancel_too_late` (a cancel's 409: the next channel has begun),
+-- `network_blocked` (Network Enablement refused the scope for the number), `not_found`, `no_code`, `no_more_workflows`,
+-- `rate_limited` (429; `err.retry_after`), `unauthorized`, `forbidden`,
+-- `bad_request`, `conflict`, `gone`, `template_not_found`, `template_exists`,
+-- `max_templates`, `fragment_exists`, `template_fragment_not_found`,
+-- `not_empty_template`, `network_not_supported`, `msisdn_mismatch`,
+-- `precondition_failed`, `user_rejected`, `too_many_pages` (client:templates()
+-- stopped at `max_pages`), `server_error` (5xx), `http_NNN` (another status);
+-- a problem type this list lacks gets its slug with `-` as `_`, a CAMARA error
+-- its code lower-cased.
+--
+-- auth: `no_credentials` (the call needs credentials the client lacks),
+-- `bad_auth`, `jwt_mint_failed`, `bad_clock` (`clock` gave a time out of range),
+-- `out_of_memory`, and `unauthorized`/`forbidden` from the API.
+--
+-- webhook: `malformed` (no or a broken Authorization header),
+-- `unsupported_alg` (not HS256), `unsupported_header`, `no_secret`,
+-- `bad_signature`, `invalid_claims`, `expired`, `not_yet_valid`,
+-- `wrong_account`, `payload_hash_mismatch`, `invalid_body`, `replay` (a `jti`
+-- seen before), `replay_store` (the store failed), `internal`, `out_of_memory`
+-- (not recorded: the retry will be).
+--
+-- oauth: `invalid_callback`, `missing_state`, `unknown_state`, `expired_state`,
+-- `session_mismatch`, `missing_code`, `code_used`, `no_access_token`,
+-- `token_expired`.
+--
+-- store: `store_full` (never evicts a live entry), `store_exists` (put on a
+-- live key), `store_failed` (the backend failed), `store_unavailable` (Redis
+-- did not answer within its `timeout_ms`, or refused the connection or the
+-- password: nothing was stored or taken).
+-- @module vonage.errors
 local core = require "vonage.core"
 
 local setmetatable, getmetatable, type, error, tostring =
@@ -12,6 +73,48 @@ local ipairs, concat, format, getinfo = ipairs, table.concat, string.format, deb
 
 local M = {}
 local mt = core.error_metatable
+
+--- The error object (metatable `vonage.error`).
+-- @type err
+
+--- one of the kinds above.
+-- @field err.kind
+
+--- one of the codes above.
+-- @field err.code
+
+--- the HTTP status, when there was one.
+-- @field err.status
+
+--- the API's RFC 7807 fields, on `api` errors.
+-- @field err.type
+
+--- see err.type.
+-- @field err.title
+
+--- see err.type.
+-- @field err.detail
+
+--- see err.type.
+-- @field err.instance
+
+--- the API's list of `{ name =, reason = }`, on a 422.
+-- @field err.invalid_parameters
+
+--- the verification in flight, on a 409 `concurrent`.
+-- @field err.request_id
+
+--- the field a local validation error is about (`workflow[0].to`, 0-based as the API names it).
+-- @field err.field
+
+--- true for the transport failures that were safe to retry (nothing was sent).
+-- @field err.retryable
+
+--- seconds, from the `Retry-After` of a 429 or 503.
+-- @field err.retry_after
+
+--- true on a `timeout` of a POST or PATCH that had left: the server may have processed it.
+-- @field err.outcome_unknown
 
 -- Returns nil, message, err; `fields` become the err table's other fields.
 -- kind is one of "validation", "transport", "http", "api", "auth", "webhook",

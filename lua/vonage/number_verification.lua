@@ -1,4 +1,4 @@
--- Number Verification (CAMARA): the OAuth2 authorization-code flow that proves
+--- Number Verification (CAMARA): the OAuth2 authorization-code flow that proves
 -- a device on mobile data holds a phone number.
 --   local flow = client:number_verification { redirect_uri = "https://app/cb" }
 --   local auth_url, state = flow:authorize_url { phone_number = "+447700900000", session = sid }
@@ -6,6 +6,7 @@
 --   flow:callback(query, sid); flow:exchange(); flow:verify { phone_number = "+447700900000" }
 -- One flow object per callback: it keeps the bound number and the access
 -- token of that one authorization, never the client.
+-- @module vonage.number_verification
 local core = require "vonage.core"
 local api = require "vonage.api"
 local errors = require "vonage.errors"
@@ -117,7 +118,18 @@ local function new_state(flow, op, params)
   return state
 end
 
--- flow:authorize_url{ phone_number = "+44...", session = sid } -> url, state | nil, msg, err
+--- A Number Verification flow (client:number_verification): one per
+-- authorization; it keeps the bound number and the access token of that one
+-- authorization, never the client.
+-- @type number_verification_flow
+
+--- The URL the device must open over mobile data, built locally (no
+-- Network Enablement call); the state is stored, bound to the number and session.
+-- @function number_verification_flow:authorize_url
+-- @tparam table params `phone_number` (E.164 with +), `session` (your session id)
+-- @treturn string the URL
+-- @treturn string the state
+-- @return nil, msg, err on failure (`invalid_params`, `store_full`, ...)
 function Flow:authorize_url(params)
   local state, msg, err = new_state(self, "authorize_url", params)
   if not state then return nil, msg, err end
@@ -166,11 +178,17 @@ local function scope_error(op, status, answer)
       scope_status = json.integer(e.status) })
 end
 
--- flow:network_enablement{ phone_number = "+44...", session = sid }
---   -> auth_url, state, requires_carrier_network (boolean or nil) | nil, msg, err
--- Vonage's recommended first step: the API checks the number is on a
+--- Vonage's recommended first step: the API checks the number is on a
 -- supported network and builds the URL the device opens. The answer's
 -- deprecated app_url (null when present) is not used.
+-- @function number_verification_flow:network_enablement
+-- @tparam table params `phone_number`, `session`
+-- @treturn string the URL
+-- @treturn string the state
+-- @treturn boolean|nil requires_carrier_network, as the API answered it
+-- @return nil, msg, err on failure (`network_not_supported`, `network_blocked`, ...)
+-- @usage local auth_url, state = flow:network_enablement {
+--   phone_number = "+447700900000", session = session_id }
 function Flow:network_enablement(params)
   local op = "network_enablement"
   local state, msg, err = new_state(self, op, params)
@@ -228,9 +246,15 @@ local function callback_error(params)
                           .. (description and (" (" .. description .. ")") or ""))
 end
 
--- flow:callback(query, session) -> phone number the state was bound to | nil, msg, err
--- query: the raw query string (or whole URL) the redirect_uri received, or
--- a table of its parameters. The state is consumed first, whatever follows.
+--- Takes the redirect_uri's request: the state is consumed first (single use,
+-- constant-time compare, bounded lifetime), whatever follows.
+-- @function number_verification_flow:callback
+-- @param query the raw query string (or whole URL), or a table of its parameters
+-- @string session the session the state was bound to
+-- @treturn string the phone number the state was bound to
+-- @return nil, msg, err on failure (kind `oauth`: `unknown_state`,
+-- `expired_state`, `session_mismatch`, `missing_code`, an RFC 6749 error)
+-- @usage local number, msg, err = flow:callback(ngx.var.args, session_id)
 function Flow:callback(query, session)
   local op = "callback"
   if type(query) ~= "string" and type(query) ~= "table" then
@@ -293,9 +317,11 @@ local function check_token_answer(op, status, body)
   return token, expires_in
 end
 
--- flow:exchange() -> expires_in (seconds) | nil, msg, err
--- Trades the callback's code for an access token, kept in this flow. The
+--- Trades the callback's code for an access token, kept in this flow. The
 -- code is spent by the attempt, success or not: it is never sent twice.
+-- @function number_verification_flow:exchange
+-- @treturn int expires_in, seconds
+-- @return nil, msg, err on failure (`code_used`, `unauthorized`, ...)
 function Flow:exchange()
   local op = "exchange"
   local s = secrets[self]
@@ -321,8 +347,12 @@ end
 
 local VERIFY_FIELDS = { phone_number = true, hashed_phone_number = true }
 
--- flow:verify{ phone_number = "+44..." } or { hashed_phone_number = hex }
---   -> true (the device holds the number) | false | nil, msg, err
+--- Asks whether the device's SIM holds the number.
+-- @function number_verification_flow:verify
+-- @tparam table params `phone_number` ("+44...") or `hashed_phone_number` (vonage.hash_phone_number)
+-- @treturn boolean true: the device holds the number; false: another number
+-- @return nil, msg, err on failure (`no_access_token`, `token_expired`, `phone_number_mismatch`)
+-- @usage if flow:verify { phone_number = number } == true then log_in() end
 function Flow:verify(params)
   local op = "verify"
   validate.typed(op, "argument", params, "table", true)
@@ -385,8 +415,19 @@ end
 
 local NEW_SCHEMA = { redirect_uri = "string", state_store = "any", state_ttl = "integer" }
 
--- client:number_verification{ redirect_uri =, state_store =, state_ttl = 600 } -> flow
--- Misconfiguration raises: these are the application's settings, not user input.
+--- Client methods.
+-- @section client
+
+--- A Number Verification flow. Misconfiguration raises (these are the
+-- application's settings, not user input); the client needs application_id
+-- and a private key.
+-- @function client:number_verification
+-- @tparam table opts `redirect_uri` (required, https), `state_store` (a vonage.store;
+-- default this process's memory store; shared_dict with several workers),
+-- `state_ttl` (600 s)
+-- @treturn number_verification_flow
+-- @usage local flow = client:number_verification {
+--   redirect_uri = "https://app.example/nv/callback", state_store = store }
 function M.number_verification(client, opts)
   local op = "number_verification"
   validate.typed(op, "options", opts, "table", true)

@@ -1,7 +1,12 @@
--- vonage.request: a handle on one verification. Its state is all in the C
--- userdata (src/vn_request.c), readable as fields: request_id, brand,
--- workflow (a list of channel names), channel (the one in use), status,
--- check_url, client. This file lists every method it has.
+--- vonage.request: a handle on one verification (client:start_verification,
+-- client:request). Its state is all in the C userdata (src/vn_request.c),
+-- readable as fields: `request_id`, `brand`, `workflow` (a list of channel
+-- names), `channel` (the one in use), `status` ("pending", "completed", ...;
+-- "unknown" for client:request), `check_url` (silent auth), `client`.
+-- `tostring(req)` is "vonage.request <id> (<channel>, <status>)". This file lists
+-- every method it has; they are documented in vonage.verify (request:check,
+-- request:cancel, request:next_workflow).
+-- @module vonage.request
 local core = require "vonage.core"
 local verify = require "vonage.verify"
 
@@ -16,7 +21,8 @@ local METHODS = {
 }
 core.request_class(METHODS) -- once: no code loaded later adds or replaces one
 
--- methods() -> a new sorted list of the method names
+--- A new sorted list of the request's method names (METHODS above).
+-- @treturn {string,...}
 function M.methods()
   local names = {}
   for name in pairs(METHODS) do names[#names + 1] = name end

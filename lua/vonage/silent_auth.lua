@@ -1,6 +1,7 @@
--- Silent Authentication: what runs on the device (vonage.check_silent_auth
+--- Silent Authentication: what runs on the device (vonage.check_silent_auth
 -- follows the check_url's redirects to a code), and a backend flow with fast
 -- fallback (client:start_silent_auth, client:resume_silent_auth).
+-- @module vonage.silent_auth
 local core = require "vonage.core"
 local api = require "vonage.api"
 local json = require "vonage.json"
@@ -19,9 +20,9 @@ local function origin(t)
   return (t.scheme or "?") .. "://" .. (t.authority or ""):gsub("^.*@", "")
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The device side
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local OP = "check_silent_auth"
 
@@ -185,9 +186,9 @@ function M.check_silent_auth(check_url, opts)
   end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The backend flow
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local STATES = { silent_auth_pending = true, code_pending = true, completed = true, failed = true }
 
@@ -223,8 +224,19 @@ local function wrong_state(flow, op, want)
     format("%s: the flow is %s, not %s", op, flow.state, want), { state = flow.state })
 end
 
--- flow:fallback() -> state | nil, msg, err: move on to the next channel now
--- (next_workflow), instead of waiting out the silent-auth timeout.
+--- A silent-auth flow: silent authentication first, an SMS (or the next
+-- channel) at once when it fails. Fields: `request_id`, `check_url` (for the
+-- device), `state` ("silent_auth_pending", "code_pending", "completed",
+-- "failed"), `channel` (the one in use), `channels`, `reason` (why silent
+-- auth did not complete, or why the flow failed).
+-- @type silent_auth_flow
+
+--- Moves on to the next channel now (next_workflow), instead of waiting out
+-- the silent-auth timeout.
+-- @function silent_auth_flow:fallback
+-- @string[opt] reason kept in flow.reason
+-- @treturn string the new state ("code_pending", or "failed" with no channel left)
+-- @return nil, msg, err on failure (`wrong_state` unless silent_auth_pending)
 function Flow:fallback(reason)
   if self.state ~= "silent_auth_pending" then return wrong_state(self, "fallback", "silent_auth_pending") end
   if not self.channels[self.channel_index + 1] then return fail(self, reason or "silent_auth_failed") end
@@ -237,9 +249,15 @@ function Flow:fallback(reason)
   return self.state
 end
 
--- flow:device_result(result, msg, err) -> state | nil, msg, err
--- Takes what vonage.check_silent_auth returned on the device: a code is
+--- Takes what vonage.check_silent_auth returned on the device: a code is
 -- checked (once, as the API allows); any failure falls back at once.
+-- @function silent_auth_flow:device_result
+-- @param result the device's result table, or nil
+-- @param msg the device's message (unused)
+-- @param err the device's err: its code becomes flow.reason
+-- @treturn string the state: "completed", or "code_pending" (moved to the next channel)
+-- @return nil, msg, err on failure
+-- @usage local state = flow:device_result(result, msg, err)
 function Flow:device_result(result, _, device_err)
   if self.state ~= "silent_auth_pending" then
     return wrong_state(self, "device_result", "silent_auth_pending")
@@ -261,7 +279,11 @@ function Flow:device_result(result, _, device_err)
   return fail(self, status)
 end
 
--- flow:check(code) -> state | nil, msg, err: the code the user typed
+--- Checks the code the user typed (after the fallback).
+-- @function silent_auth_flow:check
+-- @string code
+-- @treturn string the state ("completed")
+-- @return nil, msg, err on failure (`invalid_code`: try again; `wrong_state`)
 function Flow:check(code)
   if self.state ~= "code_pending" then return wrong_state(self, "check", "code_pending") end
   local status, msg, err = self.req:check(code)
@@ -273,7 +295,10 @@ function Flow:check(code)
   return fail(self, status)
 end
 
--- flow:to_table() -> a plain table to keep between HTTP requests
+--- A plain table to keep between HTTP requests (client:resume_silent_auth takes it).
+-- @function silent_auth_flow:to_table
+-- @treturn table state, request_id, check_url, channels, channel_index, reason
+-- @usage session.flow = flow:to_table()
 function Flow:to_table()
   local channels = {}
   for i, name in ipairs(self.channels) do channels[i] = name end
@@ -281,8 +306,16 @@ function Flow:to_table()
            channels = channels, channel_index = self.channel_index, reason = self.reason }
 end
 
--- client:start_silent_auth{ brand=, workflow={ vonage.silent_auth{...}, fallback... }, ... }
---   -> flow | nil, msg, err
+--- Client methods.
+-- @section client
+
+--- Starts a verification whose workflow begins with silent_auth, as a flow with fast fallback.
+-- @function client:start_silent_auth
+-- @tparam table params as for client:start_verification; workflow[1] must be vonage.silent_auth
+-- @treturn silent_auth_flow
+-- @return nil, msg, err on failure
+-- @usage local flow = assert(client:start_silent_auth { brand = "ACME",
+--   workflow = { vonage.silent_auth { to = phone }, vonage.sms { to = phone } } })
 function M.start_silent_auth(client, params)
   local op = "start_silent_auth"
   validate.typed(op, "argument", params, "table", true)
@@ -305,8 +338,12 @@ function M.start_silent_auth(client, params)
   return new_flow(client, req, fields)
 end
 
--- client:resume_silent_auth(saved) -> flow | nil, msg, err
--- `saved` is what flow:to_table() gave; it is checked like any outside input.
+--- The flow again, from what flow:to_table() gave; checked like any outside input. No I/O.
+-- @function client:resume_silent_auth
+-- @tparam table saved
+-- @treturn silent_auth_flow
+-- @return nil, msg, err for a table that is not a saved flow (kind `validation`)
+-- @usage local flow = assert(client:resume_silent_auth(session.flow))
 function M.resume_silent_auth(client, saved)
   local op = "resume_silent_auth"
   validate.typed(op, "saved", saved, "table", true)

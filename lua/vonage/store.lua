@@ -1,15 +1,18 @@
--- vonage.store: where state that outlives a call waits: pending Number
--- Verification states (put/take) and webhook replay records (add/delete).
+--- Where state that outlives a call waits: pending Number Verification
+-- states (put/take) and webhook replay records (add/delete).
 --
--- Every backend has the same four methods; keys and values are strings:
+-- Every backend has the same four methods; keys and values are strings. A
+-- full store refuses (`err.code` `store_full`); it never evicts a live entry,
+-- which would make a state vanish or a replayed token pass. One process: the
+-- memory store; one nginx with several workers: the shared-dict store; several
+-- hosts: the Redis store. A store that cannot be reached answers `err.code`
+-- `store_unavailable` (Redis).
+--
 --   store:put(key, value, ttl) -> true | nil, msg, err   never overwrites a live key
---   store:take(key) -> value | nil    atomic: of racing callers one gets the value,
---                                     and the key is gone afterwards (true for an add)
+--   store:take(key) -> value | nil    atomic: of racing callers one gets the value
 --   store:add(key, ttl) -> true | false | nil, msg, err  atomic: false when the key lives
 --   store:delete(key)
--- A full store refuses (err.code "store_full"); it never evicts a live entry,
--- which would make a state vanish or a replayed token pass. A store that
--- cannot be reached answers err.code "store_unavailable" (Redis).
+-- @module vonage.store
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
@@ -89,6 +92,17 @@ function Memory:_insert(op, key, value, ttl)
   return true
 end
 
+--- A store (vonage.store.memory or vonage.store.shared_dict).
+-- @type store
+
+--- Stores value under key for ttl seconds; never overwrites a live key.
+-- @function store:put
+-- @string key
+-- @string value
+-- @number ttl seconds, > 0
+-- @return true
+-- @return nil, msg, err on failure: `store_exists` (the key lives), `store_full`, `store_failed`
+-- @usage assert(store:put("state:" .. state, session_id, 600))
 function Memory:put(key, value, ttl)
   check_args("store:put", key, ttl)
   if type(value) ~= "string" then errors.misuse("store:put", "value must be a string") end
@@ -97,12 +111,23 @@ function Memory:put(key, value, ttl)
   return ok, msg, err
 end
 
+--- Records key for ttl seconds unless it lives: atomic, so of racing callers one gets true.
+-- @function store:add
+-- @string key
+-- @number ttl seconds, > 0
+-- @return true when recorded, false when the key was live
+-- @return nil, msg, err on failure (`store_full`, `store_failed`)
 function Memory:add(key, ttl)
   check_args("store:add", key, ttl)
   return self:_insert("store:add", key, nil, ttl)
 end
 
--- Removes before returning, with no yield in between: atomic in one Lua state.
+--- Removes key and returns its value: atomic, so of racing callers one gets it.
+-- (Removes before returning, with no yield in between.)
+-- @function store:take
+-- @string key
+-- @return the value (true for a key recorded by add)
+-- @return nil when there is none or it expired
 function Memory:take(key)
   local expires = self.entries[key]
   if expires == nil then return nil end
@@ -113,6 +138,9 @@ function Memory:take(key)
   return value
 end
 
+--- Removes key (nothing when there is none).
+-- @function store:delete
+-- @string key
 function Memory:delete(key)
   if self.entries[key] ~= nil then
     self.entries[key] = nil
@@ -121,9 +149,14 @@ function Memory:delete(key)
   if self.values[key] ~= nil then self.values[key] = nil end
 end
 
--- store.memory{ max_entries, clock = os.time (ngx.time in nginx) } -> store
--- (max_entries: its default and floor are in doc/client.md's table of limits)
--- Per process (per nginx worker).
+--- Making a store.
+-- @section make
+
+--- A store in this Lua state (per process, per nginx worker).
+-- @tparam[opt] table opts `max_entries` (10000), `clock` (a function giving seconds;
+-- os.time, ngx.time in nginx)
+-- @treturn store
+-- @usage local store = vonage.store.memory { max_entries = 1000 }
 function M.memory(opts)
   local op = "vonage.store.memory"
   opts = opts or {}
@@ -208,8 +241,11 @@ function SharedDict:delete(key)
   self.dict:delete(C .. key)
 end
 
--- store.shared_dict(ngx.shared.NAME) -> store (OpenResty; needs
--- `lua_shared_dict NAME 10m;` in nginx.conf), shared by all workers.
+--- A store in an nginx shared dict, shared by all workers (OpenResty).
+-- Raises unless dict is an ngx.shared.DICT.
+-- @param dict `ngx.shared.NAME`, from `lua_shared_dict NAME 10m;` in nginx.conf
+-- @treturn store
+-- @usage local store = vonage.store.shared_dict(ngx.shared.vonage)
 function M.shared_dict(dict)
   if (type(dict) ~= "table" and type(dict) ~= "userdata")
      or not (dict.get and dict.safe_add and dict.safe_set and dict.incr and dict.delete) then
@@ -594,6 +630,12 @@ function M.check_shared(op, name, store)
 end
 
 -- check(op, name, store, "put", "take") raises unless store has those methods.
+--- Raises unless store has the named methods: how the library checks a store you give it.
+-- @string op the operation named in the message
+-- @string name the option named in the message
+-- @param store the object to check
+-- @param ... method names, e.g. "put", "take"
+-- @usage vonage.store.check("my_app", "sessions", redis_store, "put", "take")
 function M.check(op, name, store, ...)
   local methods = { ... }
   local ok = type(store) == "table" or type(store) == "userdata"

@@ -1,7 +1,10 @@
--- vonage.template_page: one page of templates or of a template's fragments.
--- C (src/vn_template_page.c) holds its fields: page, page_size, total_pages,
--- total_items, kind, template_id, client, #page and page[i]. This file lists
--- every method it has.
+--- vonage.template_page: one page of templates or of a template's fragments
+-- (client:template_page, client:template_fragment_page). C
+-- (src/vn_template_page.c) holds its fields: `page`, `page_size`,
+-- `total_pages`, `total_items`, `kind`, `template_id`, `client`, `#page` and
+-- `page[i]` (plain tables). This file lists every method it has; they are
+-- documented in vonage.templates (template_page:next, ...).
+-- @module vonage.template_page
 local core = require "vonage.core"
 local templates = require "vonage.templates"
 
@@ -21,7 +24,8 @@ local METHODS = {
 }
 core.template_page_class(METHODS) -- once: no code loaded later adds or replaces one
 
--- methods() -> a new sorted list of the method names
+--- A new sorted list of the template_page's method names (METHODS above).
+-- @treturn {string,...}
 function M.methods()
   local names = {}
   for name in pairs(METHODS) do names[#names + 1] = name end

@@ -1,8 +1,9 @@
--- Custom templates and template fragments (Verify v2): create, read, update,
+--- Custom templates and template fragments (Verify v2): create, read, update,
 -- delete; lists come back as vonage.template_page userdata (C), and
 -- client:templates() / client:template_fragments(id) walk every page.
 -- Plain functions: lua/vonage/client.lua and lua/vonage/template_page.lua
 -- list them as methods.
+-- @module vonage.templates
 local core = require "vonage.core"
 local api = require "vonage.api"
 local json = require "vonage.json"
@@ -89,9 +90,9 @@ local function delete_call(client, op, path)
   return true
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Pages
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- fetch_page(client, kind, template_id | nil, page | nil, page_size | nil)
 --   -> vonage.template_page | nil, msg, err
@@ -150,8 +151,27 @@ local function neighbour(page, which)
   return which == "first" and 1 or last
 end
 
--- page:next(), page:prev(), page:first(), page:last()
---   -> vonage.template_page | nil (no such page) | nil, msg, err
+--- The next page, fetched.
+-- @function template_page:next
+-- @treturn template_page
+-- @return nil when there is no such page
+-- @return nil, msg, err on failure
+-- @usage while page do for _, t in page:ipairs() do print(t.name) end page = page:next() end
+
+--- The previous page, fetched.
+-- @function template_page:prev
+-- @treturn template_page
+-- @return nil when there is no such page; nil, msg, err on failure
+
+--- The first page, fetched.
+-- @function template_page:first
+-- @treturn template_page
+-- @return nil when there are no pages; nil, msg, err on failure
+
+--- The last page, fetched.
+-- @function template_page:last
+-- @treturn template_page
+-- @return nil when there are no pages; nil, msg, err on failure
 for _, which in ipairs { "next", "prev", "first", "last" } do
   M[which] = function(page)
     local n = neighbour(page, which)
@@ -161,8 +181,10 @@ for _, which in ipairs { "next", "prev", "first", "last" } do
   end
 end
 
--- for i, item in page:ipairs() do ... end (ipairs(page) itself works only
--- under Lua 5.3+, where ipairs respects __index; LuaJIT wants a table)
+--- Iterates over this page's items: `for i, item in page:ipairs() do`
+-- (ipairs(page) itself works only under Lua 5.3+, where ipairs respects __index).
+-- @function template_page:ipairs
+-- @treturn function an iterator giving i, item
 function M.ipairs(page)
   local i, n = 0, #page
   return function()
@@ -173,7 +195,9 @@ function M.ipairs(page)
   end
 end
 
--- page:items() -> a new plain list of the items on this page
+--- A new plain list of this page's items (sortable, serialisable).
+-- @function template_page:items
+-- @treturn table
 function M.items(page)
   local out = {}
   for i = 1, #page do out[i] = page[i] end
@@ -221,11 +245,17 @@ local function walk(client, op, kind, template_id, opts)
   end
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Templates
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
--- client:template_page{ page=, page_size= } -> vonage.template_page | nil, msg, err
+--- One page of the account's custom templates.
+-- @function client:template_page
+-- @tparam[opt] table opts `page` (from 1), `page_size` (1..100)
+-- @treturn template_page
+-- @return nil, msg, err on failure
+-- @usage local page = assert(client:template_page { page_size = 10 })
+-- print(#page, page[1].name, page.total_items)
 function M.template_page(client, opts)
   local op = "template_page"
   opts = opts or {}
@@ -235,12 +265,22 @@ function M.template_page(client, opts)
   return fetch_page(client, "templates", nil, opts.page, opts.page_size)
 end
 
--- for template in client:templates{ page_size=, max_pages= } do ... end
+--- Iterates over every template of every page. A failed fetch, or a `next`
+-- link still there after max_pages pages (`too_many_pages`), raises the err.
+-- @function client:templates
+-- @tparam[opt] table opts `page_size` (1..100), `max_pages` (the client's, 100)
+-- @treturn function an iterator giving each template (a plain table)
+-- @usage for t in client:templates() do print(t.template_id, t.name) end
 function M.templates(client, opts)
   return walk(client, "templates", "templates", nil, opts)
 end
 
--- client:create_template{ name= } -> template | nil, msg, err
+--- Creates a custom template.
+-- @function client:create_template
+-- @tparam table params `name` (required)
+-- @treturn table the template (`template_id`, `name`, `is_default`, ...)
+-- @return nil, msg, err on failure (`template_exists`, `max_templates`, ...)
+-- @usage local t = assert(client:create_template { name = "login" })
 function M.create_template(client, params)
   local op = "create_template"
   validate.typed(op, "argument", params, "table", true)
@@ -249,7 +289,11 @@ function M.create_template(client, params)
   return item_call(client, op, "templates", "POST", TEMPLATES, { name = params.name })
 end
 
--- client:get_template(template_id) -> template | nil, msg, err
+--- Reads one template.
+-- @function client:get_template
+-- @string template_id a UUID
+-- @treturn table the template
+-- @return nil, msg, err on failure (`template_not_found`, `invalid_params`, ...)
 function M.get_template(client, template_id)
   local op = "get_template"
   local ok, msg, err = check_id(op, "template_id", template_id)
@@ -257,7 +301,12 @@ function M.get_template(client, template_id)
   return item_call(client, op, "templates", "GET", TEMPLATES .. "/" .. template_id)
 end
 
--- client:update_template(template_id, { name=, is_default= }) -> template | nil, msg, err
+--- Updates a template.
+-- @function client:update_template
+-- @string template_id a UUID
+-- @tparam table params `name`, `is_default`
+-- @treturn table the template
+-- @return nil, msg, err on failure (`template_not_found`, `invalid_params`, ...)
 function M.update_template(client, template_id, params)
   local op = "update_template"
   validate.typed(op, "argument", params, "table", true)
@@ -272,8 +321,11 @@ function M.update_template(client, template_id, params)
                    { name = params.name, is_default = params.is_default })
 end
 
--- client:delete_template(template_id) -> true | nil, msg, err ("not_empty_template"
--- while it has fragments)
+--- Deletes a template.
+-- @function client:delete_template
+-- @string template_id a UUID
+-- @treturn boolean true
+-- @return nil, msg, err on failure (`not_empty_template` while it has fragments, ...)
 function M.delete_template(client, template_id)
   local op = "delete_template"
   local ok, msg, err = check_id(op, "template_id", template_id)
@@ -281,12 +333,16 @@ function M.delete_template(client, template_id)
   return delete_call(client, op, TEMPLATES .. "/" .. template_id)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Template fragments
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
--- client:template_fragment_page(template_id [, { page=, page_size= }])
---   -> vonage.template_page | nil, msg, err
+--- One page of a template's fragments.
+-- @function client:template_fragment_page
+-- @string template_id a UUID
+-- @tparam[opt] table opts `page`, `page_size` (1..100)
+-- @treturn template_page
+-- @return nil, msg, err on failure (`template_not_found`, `invalid_params`, ...)
 function M.template_fragment_page(client, template_id, opts)
   local op = "template_fragment_page"
   opts = opts or {}
@@ -298,8 +354,12 @@ function M.template_fragment_page(client, template_id, opts)
   return fetch_page(client, "fragments", template_id, opts.page, opts.page_size)
 end
 
--- for fragment in client:template_fragments(template_id [, { page_size=, max_pages= }]) do
--- A template_id that is not a UUID raises here: there is no loop to return to.
+--- Iterates over every fragment of a template, page after page; raises as
+-- client:templates does (and on a template_id that is not a UUID).
+-- @function client:template_fragments
+-- @string template_id a UUID
+-- @tparam[opt] table opts `page_size`, `max_pages`
+-- @treturn function an iterator giving each fragment
 function M.template_fragments(client, template_id, opts)
   local op = "template_fragments"
   local ok, msg = check_id(op, "template_id", template_id)
@@ -307,8 +367,15 @@ function M.template_fragments(client, template_id, opts)
   return walk(client, op, "fragments", template_id, opts)
 end
 
--- client:create_template_fragment(template_id, { channel=, locale=, text= })
---   -> fragment | nil, msg, err
+--- Adds a fragment (the text for one channel and locale) to a template.
+-- @function client:create_template_fragment
+-- @string template_id a UUID
+-- @tparam table params `channel` ("sms" or "voice"...), `locale` ("en-us"), `text`
+-- (may use ${code}, ${brand}, ${time-limit}, ${time-limit-unit})
+-- @treturn table the fragment (`template_fragment_id`, ...)
+-- @return nil, msg, err on failure (`fragment_exists`, `invalid_params`, ...)
+-- @usage assert(client:create_template_fragment(t.template_id,
+--   { channel = "sms", locale = "en-us", text = "${brand}: your code is ${code}" }))
 function M.create_template_fragment(client, template_id, params)
   local op = "create_template_fragment"
   validate.typed(op, "argument", params, "table", true)
@@ -328,7 +395,12 @@ local function fragment_path(op, template_id, fragment_id)
   return fragments_path(template_id) .. "/" .. fragment_id
 end
 
--- client:get_template_fragment(template_id, template_fragment_id) -> fragment | nil, msg, err
+--- Reads one fragment.
+-- @function client:get_template_fragment
+-- @string template_id a UUID
+-- @string fragment_id a UUID
+-- @treturn table the fragment
+-- @return nil, msg, err on failure (`template_fragment_not_found`, ...)
 function M.get_template_fragment(client, template_id, fragment_id)
   local op = "get_template_fragment"
   local path, msg, err = fragment_path(op, template_id, fragment_id)
@@ -336,8 +408,13 @@ function M.get_template_fragment(client, template_id, fragment_id)
   return item_call(client, op, "fragments", "GET", path)
 end
 
--- client:update_template_fragment(template_id, template_fragment_id, { text= })
---   -> fragment | nil, msg, err
+--- Updates a fragment's text.
+-- @function client:update_template_fragment
+-- @string template_id a UUID
+-- @string fragment_id a UUID
+-- @tparam table params `text`
+-- @treturn table the fragment
+-- @return nil, msg, err on failure
 function M.update_template_fragment(client, template_id, fragment_id, params)
   local op = "update_template_fragment"
   validate.typed(op, "argument", params, "table", true)
@@ -349,7 +426,12 @@ function M.update_template_fragment(client, template_id, fragment_id, params)
   return item_call(client, op, "fragments", "PATCH", path, { text = params.text })
 end
 
--- client:delete_template_fragment(template_id, template_fragment_id) -> true | nil, msg, err
+--- Deletes a fragment.
+-- @function client:delete_template_fragment
+-- @string template_id a UUID
+-- @string fragment_id a UUID
+-- @treturn boolean true
+-- @return nil, msg, err on failure
 function M.delete_template_fragment(client, template_id, fragment_id)
   local op = "delete_template_fragment"
   local path, msg, err = fragment_path(op, template_id, fragment_id)

@@ -1,8 +1,9 @@
--- URL pieces for the OAuth flow: RFC 3986 percent-encoding, query and form
+--- URL pieces for the OAuth flow: RFC 3986 percent-encoding, query and form
 -- building, and a strict query parser that refuses duplicated parameters.
 -- Kept in Lua (DESIGN.md places URL encoding in C): it is a few gsubs on
 -- short strings, handles no secret the C side could wipe, and stays
--- testable without a build.
+-- testable without a build. Internal: used by the library, not a stable API.
+-- @module vonage.url
 local ipairs, tonumber, format, byte, char, concat =
       ipairs, tonumber, string.format, string.byte, string.char, table.concat
 
@@ -12,15 +13,19 @@ local function escape_byte(c)
   return format("%%%02X", byte(c))
 end
 
--- encode(s) -> s with every byte outside RFC 3986's unreserved set
--- (A-Z a-z 0-9 - . _ ~) written as %XX, so `+`, `&`, `#`, `=` and spaces
--- survive in a query value and in a form body alike.
+--- Percent-encodes every byte outside RFC 3986's unreserved set
+-- (A-Z a-z 0-9 - . _ ~), so `+`, `&`, `#`, `=` and spaces survive in a query
+-- value and in a form body alike.
+-- @string s
+-- @treturn string
 function M.encode(s)
   return (s:gsub("[^%w%-%._~]", escape_byte))
 end
 
--- query(list) -> "k1=v1&k2=v2" from an ordered list of { name, value }; the
--- order is kept so that the same input always builds the same URL.
+--- "k1=v1&k2=v2" from an ordered list of { name, value }; the order is kept,
+-- so the same input always builds the same URL.
+-- @tparam {{string,string},...} list
+-- @treturn string
 function M.query(list)
   local parts = {}
   for i, pair in ipairs(list) do
@@ -29,18 +34,22 @@ function M.query(list)
   return concat(parts, "&")
 end
 
--- decode(s) -> string | nil: form decoding (`+` is a space); nil when a `%`
--- is not followed by two hex digits.
+--- Form decoding (`+` is a space).
+-- @string s
+-- @treturn string
+-- @return nil when a `%` is not followed by two hex digits
 function M.decode(s)
   if s:find("%%%X") or s:find("%%%x%X") or s:find("%%.?$") then return nil end
   s = s:gsub("+", " ")
   return (s:gsub("%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
 end
 
--- parse_query(s) -> { name = value } | nil, reason, name
--- Accepts a bare query or a whole URL (the part after `?`, before `#`).
--- A name given twice is refused rather than resolved: which copy a server
--- or framework picks differs, and that difference is what attacks use.
+--- Parses a bare query or a whole URL's query (after `?`, before `#`).
+-- A name given twice is refused rather than resolved: which copy a server or
+-- framework picks differs, and that difference is what attacks use.
+-- @string s
+-- @treturn table { name = value }
+-- @return nil, reason, name on a duplicated or badly encoded parameter
 function M.parse_query(s)
   local query = s:match("%?([^#]*)")
   if not query then query = s:find("^%a[%w+.-]*://") and "" or s:match("^[^#]*") end
@@ -58,7 +67,9 @@ end
 -- RFC 3986 reference resolution, for relative Location headers --------------
 
 
--- url.split(u) -> { scheme, authority, path, query, fragment } (absent parts nil)
+--- Splits a URL (RFC 3986 appendix B).
+-- @string u
+-- @treturn table { scheme, authority, path, query, fragment } (absent parts nil)
 function M.split(u)
   local t = {}
   local hash = u:find("#", 1, true)
@@ -94,7 +105,10 @@ local function remove_dot_segments(path)
   return concat(out)
 end
 
--- url.resolve(base, ref) -> parts of the target URL (RFC 3986, 5.2.2)
+--- Resolves a reference against a base URL (RFC 3986, 5.2.2): relative Location headers.
+-- @string base
+-- @string ref
+-- @treturn table the target's parts (as split gives)
 function M.resolve(base, ref)
   local b, r = M.split(base), M.split(ref)
   local t = { fragment = r.fragment }
@@ -119,7 +133,9 @@ function M.resolve(base, ref)
   return t
 end
 
--- url.join(parts) -> the URL without its fragment (which is never sent)
+--- The URL of parts, without its fragment (which is never sent).
+-- @tparam table t parts, as split gives
+-- @treturn string
 function M.join(t)
   return (t.scheme and (t.scheme .. ":") or "") .. (t.authority and ("//" .. t.authority) or "")
       .. t.path .. (t.query and ("?" .. t.query) or "")

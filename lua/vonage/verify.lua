@@ -1,6 +1,7 @@
--- Verify v2: start a verification, then check, cancel or move it on.
+--- Verify v2: start a verification, then check, cancel or move it on.
 -- Plain functions: lua/vonage/client.lua lists start_verification and
 -- request as client methods, lua/vonage/request.lua the request's own.
+-- @module vonage.verify
 local core = require "vonage.core"
 local api = require "vonage.api"
 local errors = require "vonage.errors"
@@ -74,8 +75,21 @@ local function encode_workflow(workflow)
   return out
 end
 
--- client:start_verification{ brand=, workflow={...}, ... }
---   -> vonage.request | nil, msg, err
+--- Starts a verification.
+-- A value an end user typed that breaks the API's rules comes back as a
+-- `validation` error naming the field, before any I/O.
+-- @function client:start_verification
+-- @tparam table params `brand` (required, 1..18, none of / { } : $), `workflow`
+-- (1 to 3 channels from the builders, silent_auth only first), `locale`,
+-- `channel_timeout` (15..900 s), `client_ref` (1..40), `code_length` (4..10),
+-- `code` (a custom alphanumeric code), `template_id` (sms and rcs only),
+-- `fraud_check` (false to skip the network block)
+-- @treturn request
+-- @return nil, msg, err on failure (`invalid_params`, `concurrent` with
+-- err.request_id, `unauthorized`, `timeout`, `outcome_unknown`, ...)
+-- @usage local req, msg, err = client:start_verification {
+--   brand = "ACME", workflow = { vonage.sms { to = "447700900000" } } }
+-- if not req then return fail(msg) end
 function M.start_verification(client, params)
   local op = "start_verification"
   validate.typed(op, "argument", params, "table", true)
@@ -123,8 +137,13 @@ function M.start_verification(client, params)
   return req
 end
 
--- client:request(request_id) -> vonage.request for a stored id (status "unknown")
--- Misuse when the id is not a UUID: it goes into a URL path.
+--- A handle for a stored request_id (status "unknown"); no I/O.
+-- Raises when the id is not a UUID (it goes into a URL path).
+-- @function client:request
+-- @string request_id
+-- @treturn request
+-- @usage local req = client:request(session.request_id)
+-- local status, msg, err = req:check(typed_code)
 function M.request(client, request_id)
   validate.typed("request", "request_id", request_id, "string", true)
   if not validate.is_uuid(request_id) then
@@ -137,7 +156,13 @@ local function path(req, suffix)
   return "/v2/verify/" .. req.request_id .. (suffix or "")
 end
 
--- req:check(code) -> "completed" | nil, msg, err
+--- Checks the code the user typed.
+-- @function request:check
+-- @string code
+-- @treturn string "completed"
+-- @return nil, msg, err on failure (`invalid_code`: try again; `too_many_attempts`
+-- after the third wrong code; `not_found`; `no_code`)
+-- @usage local status, msg, err = req:check("1234")
 function M.check(req, code)
   local op = "check"
   local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
@@ -156,7 +181,10 @@ function M.check(req, code)
   return result
 end
 
--- req:cancel() -> true | nil, msg, err (the API says why it could not)
+--- Cancels the verification.
+-- @function request:cancel
+-- @treturn boolean true
+-- @return nil, msg, err on failure (the API says why it could not)
 function M.cancel(req)
   -- A cancel's 409: the second event (the next channel) has already begun.
   local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
@@ -167,7 +195,10 @@ function M.cancel(req)
   return true
 end
 
--- req:next_workflow() -> true | nil, msg, err ("no_more_workflows" when none is left)
+--- Moves the verification on to its next channel now.
+-- @function request:next_workflow
+-- @treturn boolean true
+-- @return nil, msg, err on failure (`no_more_workflows` when none is left)
 function M.next_workflow(req)
   local status, body, e = api.call(req.client, { op = "next_workflow", method = "POST", host = "api_host",
                                                      path = path(req, "/next_workflow"),

@@ -1,4 +1,4 @@
--- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts); the
+--- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts); the
 -- OpenResty receiver vonage.webhook.ngx_handler is in vonage.webhook_receiver.
 --
 -- Fails closed, in this order: token shape, JOSE header, secret, signature
@@ -6,6 +6,8 @@
 -- the jti is recorded last, once nothing else can fail, so a delivery refused
 -- for any reason (a memory error included) is processed when Vonage retries.
 -- Messages name what failed, never the token, the secret or the body.
+-- The `webhook` codes are listed in vonage.errors.
+-- @module vonage.webhook
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local json = require "vonage.json"
@@ -21,6 +23,7 @@ local M = {}
 
 -- Rows of the one table of limits (src/vn_limits.h).
 local LIMITS = core.limits()
+--- The shortest signature_secret accepted (its row of the table of limits).
 M.MIN_SECRET_BYTES = LIMITS.signature_secret.min
 local MAX_AGE, MAX_AHEAD = LIMITS.max_age, LIMITS.max_ahead
 local DEFAULT_MAX_AGE, DEFAULT_MAX_AHEAD = MAX_AGE.default, MAX_AHEAD.default
@@ -30,29 +33,35 @@ local function fail(code, message)
   return errors.fail("webhook", code, "webhook: " .. message)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The replay record: a vonage.store (add/delete); a jti is added only once
 -- nothing else can fail, and deleted again when the handler fails, so
 -- Vonage's retry is processed.
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local function default_replay_store()
   return store_mod.memory { max_entries = DEFAULT_STORE_ENTRIES }
 end
 
--- Deprecated aliases (0.1 names): vonage.store.memory and vonage.store.shared_dict.
+--- Deprecated (0.1): vonage.store.memory, with 100000 entries by default.
+-- @tparam[opt] table opts `max_entries`, `clock`
+-- @treturn vonage.store.store
 function M.memory_store(opts)
   opts = opts or {}
   validate.typed("vonage.webhook.memory_store", "options", opts, "table")
   return store_mod.memory { max_entries = opts.max_entries or DEFAULT_STORE_ENTRIES, clock = opts.clock }
 end
+--- Deprecated (0.1): vonage.store.shared_dict.
+-- @function shared_dict_store
+-- @param dict an ngx.shared.DICT
+-- @treturn vonage.store.store
 M.shared_dict_store = store_mod.shared_dict
 
 local default_store -- created on first use
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Options
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local OPTIONS = {
   signature_secret = "string", api_key = "string", application_id = "string",
@@ -86,9 +95,9 @@ local function check_options(op, opts)
   store_mod.check_shared(op, "replay_store", opts.replay_store)
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- Claims (step 5)
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local function check_claims(claims, opts)
   if type(claims) ~= "table" then return fail("invalid_claims", "the token payload is not a JSON object") end
@@ -132,9 +141,9 @@ local function check_claims(claims, opts)
   return true
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- The body (step 8)
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 local function bad_body(field, reason)
   return fail("invalid_body", field .. " " .. reason)
@@ -227,9 +236,9 @@ local function typed_body(raw_body)
   return bad_body("type", "must be \"event\" or \"summary\"")
 end
 
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 -- verify
----------------------------------------------------------------------------
+-- -------------------------------------------------------------------------
 
 -- The checks in their order, the replay record last. Raises only what
 -- something it calls raises.
@@ -264,11 +273,22 @@ local function checked_event(raw_body, authorization, opts)
   return event
 end
 
--- verify(raw_body, authorization, opts) -> event | nil, message, err
--- event.claims holds the checked claims (jti, iat, api_key, application_id).
--- A memory error during the checks is err.code "out_of_memory" (raised as
--- such when even that cannot be built); the jti is not recorded, so the
--- retry is processed. Other errors a replay store raises propagate.
+--- Checks a signed callback and returns its event.
+-- A memory error during the checks is `out_of_memory` (raised as such when
+-- even that cannot be built); the jti is not recorded, so the retry is
+-- processed. Other errors a replay store raises propagate.
+-- @string raw_body the request body, exactly as received
+-- @tparam string|nil authorization the Authorization header ("Bearer <JWT>")
+-- @tparam table opts `signature_secret` (required, >= 16 bytes; or `client`, a
+-- vonage.client holding it), `api_key`, `application_id` (the claims must equal
+-- them), `max_age` (300) and `max_ahead` (60) seconds for iat, `replay_store`
+-- (a vonage.store; default one in-memory store per process)
+-- @treturn table the event: the body's fields typed (`type` "event" or
+-- "summary", `request_id`, `status`, ...), and `claims` (jti, iat, api_key, application_id)
+-- @return nil, msg, err on failure (kind `webhook`)
+-- @usage local event, msg, err = vonage.webhook.verify(body, headers.authorization,
+--   { signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET") })
+-- if not event then return reject(401, msg) end
 function M.verify(raw_body, authorization, opts)
   local op = "vonage.webhook.verify"
   validate.typed(op, "raw_body", raw_body, "string", true)
@@ -284,16 +304,38 @@ function M.verify(raw_body, authorization, opts)
   error(event, 0)
 end
 
--- client:verify_webhook(raw_body, authorization [, opts]) -> event | nil, message, err
--- The same checks, with the signature_secret the client holds in C.
+--- vonage.webhook.verify with the signature_secret the client holds in C.
+-- @function client:verify_webhook
+-- @string raw_body
+-- @tparam string|nil authorization
+-- @tparam[opt] table opts as for vonage.webhook.verify, without signature_secret
+-- @treturn table the event
+-- @return nil, msg, err on failure (kind `webhook`)
+-- @usage local event, msg, err = client:verify_webhook(body, headers.authorization)
 function M.verify_webhook(client, raw_body, authorization, opts)
   local with_client = { client = client }
   for k, v in pairs(opts or {}) do with_client[k] = v end
   return M.verify(raw_body, authorization, with_client)
 end
 
--- The OpenResty receiver lives in vonage.webhook_receiver; loaded on first
--- use (it requires this module).
+--- An OpenResty receiver: a function for content_by_lua (the code is in
+-- vonage.webhook_receiver, loaded on first use). It verifies, calls
+-- on_event(event) and answers 204. At most once: the token's jti (and with
+-- dedupe = "event" the event itself) is claimed in opts.replay_store before
+-- on_event runs; a delivery whose claim exists gets 200 and is not run. At
+-- least once: when on_event raises or returns false (or nil, err) the claims
+-- are released and the answer is 500; when the store fails, nothing runs and
+-- the answer is 503. 401 for a bad token, 400 for a bad body, 405 for a method
+-- other than POST. Raises on bad options, and with several nginx workers and
+-- no shared store.
+-- @tparam table opts as for verify, plus `dedupe` ("jti" or "event"); `replay_store`:
+-- vonage.store.shared_dict(ngx.shared.X) in one nginx, vonage.store.redis{...} across hosts
+-- @tparam function on_event function(event) -> true, or false / nil, err to have Vonage retry
+-- @treturn function the content handler
+-- @usage M.receive = vonage.webhook.ngx_handler({
+--   signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET"),
+--   replay_store = vonage.store.shared_dict(ngx.shared.vonage_webhook_jti),
+-- }, function(event) return save(event) end)
 function M.ngx_handler(opts, on_event)
   return require("vonage.webhook_receiver").ngx_handler(opts, on_event)
 end

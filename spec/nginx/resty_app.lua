@@ -139,6 +139,19 @@ function routes.no_resolver()
   return outcome(start(c, "447700900061"))
 end
 
+-- from_env() in a worker of an nginx.conf with no `env VONAGE_API_HOST;` line
+-- (the suite exported it to nginx): the real host, and nginx has no resolver.
+function routes.default_host()
+  local c = vonage.client.from_env { application_id = APP_ID, private_key_path = KEY_PATH, retries = 0 }
+  return outcome(start(c, "447700900062"))
+end
+
+-- from_env() where no `env` line passes any credential to the worker.
+function routes.from_env_bare()
+  local ok, msg = pcall(vonage.client.from_env)
+  return { constructed = ok, raised = not ok and tostring(msg) or nil }
+end
+
 function routes.bad_header()
   local t = client().transport
   local refused = {}

@@ -1,4 +1,4 @@
--- The curl multi transport (transport = "multi"): many requests in flight in
+--- The curl multi transport (transport = "multi"): many requests in flight in
 -- one Lua thread, for game loops. In a coroutine, send() starts the transfer
 -- and yields; client:poll() drives libcurl and resumes each coroutine whose
 -- transfer (or retry backoff) is done. In the main thread send() drives the
@@ -20,6 +20,7 @@
 -- goes on with the others, and the error, with the coroutine's traceback,
 -- goes to the on_error handler, else to on_log at level "error", else to
 -- stderr. Never raised out of poll, never dropped.
+-- @module vonage.transport.multi
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local validate = require "vonage.validate"
@@ -62,10 +63,15 @@ local function current_coroutine()
   return co
 end
 
--- new{ ca_file=, proxy=, user_agent=, on_error=, on_log= } -> a transport;
--- client options may be passed whole, only those are read (the credentials
--- are not kept). on_error(trace, co, err) hears of a coroutine that raised:
--- trace is the message with that coroutine's traceback, err the raw value.
+--- Makes a multi transport (a client with transport = "multi" makes its own).
+-- Client options may be passed whole: only these are read (the credentials
+-- are not kept).
+-- @tparam[opt] table opts `ca_file`, `proxy`, `user_agent`, `on_log`, `on_error`
+-- (function(trace, co, err): a coroutine poll resumed raised; trace is the
+-- message with its traceback, err the raw value)
+-- @treturn transport
+-- @usage local t = require("vonage.transport.multi").new { on_error = report }
+-- local a = vonage.client { api_key = K, api_secret = S, transport = t }
 function M.new(opts)
   opts = opts or {}
   local op = "vonage.transport.multi"
@@ -112,7 +118,20 @@ local function woken(self, id, token, entry, ...)
   return ...
 end
 
--- send(spec) -> status, headers, body | nil, msg, err
+--- A transport: the one interface every operation goes through (the curl
+-- transport, the multi transport, the resty transport, or your own object
+-- with send(spec)).
+-- @type transport
+
+--- Sends one request. In a coroutine (multi) it yields until client:poll()
+-- has its answer; in the main thread, or with the curl transport, it blocks.
+-- @tparam table spec `method`, `url`, `headers` (name -> value), `body`,
+-- `timeout_ms`, `connect_timeout_ms`, `max_response_bytes`
+-- @treturn int status
+-- @treturn table headers (lower-case names)
+-- @treturn string body
+-- @return nil, msg, err on failure (kind `transport`: `timeout`, `closed`, ...)
+-- @function transport:send
 function Transport:send(spec)
   if self.closed then return closed_error("the transport is closed") end
   local multi = self.multi
@@ -129,8 +148,11 @@ function Transport:send(spec)
   return multi:result(id)
 end
 
--- sleep(ms): the retry backoff. A coroutine waits on a timer that poll fires;
--- the main thread blocks, still driving (and keeping) other transfers.
+--- Waits ms milliseconds: the retry backoff. A coroutine waits on a timer that
+-- poll fires (multi), or ngx.sleep (resty); the main thread blocks, still
+-- driving (and keeping) other transfers.
+-- @int ms
+-- @function transport:sleep
 function Transport:sleep(ms)
   local co = current_coroutine()
   if co then
@@ -235,6 +257,9 @@ local function expire_timers(self)
   return next_at
 end
 
+--- How many transfers and timers are pending (multi).
+-- @treturn int
+-- @function transport:pending
 function Transport:pending()
   return self.n_waiting + #self.timers + #self.due
 end
@@ -305,8 +330,14 @@ local function drive(self, timeout_ms)
   end
 end
 
--- poll([timeout_ms]) -> number of transfers and timers still pending (0: idle).
--- With nothing ready it waits timeout_ms (or until activity), idle or not.
+--- Drives the transfers and resumes each coroutine whose answer is in (multi;
+-- client:poll calls it). With nothing ready it waits timeout_ms (or until
+-- activity), idle or not. Raises
+-- when called from a coroutine it resumed.
+-- @int[opt=0] timeout_ms how long to wait for activity, 0..MAX
+-- @treturn int the transfers and timers still pending (0: idle)
+-- @usage while t:poll(16) > 0 do end
+-- @function transport:poll
 function Transport:poll(timeout_ms)
   local op = "poll"
   validate.typed(op, "timeout_ms", timeout_ms, "integer")
@@ -324,8 +355,9 @@ function Transport:poll(timeout_ms)
   return self:pending()
 end
 
--- close(): drops the transfers in flight; their coroutines get "closed" at
--- the next poll (see the top of this file). Safe twice.
+--- Drops the transfers in flight; their coroutines get `closed` at the next
+-- poll, and a later send answers `closed`. Safe twice; also `__close` and `__gc`.
+-- @function transport:close
 function Transport:close()
   if not self.closed then
     self.closed = true
@@ -344,10 +376,14 @@ function Transport:__tostring()
   return "vonage.transport.multi (" .. self.n_waiting .. " in flight, " .. #self.timers .. " sleeping)"
 end
 
--- spawn(fn, ...) -> coroutine: runs fn(...) in a new coroutine right away,
--- until its first wait; poll resumes it from there (client:spawn comes here).
--- fn's return values are dropped; an error in it, before or after its first
--- wait, is reported like any other (see the top of this file).
+--- Runs fn(...) in a new coroutine right away, until its first wait; poll
+-- resumes it from there (client:spawn comes here). fn's return values are
+-- dropped; an error in it, before or after its first wait, goes to on_error
+-- (else on_log, else stderr), never out of poll.
+-- @function transport:spawn
+-- @tparam function fn
+-- @param ... its arguments
+-- @treturn thread the coroutine
 function Transport:spawn(fn, ...)
   validate.typed("spawn", "fn", fn, "function", true)
   local co = create(fn)

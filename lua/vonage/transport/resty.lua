@@ -1,4 +1,4 @@
--- The OpenResty transport: HTTP/1.1 over ngx.socket.tcp, so a call yields to
+--- The OpenResty transport: HTTP/1.1 over ngx.socket.tcp, so a call yields to
 -- nginx's event loop instead of blocking the worker. Same policy as the curl
 -- transport (src/vn_http.c): https only (plain http to loopback), TLS
 -- verification always on, CR/LF/NUL refused in headers, no redirects
@@ -7,7 +7,11 @@
 -- Trust comes from nginx.conf (lua_ssl_trusted_certificate and
 -- lua_ssl_verify_depth), names are looked up with its `resolver`, and idle
 -- connections wait in the worker's cosocket pool (lua_socket_pool_size,
--- lua_socket_keepalive_timeout).
+-- lua_socket_keepalive_timeout). Its send and sleep are those of the
+-- `transport` interface (vonage.transport.multi). A connect failure names a
+-- missing `resolver`, and a default host whose VONAGE_*_HOST a worker cannot
+-- see (no `env` line).
+-- @module vonage.transport.resty
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 local http1 = require "vonage.http1"
@@ -16,7 +20,8 @@ local ngx = rawget(_G, "ngx") -- nil outside nginx: new() says so
 
 local type, pairs, tostring, pcall, setmetatable =
       type, pairs, tostring, pcall, setmetatable
-local concat, format, min = table.concat, string.format, math.min
+local concat, format, min, match = table.concat, string.format, math.min, string.match
+local getenv = os.getenv
 local now_ms = core.monotonic_ms
 
 local M = {}
@@ -113,6 +118,22 @@ local function no_cosocket(phase)
     .. "content_by_lua and ngx.timer.at callbacks (start a timer for background work)", phase))
 end
 
+-- A worker sees only the variables nginx.conf names with `env`: a client made
+-- by from_env() then quietly targets the real host. When a call to a default
+-- host fails and its variable is invisible here, say that too.
+local HOST_VARS = { api_host = "VONAGE_API_HOST", network_host = "VONAGE_NETWORK_HOST",
+                    oidc_host = "VONAGE_OIDC_HOST" }
+local function env_hint(host)
+  for option, var in pairs(HOST_VARS) do
+    local default = require("vonage.client").DEFAULTS[option]
+    if match(default, "^https://([^/:]+)") == host and not getenv(var) then
+      return format("; %s is the default %s: if you meant %s, nginx passes it to its workers "
+        .. "only with an `env %s;` line in nginx.conf's main context", host, option, var, var)
+    end
+  end
+  return ""
+end
+
 -- Maps a connect failure to the curl transport's codes. All are retryable:
 -- nothing was sent.
 local function connect_error(err, u, connect_ms)
@@ -120,15 +141,15 @@ local function connect_error(err, u, connect_ms)
   if err:find("no resolver defined", 1, true) then
     return errors.fail("transport", "dns", format(
       "could not resolve host %s: nginx has no `resolver` directive "
-      .. "(cosockets need one to look up names, e.g. resolver 127.0.0.53;)", u.host))
+      .. "(cosockets need one to look up names, e.g. resolver 127.0.0.53;)%s", u.host, env_hint(u.host)))
   end
   if err == "timeout" then
     return fail("timeout", format("timed out: connecting to %s took over %d ms", where, connect_ms), true)
   end
   if err:find("resolve", 1, true) or err:find("not found", 1, true) then
-    return fail("dns", format("could not resolve host: %s (%s)", u.host, err), true)
+    return fail("dns", format("could not resolve host: %s (%s)%s", u.host, err, env_hint(u.host)), true)
   end
-  return fail("connect_failed", format("could not connect to %s: %s", where, err), true)
+  return fail("connect_failed", format("could not connect to %s: %s%s", where, err, env_hint(u.host)), true)
 end
 
 -- Whether host is an IP literal (IPv4 dotted, or IPv6 in brackets).
@@ -328,8 +349,11 @@ function Transport.sleep(_, ms)
   ngx.sleep(ms / 1000)
 end
 
--- new(client options) -> transport. Per-call CA files and proxies cannot be
--- given to a cosocket: nginx.conf decides them, so asking is a mistake.
+--- Makes a resty transport (the default of a client made inside nginx).
+-- Raises outside nginx, and for `ca_file` or `proxy`: nginx.conf decides
+-- them for cosockets (lua_ssl_trusted_certificate), so asking is a mistake.
+-- @tparam[opt] table opts client options
+-- @treturn transport
 function M.new(opts)
   opts = opts or {}
   if not (ngx and type(ngx.socket) == "table" and ngx.socket.tcp) then
@@ -346,8 +370,9 @@ function M.new(opts)
   return setmetatable({}, Transport)
 end
 
--- The class's send, for lua/vonage/api.lua, which takes it when it loads
--- (the class table itself is not handed out).
+--- The resty transport's send, for lua/vonage/api.lua, which takes it when it
+-- loads (the class table itself is not handed out): `send(transport, spec)`.
+-- @function send
 M.send = Transport.send
 
 return M

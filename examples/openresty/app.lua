@@ -1,7 +1,7 @@
 -- The app behind nginx.conf: starts and checks verifications (each call
 -- yields to nginx's event loop: the transport is "resty" inside nginx), and
 -- checks each signed callback with vonage.webhook.ngx_handler, keeping what
--- it accepted in a shared dict.
+-- it accepted in a shared dict. `make example-openresty` runs it.
 local vonage = require "vonage"
 local cjson = require "cjson.safe"
 
@@ -23,18 +23,32 @@ local function on_event(event)
   return true
 end
 
--- One client per worker, made on first use: it keeps the JWT cache, and its
--- connections wait in the worker's cosocket pool between requests.
-local client
-local function get_client()
-  client = client or vonage.client.from_env()
-  return client
-end
-
 local function answer(status, body)
   ngx.status = status
   ngx.header["Content-Type"] = "application/json"
   ngx.print(cjson.encode(body))
+end
+
+-- One client per worker, made in init_worker_by_lua (no I/O happens there:
+-- the first call opens the connections). A misconfiguration (no credentials
+-- visible to the worker) is logged once and answered on every call.
+local client, client_error
+function M.init_worker()
+  local ok, made = pcall(vonage.client.from_env)
+  if ok then
+    client = made
+  else
+    client_error = tostring(made)
+    ngx.log(ngx.ERR, client_error)
+  end
+end
+
+local function get_client()
+  if not client then
+    answer(503, { error = "no_client", message = client_error or "init_worker() did not run" })
+    return ngx.exit(503)
+  end
+  return client
 end
 
 -- An error from the library: the user's mistake (a bad number, a wrong code)
@@ -63,7 +77,8 @@ function M.check()
   local args = ngx.req.get_uri_args()
   -- client:request raises on an id that is not a UUID (it goes into the URL
   -- path); here the id is user input, so that is a 400.
-  local ok, req = pcall(get_client().request, get_client(), args.id)
+  local c = get_client()
+  local ok, req = pcall(c.request, c, args.id)
   if not ok or type(args.code) ~= "string" then
     return answer(400, { error = "invalid_params", message = "give one id (a request_id) and one code" })
   end
