@@ -446,7 +446,7 @@ function M.number_verification(client, opts)
     errors.misuse(op, "the client needs application_id and a private key (the app JWT)")
   end
   local store = opts.state_store
-  store_mod.check_shared(op, "state_store", store)
+  store_mod._check_shared(op, "state_store", store)
   if store == nil then
     store = default_stores[client] or store_mod.memory()
     default_stores[client] = store

@@ -560,12 +560,16 @@ local function driver(op)
   return mod, socket
 end
 
--- store.redis{ host = "127.0.0.1", port = 6379, password =, db = 0,
---   prefix = "vonage:", timeout_ms = 1000, pool_size = 32 } -> store
--- Shared by every process that reaches the same Redis (7, or 6.2 for
+--- A store shared by every process that reaches the same Redis (7, or 6.2 for
 -- GETDEL). Inside nginx on cosockets with a keepalive pool of pool_size per
--- worker; elsewhere blocking (the call waits for Redis, up to timeout_ms):
--- a game loop keeps the memory store.
+-- worker; elsewhere blocking on Debian's lua-redis (the call waits for Redis,
+-- up to timeout_ms): a game loop keeps the memory store. Keys are prefix ..
+-- hex SHA-256 of the real key; a Redis that does not answer in time gives
+-- `store_unavailable`. The password is never shown by tostring or an error.
+-- @tparam[opt] table opts `host` ("127.0.0.1"), `port` (6379), `password`, `db` (0),
+-- `prefix` ("vonage:"), `timeout_ms` (1000), `pool_size` (32)
+-- @treturn store
+-- @usage local store = vonage.store.redis { host = "127.0.0.1", password = os.getenv("REDIS_PASSWORD") }
 function M.redis(opts)
   local op = "vonage.store.redis"
   opts = opts or {}
@@ -613,23 +617,22 @@ end
 -- Whether a store keeps its entries inside one process (the memory store);
 -- every other store (shared_dict, redis, one of the application's) is taken
 -- to be shared.
-function M.is_per_process(store)
+function M._is_per_process(store)
   return store == nil or getmetatable(store) == Memory
 end
 
--- check_shared(op, name, store): inside nginx with several workers, raises
+-- _check_shared(op, name, store), for the library: inside nginx with several workers, raises
 -- unless the store is shared by them: a per-worker store would let a
 -- redelivered webhook run twice, or lose a state to the other worker.
-function M.check_shared(op, name, store)
+function M._check_shared(op, name, store)
   local ngx = rawget(_G, "ngx")
   local worker = ngx and ngx.worker
-  if not (worker and worker.count) or worker.count() <= 1 or not M.is_per_process(store) then return end
+  if not (worker and worker.count) or worker.count() <= 1 or not M._is_per_process(store) then return end
   errors.misuse(op, format("nginx runs %d workers, and a memory %s would be one per worker: give %s = "
     .. "vonage.store.shared_dict(ngx.shared.NAME) (with `lua_shared_dict NAME 10m;` in nginx.conf), or "
     .. "vonage.store.redis{...} when several hosts share the work", worker.count(), name, name))
 end
 
--- check(op, name, store, "put", "take") raises unless store has those methods.
 --- Raises unless store has the named methods: how the library checks a store you give it.
 -- @string op the operation named in the message
 -- @string name the option named in the message

@@ -92,7 +92,7 @@ local function check_options(op, opts)
     errors.misuse(op, format("max_ahead must be between %d and %d seconds", MAX_AHEAD.min, MAX_AHEAD.max))
   end
   if opts.replay_store ~= nil then store_mod.check(op, "replay_store", opts.replay_store, "add", "delete") end
-  store_mod.check_shared(op, "replay_store", opts.replay_store)
+  store_mod._check_shared(op, "replay_store", opts.replay_store)
 end
 
 -- -------------------------------------------------------------------------
