@@ -12,6 +12,8 @@ local APP_ID = "0f6a5d3e-sandbox-spec"
 local API_KEY, API_SECRET = "spec-key", "spec-secret"
 local PROBLEM = "application/problem+json"
 local VERIFY_ERRORS = "https://www.developer.vonage.com/api-errors/verify#"
+local INVALID_PARAMS = "https://developer.vonage.com/en/api-errors#invalid-params" -- the async guide's
+local NOT_FOUND = "https://developer.vonage.com/api-errors#not-found"             -- the SDK fixtures'
 
 -- request(method, path[, body[, headers]]) -> status, decoded body, headers, raw body
 local function request(method, path, body, headers)
@@ -201,7 +203,7 @@ describe("vonage_sandbox", function()
   end)
 
   describe("Verify v2", function()
-    it("answers invalid input with 422 and one invalid_parameters entry per problem", function()
+    it("answers invalid input with the guide's 422: 0-based step names, one entry per problem", function()
       local status, body, headers = request("POST", "/v2/verify", {
         brand = "AC:ME",
         workflow = { { channel = "sms", to = "+447700900000" }, { channel = "silent_auth", to = "447700900000" } },
@@ -209,28 +211,123 @@ describe("vonage_sandbox", function()
       }, basic(API_KEY, API_SECRET))
       assert.are.equal(422, status)
       assert.are.equal(PROBLEM, headers["content-type"])
-      assert.are.equal(VERIFY_ERRORS .. "invalid-params", body.type)
+      assert.are.equal(INVALID_PARAMS, body.type)
       assert.are.equal("Invalid params", body.title)
+      assert.are.equal("The value of one or more parameters is invalid", body.detail)
       assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", body.instance)
-      local names = {}
-      for _, p in ipairs(body.invalid_parameters) do
-        names[#names + 1] = p.name
-        assert.are.equal("string", type(p.reason))
-      end
-      assert.are.same({ "brand", "workflow[0].to", "workflow[1].channel", "code_length" }, names)
+      assert.are.same({
+        { name = "brand", reason = "must match ^[^/{}:$]*$" },
+        { name = "workflow[0]", reason = "`to` Phone number is invalid" },
+        { name = "workflow[1]", reason = "`channel` silent_auth can only be the first channel of a workflow" },
+        { name = "code_length", reason = "must be an integer between 4 and 10" },
+      }, body.invalid_parameters)
     end)
 
-    it("refuses a second verification to a number in flight with 409 and its request_id", function()
+    -- Raw JSON, so a client that stopped checking these locally is caught.
+    it("refuses what the API refuses: unknown fields, bad types, channel rules, a template without sms/rcs", function()
+      local template = "4ed3027d-8762-44a0-aa3f-c393717413a4"
+      local cases = {
+        { { colour = "red" }, nil, { name = "colour", reason = "is not a parameter of this request" } },
+        { { fraud_check = "no" }, nil, { name = "fraud_check", reason = "must be a boolean" } },
+        { {}, { channel = "sms", to = "447700900000", priority = 1 },
+          { name = "workflow[0]", reason = "`priority` is not a field of the sms channel" } },
+        { {}, { channel = "sms", to = "447700900000", app_hash = "short" },
+          { name = "workflow[0]", reason = "`app_hash` must be an Android app hash of 11 characters" } },
+        { {}, { channel = "sms", to = "447700900000", from = "A-C-M-E" },
+          { name = "workflow[0]", reason = "`from` must be a sender id of 1 to 15 letters, digits or spaces" } },
+        { {}, { channel = "sms", to = "447700900000", entity_id = "12ab" },
+          { name = "workflow[0]", reason = "`entity_id` must be 1 to 20 digits" } },
+        { {}, { channel = "sms", to = "447700900000", content_id = ("1"):rep(21) },
+          { name = "workflow[0]", reason = "`content_id` must be 1 to 20 digits" } },
+        { {}, { channel = "whatsapp", to = "447700900000", mode = "telepathy" },
+          { name = "workflow[0]", reason = "`mode` must be one of: otp_code, zero_tap" } },
+        { {}, { channel = "voice", to = "447700900000", redirect_url = "https://app.example/" },
+          { name = "workflow[0]", reason = "`redirect_url` is not a field of the voice channel" } },
+        { { template_id = template }, { channel = "voice", to = "447700900000" },
+          { name = "template_id", reason = "works only when a channel of the workflow is sms or rcs" } },
+      }
+      for i, case in ipairs(cases) do
+        local body = { brand = "ACME", workflow = { case[2] or { channel = "sms", to = "447700900000" } } }
+        for k, v in pairs(case[1]) do body[k] = v end
+        local status, answer = request("POST", "/v2/verify", body, basic(API_KEY, API_SECRET))
+        assert.are.equal(422, status, "case " .. i)
+        assert.are.same({ case[3] }, answer.invalid_parameters, "case " .. i)
+      end
+      -- The rules' good values pass; a template needs one sms or rcs step, not all.
+      local created_status, created = request("POST", "/v2/verify/templates", { name = "spec-template" },
+        basic(API_KEY, API_SECRET))
+      assert.are.equal(200, created_status)
+      local status, started = request("POST", "/v2/verify", {
+        brand = "ACME", fraud_check = false, template_id = created.template_id,
+        workflow = {
+          { channel = "sms", to = "447700900001", app_hash = "FA+9qCX9VSu", from = "ACME", entity_id = "1",
+            content_id = "2" },
+          { channel = "whatsapp", to = "447700900001", mode = "zero_tap" },
+        },
+      }, basic(API_KEY, API_SECRET))
+      assert.are.equal(202, status)
+      assert.matches("^%x+%-", started.request_id)
+    end)
+
+    it("refuses a second verification to a number in flight with the live 409 #conflict and its request_id", function()
       local _, first = start("447700900200")
       local status, body = start("447700900200")
       assert.are.equal(409, status)
-      assert.are.equal(VERIFY_ERRORS .. "concurrent", body.type)
+      -- The body of the SDK fixtures (vonage-python-sdk verify2/error_conflict.json).
+      assert.are.equal(VERIFY_ERRORS .. "conflict", body.type)
       assert.are.equal("Conflict", body.title)
       assert.are.equal("Concurrent verifications to the same number are not allowed.", body.detail)
       assert.are.equal(first.request_id, body.request_id)
-      -- Cancelling frees the number.
+      -- Cancelling (30 s on) frees the number.
+      request("POST", "/_sandbox/clock", { advance = 30 })
       assert.are.equal(204, (request("DELETE", "/v2/verify/" .. first.request_id, nil, basic(API_KEY, API_SECRET))))
       assert.are.equal(202, (start("447700900200")))
+    end)
+
+    it("refuses a cancel in the first 30 s of the virtual clock and after the second event", function()
+      local auth = basic(API_KEY, API_SECRET)
+      local _, started = start("447700900210", { channel_timeout = 60 })
+      local path = "/v2/verify/" .. started.request_id
+      request("POST", "/_sandbox/clock", { advance = 29 })
+      local status, body = request("DELETE", path, nil, auth)
+      assert.are.equal(409, status)
+      assert.are.equal(VERIFY_ERRORS .. "conflict", body.type)
+      assert.are.equal("Verification cannot be cancelled in the first 30 seconds after it started", body.detail)
+      local _, stored = request("GET", "/_sandbox/requests/" .. started.request_id)
+      assert.are.equal("in_progress", stored.status)
+      -- The voice call is the second event: too late now.
+      request("POST", "/_sandbox/clock", { advance = 31 })
+      status, body = request("DELETE", path, nil, auth)
+      assert.are.equal(409, status)
+      assert.are.equal(VERIFY_ERRORS .. "conflict", body.type)
+      assert.are.equal("Verification cannot be cancelled after the second event", body.detail)
+      -- Between the two, the cancel is taken.
+      local _, other = start("447700900211", { channel_timeout = 60 })
+      request("POST", "/_sandbox/clock", { advance = 30 })
+      assert.are.equal(204, (request("DELETE", "/v2/verify/" .. other.request_id, nil, auth)))
+    end)
+
+    it("lets the demo switch relax the 30 s, until a reset", function()
+      local auth = basic(API_KEY, API_SECRET)
+      local status, settings = request("POST", "/_sandbox/settings", { cancel_after = 0 })
+      assert.are.equal(200, status)
+      assert.are.same({ cancel_after = 0 }, settings)
+      local _, started = start("447700900220")
+      assert.are.equal(204, (request("DELETE", "/v2/verify/" .. started.request_id, nil, auth)))
+      assert.are.equal(422, (request("POST", "/_sandbox/settings", { cancel_after = 31 })))
+      assert.are.equal(422, (request("POST", "/_sandbox/settings", { cancel_before = 0 })))
+      request("POST", "/_sandbox/reset")
+      local _, after = request("GET", "/_sandbox/settings")
+      assert.are.same({ cancel_after = 30 }, after)
+    end)
+
+    it("answers a request it does not know with the SDK fixtures' 404", function()
+      local id = "091e717f-8715-41a0-a3f0-cc04912deaa1"
+      local status, body = request("POST", "/v2/verify/" .. id, { code = "1234" }, basic(API_KEY, API_SECRET))
+      assert.are.equal(404, status)
+      assert.are.equal(NOT_FOUND, body.type)
+      assert.are.equal("Not Found", body.title)
+      assert.are.equal("Request '" .. id .. "' was not found or it has been verified already.", body.detail)
     end)
 
     it("falls back to the next channel when channel_timeout passes on the virtual clock, then expires", function()
@@ -250,7 +347,7 @@ describe("vonage_sandbox", function()
       local status, body = request("POST", "/v2/verify/" .. started.request_id,
         { code = messages[1].code }, basic(API_KEY, API_SECRET))
       assert.are.equal(404, status)
-      assert.are.equal(VERIFY_ERRORS .. "request-not-found", body.type)
+      assert.are.equal(NOT_FOUND, body.type)
     end)
 
     it("terminates the workflow on the third wrong code", function()

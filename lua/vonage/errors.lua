@@ -62,6 +62,7 @@ local by_slug = {
   ["invalid-code"] = "invalid_code",
   ["request-not-found"] = "not_found",
   ["concurrent"] = "concurrent",
+  ["conflict"] = "concurrent", -- the live API's slug for the start's 409 (SDK fixtures)
   ["no-code"] = "no_code",
   ["no-more-workflows"] = "no_more_workflows",
   ["no-workflows"] = "no_more_workflows",

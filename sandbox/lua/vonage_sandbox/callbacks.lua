@@ -252,10 +252,15 @@ function M.summary(req)
     }
 end
 
+-- Ends that get a status event (the reference's event statuses; rejected is
+-- the fraud check's refusal).
+local EVENT_STATUSES = { completed = true, failed = true, rejected = true }
+
 -- request_finished(req): verify.lua calls this once a request has ended;
--- a completed or failed step gets its event, every end but a cancel a summary.
+-- a completed, failed or rejected request gets its event, every end but a
+-- cancel or a rejection a summary.
 function M.request_finished(req)
-    if req.status == "completed" or req.status == "failed" then
+    if EVENT_STATUSES[req.status] then
         M.emit(req, M.status_event(req, req.status, req.finalized_at))
     end
     if SUMMARY_STATUSES[req.status] then
