@@ -14,6 +14,8 @@ local PROBLEM = "application/problem+json"
 local VERIFY_ERRORS = "https://www.developer.vonage.com/api-errors/verify#"
 local INVALID_PARAMS = "https://developer.vonage.com/en/api-errors#invalid-params" -- the async guide's
 local NOT_FOUND = "https://developer.vonage.com/api-errors#not-found"             -- the SDK fixtures'
+local NV_SCOPE = "dpv:FraudPreventionAndDetection#number-verification-verify-read"
+local ISO8601 = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.000Z$"
 
 -- request(method, path[, body[, headers]]) -> status, decoded body, headers, raw body
 local function request(method, path, body, headers)
@@ -361,6 +363,113 @@ describe("vonage_sandbox", function()
       assert.are.equal(VERIFY_ERRORS .. "expired", body.type)
       -- Even the right code is too late now.
       assert.are.equal(410, (request("POST", path, { code = outbox("447700900400")[1].code }, auth)))
+    end)
+  end)
+
+  describe("statuses and events", function()
+    -- Events go to requests made with the application JWT.
+    local function start_jwt(workflow, extra)
+      local body = { brand = "ACME", workflow = workflow }
+      for k, v in pairs(extra or {}) do body[k] = v end
+      return request("POST", "/v2/verify", body, bearer((jwt())))
+    end
+
+    local function events(n)
+      local out = {}
+      for i, got in ipairs(H.sunk(n)) do out[i] = cjson.decode(got.body) end
+      return out
+    end
+
+    before_each(function()
+      assert.are.equal(200, (request("POST", "/_sandbox/callbacks",
+        { url = BASE .. "/_sink/hook", signature_secret = "sandbox-spec-signature-secret" })))
+    end)
+
+    it("sends silent_auth expired when the 60 s step times out, then falls back", function()
+      local _, started = start_jwt({ { channel = "silent_auth", to = "447700900500" },
+                                      { channel = "sms", to = "447700900500" } })
+      request("POST", "/_sandbox/clock", { advance = 60 })
+      local got = events(2)
+      assert.are.same({ "action_pending", "expired" }, { got[1].status, got[2].status })
+      assert.are.equal("silent_auth", got[2].channel)
+      assert.are.equal(started.request_id, got[2].request_id)
+      assert.matches(ISO8601, got[2].finalized_at)
+      assert.is_nil(got[1].finalized_at) -- action_pending ends nothing
+      assert.are.equal(1, #outbox("447700900500", "sms"))
+      local _, stored = request("GET", "/_sandbox/requests/" .. started.request_id)
+      assert.are.equal("expired", stored.workflow[1].status)
+      assert.are.equal("sms", stored.channel)
+    end)
+
+    it("rejects the fraud-check test number at once with a rejected event, unless fraud_check is false", function()
+      local status, started = start_jwt({ { channel = "sms", to = "447700900666" } })
+      assert.are.equal(202, status)
+      local got = events(1)
+      assert.are.same({ "event", "sms", "rejected", started.request_id },
+        { got[1].type, got[1].channel, got[1].status, got[1].request_id })
+      assert.matches(ISO8601, got[1].finalized_at)
+      assert.are.same({}, outbox("447700900666"))
+      local _, stored = request("GET", "/_sandbox/requests/" .. started.request_id)
+      assert.are.equal("rejected", stored.status)
+      -- Finished: no check, and the number is free again.
+      assert.are.equal(404, (request("POST", "/v2/verify/" .. started.request_id, { code = "1234" },
+        bearer((jwt())))))
+      assert.are.equal(202, (start_jwt({ { channel = "sms", to = "447700900666" } }, { fraud_check = false })))
+      assert.are.equal(1, #outbox("447700900666"))
+    end)
+
+    it("puts finalized_at on the completed and the failed event", function()
+      local _, done = start_jwt({ { channel = "sms", to = "447700900510" } })
+      local code = outbox("447700900510")[1].code
+      assert.are.equal(200, (request("POST", "/v2/verify/" .. done.request_id, { code = code }, bearer((jwt())))))
+      local _, failed = start_jwt({ { channel = "sms", to = "447700900511" } })
+      for _, wrong in ipairs({ "0000x", "0000y", "0000z" }) do
+        request("POST", "/v2/verify/" .. failed.request_id, { code = wrong }, bearer((jwt())))
+      end
+      local got = events(4) -- each event, then its summary
+      assert.are.same({ "event", "summary", "event", "summary" },
+        { got[1].type, got[2].type, got[3].type, got[4].type })
+      assert.are.same({ done.request_id, "completed", failed.request_id, "failed" },
+        { got[1].request_id, got[1].status, got[3].request_id, got[3].status })
+      assert.matches(ISO8601, got[1].finalized_at)
+      assert.matches(ISO8601, got[3].finalized_at)
+    end)
+  end)
+
+  describe("Network Enablement", function()
+    local REDIRECT = "https://app.example/callback"
+
+    local function enable(number)
+      return request("POST", "/v0.1/network-enablement",
+        { phone_number = number, scopes = { NV_SCOPE }, state = "spec-state-0123" }, bearer((jwt())))
+    end
+
+    before_each(function()
+      assert.are.equal(200, (request("POST", "/_sandbox/redirect_uris",
+        { application_id = APP_ID, redirect_uri = REDIRECT })))
+    end)
+
+    it("answers the documented shape: app_url null, auth_url, requires_carrier_network", function()
+      local status, body, _, raw = enable("+447700900000")
+      assert.are.equal(200, status)
+      local scope = body.scopes[NV_SCOPE]
+      assert.are.equal(cjson.null, scope.app_url)
+      assert.truthy(raw:find('"app_url":null', 1, true))
+      assert.is_true(scope.requires_carrier_network)
+      assert.truthy(scope.auth_url:find("state=spec%-state%-0123"))
+    end)
+
+    it("refuses the allowlist test number in the scope's own error, with its error_type", function()
+      local status, body = enable("+447700900402")
+      assert.are.equal(200, status)
+      assert.are.same({ error = { status = 403, error_type = "Forbidden", title = "Forbidden",
+        detail = "Blocked by allowlist" } }, body.scopes[NV_SCOPE])
+    end)
+
+    it("refuses a number on no supported network at the pre-check", function()
+      local status, body = enable("+447700900406")
+      assert.are.equal(422, status)
+      assert.are.same({ 422, "SERVICE_NOT_APPLICABLE" }, { body.status, body.code })
     end)
   end)
 end)
