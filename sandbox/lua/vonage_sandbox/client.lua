@@ -65,8 +65,9 @@ end
 function Client:health() return self:call("GET", "/_sandbox/health") end
 
 -- Forgets every verification, message, log entry, fault, setting, and every
--- application and account but those registered with keep.
-function Client:reset() return self:call("POST", "/_sandbox/reset") end
+-- application, account and callback setting but those registered with keep
+-- (all = true: those too).
+function Client:reset(all) return self:call("POST", "/_sandbox/reset", all and { all = true } or nil) end
 
 -- keep = true: a reset keeps this one (the REPL's, from `make sandbox-start`).
 function Client:register_application(application_id, public_key_pem, keep)

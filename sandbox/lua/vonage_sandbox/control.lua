@@ -39,9 +39,21 @@ local function health()
     return 200, { ok = true }
 end
 
--- POST /_sandbox/reset
+-- POST /_sandbox/reset [{ all = true }]: all also forgets what was kept
 local function reset()
-    state.reset()
+    ngx.req.read_body()
+    local body = {}
+    if (ngx.req.get_body_data() or "") ~= "" then
+        local why
+        body, why = http.read_object()
+        if not body then
+            return invalid("body", why)
+        end
+    end
+    if body.all ~= nil and type(body.all) ~= "boolean" then
+        return invalid("all", "must be a boolean")
+    end
+    state.reset(body.all)
     return 200, { ok = true }
 end
 

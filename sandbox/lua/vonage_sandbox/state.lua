@@ -11,7 +11,7 @@ local M = {}
 
 -- Applications and accounts registered with keep = true (the REPL's, from
 -- `make sandbox-start`): a reset keeps them, so a REPL's client still works.
-local kept_applications, kept_accounts = {}, {}
+local kept_applications, kept_accounts, kept_callback = {}, {}, nil
 
 -- keep_application(id, entry) / keep_account(key, secret): register for good
 function M.keep_application(application_id, entry)
@@ -24,6 +24,12 @@ function M.keep_account(api_key, api_secret)
     M.accounts[api_key] = api_secret
 end
 
+-- keep_callback(config): the callback settings (its signature secret) survive a reset
+function M.keep_callback(config)
+    kept_callback = config
+    M.callback = config
+end
+
 local function copy(t)
     local out = {}
     for k, v in pairs(t) do
@@ -32,10 +38,13 @@ local function copy(t)
     return out
 end
 
--- reset(): forget everything, as if the sandbox had just started, but the
--- kept credentials. Later features add their own tables here, so one reset
--- clears them too.
-function M.reset()
+-- reset([all]): forget everything, as if the sandbox had just started, but
+-- the kept credentials (all: those too). Later features add their own
+-- tables here, so one reset clears them too.
+function M.reset(all)
+    if all then
+        kept_applications, kept_accounts, kept_callback = {}, {}, nil
+    end
     M.requests = {}     -- request_id -> verification record (verify.lua)
     M.active = {}       -- request_id -> record, while it is in progress
     M.outbox = {}       -- messages "sent" to users, oldest first
@@ -54,7 +63,7 @@ function M.reset()
     M.silent_auth = {}  -- check_url chain token -> session (silent_auth.lua)
     M.templates = {}    -- custom templates, oldest first, with their fragments (templates.lua)
     M.template_switches = { forbidden = false, endless_next = false }
-    M.callback = nil    -- callback URL and signing settings (callbacks.lua)
+    M.callback = kept_callback -- callback URL and signing settings (callbacks.lua)
     M.deliveries = {}   -- every callback delivery, oldest first (callbacks.lua)
     M.callback_queue = {} -- deliveries waiting for the delivery timer
     M.sink = {}         -- what POST /_sink/... received
