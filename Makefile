@@ -37,7 +37,7 @@ DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev 
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2 \
             redis-server lua-nginx-redis lua-redis
 
-.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-stop fuzz \
+.PHONY: all build deps demo test asan valgrind lint rock bench clean sandbox-start sandbox-env sandbox-stop fuzz \
         oom tsan install uninstall deb example-openresty example-openresty-stop doc
 
 all: build
@@ -188,8 +188,13 @@ rock: deps
 	@sh scripts/check-rock
 
 # A sandbox that stays up for the REPL:  eval "$$(make -s sandbox-start)"
+# (when one runs already, it prints that one's exports: a second terminal attaches)
 sandbox-start: deps build
 	@sh scripts/sandbox-dev start
+
+# The running REPL sandbox's exports, for another terminal:  eval "$$(make -s sandbox-env)"
+sandbox-env:
+	@sh scripts/sandbox-dev env
 
 sandbox-stop:
 	@sh scripts/sandbox-dev stop

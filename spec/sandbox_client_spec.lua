@@ -72,6 +72,50 @@ describe("vonage_sandbox.client", function()
     assert.equal("device_get: not a URL of this sandbox: http://192.0.2.1/device/hop", msg)
   end)
 
+  it("keeps what was registered with keep through a reset, and forgets it on reset(true)", function()
+    local sandbox = client.new(H.url)
+    finally(function() assert(sandbox:reset(true)); H.reset() end)
+    local APP, SECRET = "kept-app-0001", "kept-signature-secret-0001"
+    assert.same({ application_id = APP, keep = true }, sandbox:register_application(APP, H.read(H.pub_path), true))
+    assert.same({ api_key = "keptkey1", keep = true }, sandbox:register_account("keptkey1", "kept-secret", true))
+    assert(sandbox:set_callbacks { url = H.url .. "/_sink/kept", signature_secret = SECRET, keep = true })
+    assert(sandbox:reset())
+    local repl = require("vonage").client { application_id = APP, private_key_path = H.key_path, api_host = H.url }
+    local req = assert(repl:start_verification { brand = "ACME",
+                                                 workflow = { { channel = "sms", to = "447700900331" } } })
+    assert(req:check(sandbox:last_code("447700900331")))
+    local got = H.sunk(1)[1]
+    assert.equal("/_sink/kept", got.path)
+    local event = assert(require("vonage").webhook.verify(got.body, got.authorization,
+                                                          { signature_secret = SECRET }))
+    assert.equal(req.request_id, event.request_id)
+    local basic = require("vonage").client { api_key = "keptkey1", api_secret = "kept-secret", api_host = H.url }
+    assert(basic:start_verification { brand = "ACME", workflow = { { channel = "sms", to = "447700900332" } } })
+    assert(sandbox:reset(true))
+    local refused, _, err = repl:start_verification { brand = "ACME",
+                                                      workflow = { { channel = "sms", to = "447700900333" } } }
+    assert.is_nil(refused)
+    assert.equal(401, err.status)
+  end)
+
+  it("relaxes the 30 s before a cancel with set_cancel_after, until a reset", function()
+    local sandbox = client.new(H.url)
+    assert.same({ cancel_after = 30 }, sandbox:settings())
+    local c = H.client()
+    local req = assert(c:start_verification { brand = "ACME", workflow = { { channel = "sms", to = "447700900341" } } })
+    local ok, msg, err = req:cancel()
+    assert.is_nil(ok)
+    assert.equal(409, err.status)
+    assert.truthy(msg:find("cannot be cancelled in the first 30 seconds", 1, true), msg)
+    assert.same({ cancel_after = 0 }, sandbox:set_cancel_after(0))
+    assert.is_true(req:cancel())
+    local none, why = sandbox:set_cancel_after(31)
+    assert.is_nil(none)
+    assert.truthy(why:find("HTTP 422", 1, true), why)
+    assert(sandbox:reset())
+    assert.same({ cancel_after = 30 }, sandbox:settings())
+  end)
+
   it("raises when it has no URL", function()
     local out, ok = run_alone([[
       local c = require "vonage_sandbox.client"
@@ -107,5 +151,34 @@ describe("the sandbox tree", function()
     files:close()
     assert.is_true(seen >= 14, "found " .. seen .. " files")
     assert.same({}, offenders)
+  end)
+end)
+
+describe("make sandbox-start", function()
+  -- sandbox-dev in a build root of its own: `start` twice and `env` print the
+  -- same exports (a second terminal attaches), with every host the sandbox.
+  it("prints the running sandbox's exports again instead of restarting it, every host included", function()
+    local root = os.tmpname()
+    os.remove(root)
+    local function dev(command)
+      -- Without the sanitizer runtimes: the launcher's curl hangs with them preloaded.
+      local p = assert(io.popen(("cd %s && env -u LD_PRELOAD -u SANITIZE VN_BUILD_ROOT=%s sh scripts/sandbox-dev %s"
+        .. " 2>&1; echo \"exit=$?\""):format(H.ROOT, root, command)))
+      local out = p:read("*a")
+      p:close()
+      return out
+    end
+    finally(function() dev("stop"); os.execute("rm -rf " .. root) end)
+    local first = dev("start")
+    assert.truthy(first:find("exit=0\n$"), first)
+    assert.equal(first, dev("start"))
+    assert.equal(first, dev("env"))
+    local url = first:match("export VONAGE_SANDBOX_URL='([^']+)'")
+    assert.truthy(url, first)
+    assert.truthy(first:find("export VONAGE_NETWORK_HOST='" .. url .. "'", 1, true), first)
+    assert.truthy(first:find("export VONAGE_OIDC_HOST='" .. url .. "'", 1, true), first)
+    assert.truthy(first:find("export VONAGE_SIGNATURE_SECRET='dev%-signature%-%x+'"), first)
+    dev("stop")
+    assert.truthy(dev("env"):find("no REPL sandbox is running.*exit=1\n$"))
   end)
 end)

@@ -252,10 +252,15 @@ function M.summary(req)
     }
 end
 
+-- Ends that get a status event (the reference's event statuses; rejected is
+-- the fraud check's refusal).
+local EVENT_STATUSES = { completed = true, failed = true, rejected = true }
+
 -- request_finished(req): verify.lua calls this once a request has ended;
--- a completed or failed step gets its event, every end but a cancel a summary.
+-- a completed, failed or rejected request gets its event, every end but a
+-- cancel or a rejection a summary.
 function M.request_finished(req)
-    if req.status == "completed" or req.status == "failed" then
+    if EVENT_STATUSES[req.status] then
         M.emit(req, M.status_event(req, req.status, req.finalized_at))
     end
     if SUMMARY_STATUSES[req.status] then
@@ -269,7 +274,7 @@ end
 
 local invalid = problem.invalid
 
--- POST /_sandbox/callbacks { url, signature_secret [, api_key] [, max_attempts] }
+-- POST /_sandbox/callbacks { url, signature_secret [, api_key] [, max_attempts] [, keep] }
 local function configure(_, body)
     local host, port, path = parse_url(body.url)
     if not host then
@@ -288,11 +293,19 @@ local function configure(_, body)
             or max_attempts < 1 or max_attempts > 10 then
         return invalid("max_attempts", "must be an integer between 1 and 10")
     end
-    state.callback = {
+    if body.keep ~= nil and type(body.keep) ~= "boolean" then
+        return invalid("keep", "must be a boolean")
+    end
+    local config = {
         url = body.url, host = host, port = port, path = path,
         signature_secret = secret, api_key = api_key, max_attempts = max_attempts,
     }
-    return 200, { url = body.url, api_key = api_key, max_attempts = max_attempts }
+    if body.keep then
+        state.keep_callback(config) -- the REPL's: a reset keeps it
+    else
+        state.callback = config
+    end
+    return 200, { url = body.url, api_key = api_key, max_attempts = max_attempts, keep = body.keep == true }
 end
 
 -- A delivery as the control API shows it: everything but the token.

@@ -64,16 +64,28 @@ end
 
 function Client:health() return self:call("GET", "/_sandbox/health") end
 
--- Forgets every verification, message, log entry, fault, application and account.
-function Client:reset() return self:call("POST", "/_sandbox/reset") end
+-- Forgets every verification, message, log entry, fault, setting, and every
+-- application, account and callback setting but those registered with keep
+-- (all = true: those too).
+function Client:reset(all) return self:call("POST", "/_sandbox/reset", all and { all = true } or nil) end
 
-function Client:register_application(application_id, public_key_pem)
+-- keep = true: a reset keeps this one (the REPL's, from `make sandbox-start`).
+function Client:register_application(application_id, public_key_pem, keep)
     return self:call("POST", "/_sandbox/applications",
-                     { application_id = application_id, public_key = public_key_pem })
+                     { application_id = application_id, public_key = public_key_pem, keep = keep })
 end
 
-function Client:register_account(api_key, api_secret)
-    return self:call("POST", "/_sandbox/accounts", { api_key = api_key, api_secret = api_secret })
+function Client:register_account(api_key, api_secret, keep)
+    return self:call("POST", "/_sandbox/accounts", { api_key = api_key, api_secret = api_secret, keep = keep })
+end
+
+-- The demo switches: cancel_after (seconds, default 30, the reference's rule).
+function Client:settings() return self:call("GET", "/_sandbox/settings") end
+
+-- Lets a verification be cancelled `seconds` (0..30) after its start instead
+-- of the reference's 30, until the next reset.
+function Client:set_cancel_after(seconds)
+    return self:call("POST", "/_sandbox/settings", { cancel_after = seconds })
 end
 
 -- The messages "sent" to a number (every number when nil), oldest first, each with its code.

@@ -8,7 +8,7 @@ local problem = require "vonage_sandbox.problem"
 local state = require "vonage_sandbox.state"
 
 local ngx = ngx
-local type, ipairs = type, ipairs
+local type, ipairs, pairs = type, ipairs, pairs
 local floor = math.floor
 
 local M = {}
@@ -39,9 +39,21 @@ local function health()
     return 200, { ok = true }
 end
 
--- POST /_sandbox/reset
+-- POST /_sandbox/reset [{ all = true }]: all also forgets what was kept
 local function reset()
-    state.reset()
+    ngx.req.read_body()
+    local body = {}
+    if (ngx.req.get_body_data() or "") ~= "" then
+        local why
+        body, why = http.read_object()
+        if not body then
+            return invalid("body", why)
+        end
+    end
+    if body.all ~= nil and type(body.all) ~= "boolean" then
+        return invalid("all", "must be a boolean")
+    end
+    state.reset(body.all)
     return 200, { ok = true }
 end
 
@@ -57,8 +69,16 @@ local function register_application(_, body)
     if not pkey then
         return invalid("public_key", why)
     end
-    state.applications[body.application_id] = { public_key = body.public_key, pkey = pkey }
-    return 200, { application_id = body.application_id }
+    if body.keep ~= nil and type(body.keep) ~= "boolean" then
+        return invalid("keep", "must be a boolean")
+    end
+    local entry = { public_key = body.public_key, pkey = pkey }
+    if body.keep then
+        state.keep_application(body.application_id, entry)
+    else
+        state.applications[body.application_id] = entry
+    end
+    return 200, { application_id = body.application_id, keep = body.keep == true }
 end
 
 -- POST /_sandbox/accounts { api_key, api_secret }
@@ -69,8 +89,15 @@ local function register_account(_, body)
     if not non_empty_string(body.api_secret) then
         return invalid("api_secret", "must be a non-empty string")
     end
-    state.accounts[body.api_key] = body.api_secret
-    return 200, { api_key = body.api_key }
+    if body.keep ~= nil and type(body.keep) ~= "boolean" then
+        return invalid("keep", "must be a boolean")
+    end
+    if body.keep then
+        state.keep_account(body.api_key, body.api_secret)
+    else
+        state.accounts[body.api_key] = body.api_secret
+    end
+    return 200, { api_key = body.api_key, keep = body.keep == true }
 end
 
 -- GET /_sandbox/outbox[?to=...][&channel=...]
@@ -93,6 +120,29 @@ local function advance_clock(_, body)
     end
     state.advance(seconds)
     return clock()
+end
+
+-- GET /_sandbox/settings
+local function settings()
+    return 200, state.settings
+end
+
+-- POST /_sandbox/settings { cancel_after = 0..30 }: relax the reference's
+-- rules for quick demos (cancel_after 0: cancel at once). A reset restores them.
+local function change_settings(_, body)
+    for name in pairs(body) do
+        if state.settings[name] == nil then
+            return invalid(name, "is not a setting")
+        end
+    end
+    local after = body.cancel_after
+    if after ~= nil and not (type(after) == "number" and after == floor(after) and after >= 0 and after <= 30) then
+        return invalid("cancel_after", "must be an integer number of seconds from 0 to 30")
+    end
+    if after ~= nil then
+        state.settings.cancel_after = after
+    end
+    return settings()
 end
 
 -- GET /_sandbox/requests/:id
@@ -137,6 +187,8 @@ M.routes = {
     { "GET", "^/_sandbox/outbox$", outbox },
     { "GET", "^/_sandbox/clock$", clock },
     { "POST", "^/_sandbox/clock$", http.with_body(advance_clock) },
+    { "GET", "^/_sandbox/settings$", settings },
+    { "POST", "^/_sandbox/settings$", http.with_body(change_settings) },
     { "GET", "^/_sandbox/requests/([^/]+)$", request_state },
     { "GET", "^/_sandbox/log$", log },
     { "POST", "^/_sandbox/faults$", http.with_body(add_fault) },

@@ -26,6 +26,15 @@ local TEST_NUMBERS = {
     ["+447700900404"] = { device_number = "+447700900405" }, -- the SIM holds another number
 }
 
+-- phone_number -> what Network Enablement answers instead of an auth_url:
+-- a scope refused for this number (200, the error in the scope's entry), or
+-- the pre-check finding no supported network (a CAMARA 422).
+local ENABLEMENT_NUMBERS = {
+    ["+447700900402"] = { scope_error = { status = 403, error_type = "Forbidden", title = "Forbidden",
+        detail = "Blocked by allowlist" } },
+    ["+447700900406"] = { unsupported = true },
+}
+
 local function is_e164(v)
     return type(v) == "string" and v:find("^%+[1-9]%d+$") ~= nil and #v >= 8 and #v <= 16
 end
@@ -211,6 +220,15 @@ local function network_enablement(ctx)
     if not redirect_uri then
         return camara(400, "INVALID_ARGUMENT", "the application has no redirect URI registered")
     end
+    -- The "smart validation": the number must be on a network that supports the API.
+    local test = ENABLEMENT_NUMBERS[body.phone_number] or {}
+    if test.unsupported then
+        return camara(422, "SERVICE_NOT_APPLICABLE",
+            "The phone number is not on a mobile network that supports Number Verification")
+    end
+    if test.scope_error then
+        return 200, { scopes = { [SCOPE] = { error = test.scope_error } } }
+    end
     local auth_url = http.base_url() .. "/oauth2/auth?" .. query({
         { "client_id", application_id },
         { "response_type", "code" },
@@ -219,7 +237,9 @@ local function network_enablement(ctx)
         { "state", body.state },
         { "login_hint", body.phone_number },
     })
-    return 200, { scopes = { [SCOPE] = { auth_url = auth_url } } }
+    -- The documented answer: app_url is deprecated ("if present, will always
+    -- be null"); the device must open auth_url over its carrier's network.
+    return 200, { scopes = { [SCOPE] = { app_url = json.null, auth_url = auth_url, requires_carrier_network = true } } }
 end
 
 -- POST /camara/number-verification/v031/verify { phoneNumber | hashedPhoneNumber }

@@ -22,7 +22,7 @@ local http = require "vonage_sandbox.http"
 local state = require "vonage_sandbox.state"
 
 local ngx = ngx
-local type, ipairs = type, ipairs
+local type = type
 local byte, format = string.byte, string.format
 local concat = table.concat
 
@@ -69,18 +69,14 @@ local function failure(number)
     return FAILURES[number]
 end
 
--- check_step(entry, prefix, bad): the silent_auth fields of a workflow entry
+-- check_step(entry, prefix, bad): the silent_auth redirect_url of a
+-- workflow entry (verify.lua checks the other fields)
 function M.check_step(entry, prefix, bad)
     local url = entry.redirect_url
     if url ~= nil and not (type(url) == "string" and #url <= 2048 and not url:find("[%s#]")
             and (url:find("^https://[^/?#]+") or url:find("^http://127%.0%.0%.1[:/]")
                 or url:find("^http://localhost[:/]"))) then
-        bad(prefix .. ".redirect_url", "must be an https URL without a fragment")
-    end
-    for _, flag in ipairs({ "coverage_check", "sandbox" }) do
-        if entry[flag] ~= nil and type(entry[flag]) ~= "boolean" then
-            bad(prefix .. "." .. flag, "must be a boolean")
-        end
+        bad(prefix, "`redirect_url` must be an https URL without a fragment")
     end
 end
 
@@ -90,6 +86,8 @@ function M.uncovered(step)
     return step.coverage_check ~= false and failure(step.to) == NETWORK
 end
 
+-- A silent-auth event; each one that ends the step carries finalized_at,
+-- as every Verify event does (action_pending ends nothing).
 local function event(req, status, at)
     return {
         request_id = req.request_id,
@@ -97,6 +95,7 @@ local function event(req, status, at)
         type = "event",
         channel = "silent_auth",
         status = status,
+        finalized_at = status ~= "action_pending" and callbacks.iso8601(at) or nil,
         client_ref = req.client_ref,
     }
 end
@@ -105,7 +104,8 @@ end
 function M.started(req, now)
     local check_url = http.base_url() .. "/v2/verify/" .. req.request_id .. "/silent-auth/redirect"
     local pending = event(req, "action_pending", now)
-    pending.action = { type = "check", check_url = check_url }
+    -- An array, as the reference's webhook shows it (the guide prints one object).
+    pending.action = json.array({ { type = "check", check_url = check_url } })
     callbacks.emit(req, pending)
     return check_url
 end
@@ -116,6 +116,12 @@ end
 function M.step_failed(req, status, now)
     req.workflow[req.channel_index].outcome = status
     callbacks.emit(req, event(req, status, now))
+end
+
+-- step_expired(req, at): the 60 s of the silent-auth step passed with no
+-- check; verify.lua moves the workflow on.
+function M.step_expired(req, at)
+    callbacks.emit(req, event(req, "expired", at))
 end
 
 ---------------------------------------------------------------------------

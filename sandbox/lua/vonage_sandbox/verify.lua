@@ -14,7 +14,7 @@ local silent_auth = require "vonage_sandbox.silent_auth"
 local state = require "vonage_sandbox.state"
 local templates = require "vonage_sandbox.templates"
 
-local type, pairs, ipairs = type, pairs, ipairs
+local type, pairs, ipairs, tostring = type, pairs, ipairs, tostring
 local floor = math.floor
 local concat = table.concat
 local format, byte = string.format, string.byte
@@ -37,6 +37,9 @@ local DEFAULT_CODE_LENGTH = 4
 local DEFAULT_CHANNEL_TIMEOUT = 180
 local SILENT_AUTH_TIMEOUT = 60 -- fixed by the reference, whatever channel_timeout says
 local MAX_ATTEMPTS = 3
+-- Test number whose start the fraud check rejects (unless fraud_check = false):
+-- the request ends at once with a "rejected" event and sends no code.
+local FRAUD_REJECTED = "447700900666"
 
 local UUID = "^" .. ("%x"):rep(8) .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(4)
     .. "%-" .. ("%x"):rep(4) .. "%-" .. ("%x"):rep(12) .. "$"
@@ -70,21 +73,58 @@ local function check_brand(brand, bad)
     end
 end
 
+-- The guide's shape for a step's problem: the step is the name and the
+-- field leads the reason ("workflow[0]", "`to` Phone number is invalid").
 local function check_recipient(kind, to, name, bad)
     if to == nil then
-        return bad(name, "is required")
-    end
-    if type(to) ~= "string" then
-        return bad(name, "must be a string")
+        return bad(name, "`to` is required")
     end
     if kind == "email" then
-        if #to > 254 or not to:find("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
-            bad(name, "must be an email address")
+        if type(to) ~= "string" or #to > 254 or not to:find("^[^@%s]+@[^@%s]+%.[^@%s]+$") then
+            bad(name, "`to` Email address is invalid")
         end
-    elseif #to < 7 or #to > 15 or not to:find("^[1-9]%d+$") then
-        bad(name, "must be an E.164 number of 7 to 15 digits, without a leading + or 00")
+    elseif type(to) ~= "string" or #to < 7 or #to > 15 or not to:find("^[1-9]%d+$") then
+        bad(name, "`to` Phone number is invalid")
     end
 end
+
+-- Field -> check(value) -> reason | nil, per channel: what each step may
+-- hold besides channel and to (the reference's fields; anything else is a 422).
+local function pattern_rule(pattern, low, high, reason)
+    return function(v)
+        if type(v) ~= "string" or #v < low or #v > high or not v:find(pattern) then
+            return reason
+        end
+    end
+end
+local function boolean_rule(v)
+    if type(v) ~= "boolean" then
+        return "must be a boolean"
+    end
+end
+local SENDER = pattern_rule("^[%w ]+$", 1, 15, "must be a sender id of 1 to 15 letters, digits or spaces")
+local DIGITS = pattern_rule("^%d+$", 1, 20, "must be 1 to 20 digits")
+local STEP_FIELDS = {
+    silent_auth = { redirect_url = true, coverage_check = boolean_rule, sandbox = boolean_rule },
+    sms = {
+        from = SENDER,
+        entity_id = DIGITS,
+        content_id = DIGITS,
+        app_hash = pattern_rule("^[%w+/=]+$", 11, 11, "must be an Android app hash of 11 characters"),
+    },
+    whatsapp = {
+        from = pattern_rule("^[1-9]%d+$", 7, 15, "must be an E.164 number without a leading + or 00"),
+        mode = function(v)
+            if v ~= "otp_code" and v ~= "zero_tap" then
+                return "must be one of: otp_code, zero_tap"
+            end
+        end,
+    },
+    whatsapp_interactive = {},
+    voice = {},
+    email = { from = pattern_rule("^[^@%s]+@[^@%s]+%.[^@%s]+$", 3, 254, "must be an email address") },
+    rcs = { from = pattern_rule(".", 1, 100, "must be a string of 1 to 100 characters") },
+}
 
 local function check_step(entry, index, bad)
     local prefix = format("workflow[%d]", index - 1)
@@ -94,16 +134,33 @@ local function check_step(entry, index, bad)
     local channel = entry.channel
     local kind = CHANNELS[channel]
     if channel == nil then
-        bad(prefix .. ".channel", "is required")
+        bad(prefix, "`channel` is required")
     elseif not kind then
-        bad(prefix .. ".channel", "must be one of: " .. CHANNEL_LIST)
+        bad(prefix, "`channel` must be one of: " .. CHANNEL_LIST)
     elseif channel == "silent_auth" and index > 1 then
-        bad(prefix .. ".channel", "silent_auth can only be the first channel of a workflow")
+        bad(prefix, "`channel` silent_auth can only be the first channel of a workflow")
     end
     if kind then
-        check_recipient(kind, entry.to, prefix .. ".to", bad)
+        check_recipient(kind, entry.to, prefix, bad)
     elseif entry.to == nil then
-        bad(prefix .. ".to", "is required")
+        bad(prefix, "`to` is required")
+    end
+    local fields = STEP_FIELDS[channel]
+    if not fields then
+        return
+    end
+    for name, value in pairs(entry) do
+        local rule = fields[name]
+        if name ~= "channel" and name ~= "to" then
+            if not rule then
+                bad(prefix, format("`%s` is not a field of the %s channel", tostring(name), channel))
+            elseif rule ~= true then
+                local why = rule(value)
+                if why then
+                    bad(prefix, format("`%s` %s", name, why))
+                end
+            end
+        end
     end
     if channel == "silent_auth" then
         silent_auth.check_step(entry, prefix, bad)
@@ -157,6 +214,37 @@ local function check_options(body, bad)
         bad("template_id", "must be a UUID")
     end
     check_string(body.locale, "locale", 2, 35, bad)
+    if body.fraud_check ~= nil and type(body.fraud_check) ~= "boolean" then
+        bad("fraud_check", "must be a boolean")
+    end
+end
+
+-- The top-level fields of POST /v2/verify (reference); others are refused.
+local START_FIELDS = {
+    brand = true, workflow = true, locale = true, channel_timeout = true, client_ref = true,
+    code_length = true, code = true, template_id = true, fraud_check = true,
+}
+
+local function check_known(body, bad)
+    for name in pairs(body) do
+        if not START_FIELDS[name] then
+            bad(tostring(name), "is not a parameter of this request")
+        end
+    end
+end
+
+-- template_id "works only when channel is sms or rcs": a workflow with at
+-- least one such step may carry it (the others send their own messages).
+local function check_template_channels(body, bad)
+    if body.template_id == nil or type(body.workflow) ~= "table" then
+        return
+    end
+    for _, entry in ipairs(body.workflow) do
+        if type(entry) == "table" and (entry.channel == "sms" or entry.channel == "rcs") then
+            return
+        end
+    end
+    bad("template_id", "works only when a channel of the workflow is sms or rcs")
 end
 
 -- validate(body) -> list of { name, reason }, empty when the request is valid
@@ -165,9 +253,11 @@ local function validate(body)
     local function bad(name, reason)
         problems[#problems + 1] = { name = name, reason = reason }
     end
+    check_known(body, bad)
     check_brand(body.brand, bad)
     check_workflow(body.workflow, bad)
     check_options(body, bad)
+    check_template_channels(body, bad)
     return problems
 end
 
@@ -243,8 +333,13 @@ local function settle(req, now)
         if now < step.deadline then
             return
         end
-        -- A silent-auth step whose check already failed keeps that outcome.
+        -- A silent-auth step whose check already failed keeps that outcome;
+        -- one that just ran out of its 60 s says so (the reference's
+        -- silent-auth "expired" event).
         step.status = step.outcome or "expired"
+        if step.channel == "silent_auth" and not step.outcome then
+            silent_auth.step_expired(req, step.deadline)
+        end
         if req.workflow[req.channel_index + 1] then
             start_step(req, req.channel_index + 1, step.deadline)
         else
@@ -341,6 +436,12 @@ local function create(ctx, body)
     req.application_id = ctx.auth.application_id
     state.requests[req.request_id] = req
     state.active[req.request_id] = req
+    if body.fraud_check ~= false and body.workflow[1].to == FRAUD_REJECTED then
+        req.channel_index, req.channel = 1, body.workflow[1].channel
+        req.workflow[1].status = "failed"
+        finish(req, "rejected", ctx.now)
+        return 202, { request_id = req.request_id }
+    end
     start_step(req, 1, ctx.now)
     if uncovered then
         silent_auth.step_failed(req, "failed", ctx.now)
@@ -415,9 +516,13 @@ local function check(ctx, body, id)
 end
 
 -- DELETE /v2/verify/:id
--- The reference also forbids cancelling in the first 30 s; the sandbox does
--- not, so specs need not move the clock before they cancel.
+-- The reference: "only possible 30 seconds after the start of the
+-- verification request and before the second event". The 30 s are on the
+-- virtual clock, and POST /_sandbox/settings { cancel_after } relaxes them.
 local function cancel(ctx, req)
+    if ctx.now - req.created_at < state.settings.cancel_after then
+        return problem.verify("cancel-too-early")
+    end
     if req.channel_index > 1 then
         return problem.verify("conflict")
     end
