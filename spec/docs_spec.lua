@@ -127,8 +127,22 @@ local function values(...)
 end
 
 -- A fresh environment: the standard globals, vonage, client, and a print that records.
-local function context(printed)
+-- The environment `make sandbox-start` exports: the suite's sandbox, with
+-- VONAGE_NETWORK_HOST and VONAGE_OIDC_HOST at it too (run-specs exports only
+-- VONAGE_API_HOST, so other specs see the real defaults).
+local function repl_vonage()
   local vonage = require "vonage"
+  local from_env = vonage.client.from_env
+  local client_mod = setmetatable({ from_env = function(overrides)
+    local opts = { network_host = os.getenv("VONAGE_API_HOST"), oidc_host = os.getenv("VONAGE_API_HOST") }
+    for k, v in pairs(overrides or {}) do opts[k] = v end
+    return from_env(opts)
+  end }, { __index = vonage.client, __call = getmetatable(vonage.client).__call })
+  return setmetatable({ client = client_mod }, { __index = vonage })
+end
+
+local function context(printed)
+  local vonage = repl_vonage()
   local env = setmetatable({ vonage = vonage, client = vonage.client.from_env(),
     print = function(...) printed[#printed + 1] = values(...) end }, { __index = _G })
   return env
