@@ -35,6 +35,7 @@
 -- `too_many_attempts` (the API's 410), `concurrent` (a start's 409, slug
 -- `#concurrent` or `#conflict`; `err.request_id` is the one in flight),
 -- `cancel_too_late` (a cancel's 409: the next channel has begun),
+-- `cancel_too_early` (a cancel's 409 in the first 30 s after the start),
 -- `network_blocked` (Network Enablement refused the scope for the number), `not_found`, `no_code`, `no_more_workflows`,
 -- `rate_limited` (429; `err.retry_after`), `unauthorized`, `forbidden`,
 -- `bad_request`, `conflict`, `gone`, `template_not_found`, `template_exists`,

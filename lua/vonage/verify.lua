@@ -181,15 +181,27 @@ function M.check(req, code)
   return result
 end
 
+
+-- A cancel's 409 names which of the reference's two rules refused it.
+local function cancel_refused(op, status, decoded)
+  local nothing, msg, err = errors.from_response(op, status, decoded, { [409] = "cancel_too_late" })
+  if err.code == "cancel_too_late" and type(err.detail) == "string" and err.detail:find("30 seconds", 1, true) then
+    err.code = "cancel_too_early"
+  end
+  return nothing, msg, err
+end
+
 --- Cancels the verification.
 -- @function request:cancel
 -- @treturn boolean true
--- @return nil, msg, err on failure (the API says why it could not)
+-- @return nil, msg, err on failure (`cancel_too_early` in the first 30 s, `cancel_too_late`
+-- once the second event began, `not_found`)
 function M.cancel(req)
-  -- A cancel's 409: the second event (the next channel) has already begun.
+  -- A cancel's 409: the second event (the next channel) has already begun,
+  -- or (the same problem type; only its detail tells) the first 30 seconds
+  -- after the start have not yet passed: cancel_too_late, cancel_too_early.
   local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
-                                                     path = path(req),
-                                                     codes = { [409] = "cancel_too_late" } })
+                                                     path = path(req), on_error = cancel_refused })
   if not status then return nil, body, e end
   set_state(req, "cancelled")
   return true
