@@ -34,6 +34,13 @@ local function request(line)
   return status, cjson.decode(table.concat(chunks))
 end
 
+local function metrics_text(url)
+  local chunks = {}
+  local _, status = http.request { url = url, sink = require("ltn12").sink.table(chunks) }
+  assert.equal(200, status)
+  return table.concat(chunks)
+end
+
 local function pid_alive(pid)
   local ok = os.execute("kill -0 " .. pid .. " 2>/dev/null")
   return ok == true or ok == 0
@@ -43,7 +50,7 @@ describe("examples/openresty run as make example-openresty does", function()
   local dir = assert(io.popen("mktemp -d /tmp/vonage-example.XXXXXX")):read("*l")
   local script = ("sh %s/scripts/example-openresty"):format(H.ROOT)
 
-  it("answers each curl line it prints: a start, the code in the outbox, a check, the signed callbacks", function()
+  it("answers each curl line it prints: a start, the code in the outbox, a check, the signed callbacks, the metrics", function()
     local out, ok = sh_out(("%s start %s"):format(script, dir))
     assert.is_true(ok, out)
     local env = H.read(dir .. "/env")
@@ -61,9 +68,10 @@ describe("examples/openresty run as make example-openresty does", function()
     assert.same({ "POST " .. app_url .. "/verify/start?to=447700900000",
                   "GET " .. sandbox_url .. "/_sandbox/outbox?to=447700900000",
                   "POST " .. app_url .. "/verify/check?id=REQUEST_ID&code=CODE",
-                  "GET " .. app_url .. "/received" },
+                  "GET " .. app_url .. "/received", "GET " .. app_url .. "/metrics" },
       { lines[1].method .. " " .. lines[1].url, lines[2].method .. " " .. lines[2].url,
-        lines[3].method .. " " .. lines[3].url, lines[4].method .. " " .. lines[4].url })
+        lines[3].method .. " " .. lines[3].url, lines[4].method .. " " .. lines[4].url,
+        lines[5].method .. " " .. lines[5].url })
 
     local status, started = request(lines[1])
     assert.equal(200, status)
@@ -84,6 +92,12 @@ describe("examples/openresty run as make example-openresty does", function()
     assert.same({ "event", "completed", started.request_id },
       { events[1].type, events[1].status, events[1].request_id })
     assert.same({ "summary", "completed" }, { events[2].type, events[2].status })
+
+    -- The app's clients counted their calls in the shared dict: one start and
+    -- one check, both answered (whichever worker made them).
+    local text = metrics_text(lines[5].url)
+    assert.equal("1", text:match('vonage_requests_total{op="start_verification",code="ok"} (%d+)'), text)
+    assert.equal("1", text:match('vonage_requests_total{op="check",code="ok"} (%d+)'), text)
 
     out, ok = sh_out(("%s stop %s"):format(script, dir))
     assert.is_true(ok, out)

@@ -34,7 +34,9 @@ end
 -- visible to the worker) is logged once and answered on every call.
 local client, client_error
 function M.init_worker()
-  local ok, made = pcall(vonage.client.from_env)
+  -- Every call's event goes to the shared metrics dict that /metrics serves.
+  local metrics = require("metrics").new("vonage_metrics")
+  local ok, made = pcall(vonage.client.from_env, { on_log = metrics.on_log })
   if ok then
     client = made
   else
