@@ -50,7 +50,7 @@ describe("examples/openresty run as make example-openresty does", function()
   local dir = assert(io.popen("mktemp -d /tmp/vonage-example.XXXXXX")):read("*l")
   local script = ("sh %s/scripts/example-openresty"):format(H.ROOT)
 
-  it("answers each curl line it prints: a start, the code in the outbox, a check, the signed callbacks, the metrics", function()
+  it("answers each curl line it prints: start, outbox, check, the signed callbacks, the metrics", function()
     local out, ok = sh_out(("%s start %s"):format(script, dir))
     assert.is_true(ok, out)
     local env = H.read(dir .. "/env")
