@@ -53,6 +53,12 @@
 #define VN_LIMIT_header_bytes       VN_NONE, VN_NONE, 65536, "bytes", "the response headers (and trailers)"
 #define VN_LIMIT_url_bytes          VN_NONE, VN_NONE, 4096, "bytes", "any URL sent, followed or taken as an option"
 #define VN_LIMIT_private_key_bytes  VN_NONE, VN_NONE, 65536, "bytes", "private_key or the file at private_key_path"
+/* The multi transport's bounds, which keep one perform inside a frame's budget. */
+#define VN_LIMIT_multi_handshakes_per_poll 4, VN_NONE, VN_NONE, "connections", "multi: new connections (TLS handshakes) one poll starts"
+#define VN_LIMIT_multi_host_connections 32, VN_NONE, VN_NONE, "connections", "multi: open connections per host"
+#define VN_LIMIT_multi_cached_connections 32, VN_NONE, VN_NONE, "connections", "multi: idle connections kept for reuse"
+#define VN_LIMIT_multi_streams      256, VN_NONE, VN_NONE, "streams", "multi: HTTP/2 streams per connection, and https transfers inside libcurl at once"
+#define VN_LIMIT_multi_admit_per_poll 32, VN_NONE, VN_NONE, "requests", "multi: queued https requests one poll hands to libcurl"
 
 /* The list core.limits() exports: every row above, once. */
 #define VN_LIMITS(X) \
@@ -62,7 +68,8 @@
     X(webhook_token_bytes) X(max_entries) X(store_timeout_ms) X(store_pool_size) X(state_ttl) X(token_expires_in) \
     X(access_token_bytes) X(session_bytes) X(page) \
     X(page_size) X(page_count) X(poll_timeout_ms) X(sleep_ms) X(header_bytes) \
-    X(url_bytes) X(private_key_bytes)
+    X(url_bytes) X(private_key_bytes) X(multi_handshakes_per_poll) X(multi_host_connections) \
+    X(multi_cached_connections) X(multi_streams) X(multi_admit_per_poll)
 
 #define VN_LIMIT_APPLY_(f, ...) f(__VA_ARGS__)
 #define VN_LIMIT_1_(d, lo, hi, unit, what) d

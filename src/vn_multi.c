@@ -29,11 +29,12 @@
 /* The bounds that keep one perform inside a frame's budget: a TLS handshake
  * costs about a millisecond of CPU, and 100 at once stalled a 60 Hz loop.
  * Over HTTP/2 one connection carries them all (PIPEWAIT); over HTTP/1.1 the
- * host cap queues the rest inside libcurl. */
-#define VN_MULTI_CONNECTING_MAX 4
-#define VN_MULTI_MAX_HOST_CONNECTIONS 32L
-#define VN_MULTI_MAX_CACHED_CONNECTIONS 32L
-#define VN_MULTI_MAX_STREAMS 256L
+ * host cap queues the rest inside libcurl. The numbers are rows of the
+ * table of limits (src/vn_limits.h). */
+#define VN_MULTI_CONNECTING_MAX VN_DEFAULT(multi_handshakes_per_poll)
+#define VN_MULTI_MAX_HOST_CONNECTIONS ((long)VN_DEFAULT(multi_host_connections))
+#define VN_MULTI_MAX_CACHED_CONNECTIONS ((long)VN_DEFAULT(multi_cached_connections))
+#define VN_MULTI_MAX_STREAMS ((long)VN_DEFAULT(multi_streams))
 /* https transfers handed to libcurl at once: one HTTP/2 connection's worth.
  * Given more than a full connection takes, libcurl 7.88 opens a connection
  * for each one over (up to the host cap: 1,000 logins made 32) instead of
@@ -41,7 +42,7 @@
 #define VN_MULTI_PACED_MAX ((size_t)VN_MULTI_MAX_STREAMS)
 /* Transfers handed to libcurl per perform: setting up a stream (headers,
  * HPACK, the answer's processing later) costs CPU too, about 0.1 ms each. */
-#define VN_MULTI_ADMIT_MAX 32
+#define VN_MULTI_ADMIT_MAX VN_DEFAULT(multi_admit_per_poll)
 
 /* QUEUED: an https transfer m:start took, not yet handed to libcurl (see
  * admit_queued). Plain http (loopback only, no handshake) goes at once. */
