@@ -4,6 +4,7 @@
 local vonage = require "vonage"
 local core = require "vonage.core"
 local H = require "spec.helper"
+local gc = require "spec.support.gc"
 
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 
@@ -32,17 +33,6 @@ local function tmpname()
   return name
 end
 
--- A garbage object whose finalizer runs fn (a userdata under LuaJIT, where
--- tables have no __gc).
-local function finalizer(fn)
-  local newproxy = rawget(_G, "newproxy")
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
 
 describe("hardening: closed objects", function()
   before_each(H.reset)
@@ -416,47 +406,13 @@ describe("hardening: a spec that runs Lua while C reads it", function()
     m:close()
   end)
 
-  -- Finalizers run at allocations; with the collector at its most eager, one
-  -- that closes the transport runs while send and result push their answers.
-  -- Under ASan the old code read freed buffers here (push_headers after a
-  -- finalizer's close); now the close waits for the call to end.
-  local function eager_gc(fn)
-    -- Lua 5.4 may run in generational mode, where pause and stepmul do
-    -- nothing; LuaJIT has one mode and no such option.
-    local has_modes, mode = pcall(collectgarbage, "incremental")
-    local pause = collectgarbage("setpause", 0)
-    local stepmul = collectgarbage("setstepmul", 1000)
-    collectgarbage("collect") -- the new pause takes effect when a cycle ends
-    local ok, err = pcall(fn)
-    collectgarbage("setpause", pause)
-    collectgarbage("setstepmul", stepmul)
-    if has_modes then collectgarbage(mode) end
-    collectgarbage("collect")
-    assert(ok, err)
-  end
 
-  -- With the collector running a whole cycle at each allocation, a chain of
-  -- finalizers (each leaves the next as garbage) runs one link per allocation;
-  -- the target-th link closes the transport. Over the targets that lands at
-  -- every allocation of the call, the pushes of the answer included.
-  -- Returns a function that ends the chain (none may outlive the spec: LuaJIT
-  -- would run a link after unloading the module at exit).
-  local function close_at(target, close)
-    local fired, ended = 0, false
-    local function link()
-      fired = fired + 1
-      if ended then return end
-      if fired == target then close() elseif fired < target then finalizer(link) end
-    end
-    finalizer(link)
-    return function() ended = true end
-  end
 
   it("defers a close that a finalizer runs while send pushes its answer", function()
-    eager_gc(function()
+    gc.eager(function()
       for i = 1, 300 do
         local h = core.http_new {}
-        local stop = close_at(i % 30 + 1, function() h:close() end)
+        local stop = gc.act_at(i % 30 + 1, function() h:close() end)
         -- Closed before the call: "closed"; during it: the whole answer.
         local status, headers, body = h:send { method = "GET", url = H.url .. "/_sandbox/log" }
         stop()
@@ -467,12 +423,12 @@ describe("hardening: a spec that runs Lua while C reads it", function()
   end)
 
   it("defers a close that a finalizer runs while result pushes its answer", function()
-    eager_gc(function()
+    gc.eager(function()
       for i = 1, 300 do
         local m = core.multi_new {}
         local id = assert(m:start { method = "GET", url = H.url .. "/_sandbox/log" })
         repeat m:perform(50) until m:next_finished()
-        local stop = close_at(i % 30 + 1, function() m:close() end)
+        local stop = gc.act_at(i % 30 + 1, function() m:close() end)
         local ok, status, headers, body = pcall(m.result, m, id)
         stop()
         assert(ok and status == 200 and headers["content-type"] and #body > 0
@@ -500,9 +456,9 @@ describe("hardening: a client closed while it checks a webhook", function()
         local function link()
           fired = fired + 1
           if ended then return end
-          if fired == target then c:close() elseif fired < target then finalizer(link) end
+          if fired == target then c:close() elseif fired < target then gc.finalizer(link) end
         end
-        finalizer(link)
+        gc.finalizer(link)
         -- A well-formed token reaches the HMAC; the body as a number is
         -- converted (an allocation) after the token was read.
         local r, _, e = core.client_webhook_check(c, token, 9876543210987)

@@ -3,61 +3,25 @@
 -- per call, a reloaded vonage.core.
 local core = require "vonage.core"
 local H = require "spec.helper"
+local gc = require "spec.support.gc"
 
 -- Under busted, LuaJIT's collector ends no cycle inside these calls, so no
 -- finalizer lands there: the answers are still checked, the hits on 5.4.
 local JIT = rawget(_G, "jit") ~= nil
 
--- A garbage object whose finalizer runs fn (a userdata under LuaJIT, where
--- tables have no __gc).
-local function finalizer(fn)
-  local newproxy = rawget(_G, "newproxy")
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
 
--- Runs fn with the collector at its most eager: a finalizer may run at every
--- allocation.
-local function eager_gc(fn)
-  local has_modes, mode = pcall(collectgarbage, "incremental")
-  local pause = collectgarbage("setpause", 0)
-  local stepmul = collectgarbage("setstepmul", 1000)
-  collectgarbage("collect")
-  local ok, err = pcall(fn)
-  collectgarbage("setpause", pause)
-  collectgarbage("setstepmul", stepmul)
-  if has_modes then collectgarbage(mode) end
-  collectgarbage("collect")
-  assert(ok, err)
-end
 
--- A chain of finalizers, one link per allocation; the target-th link runs
--- act(). Returns a function that ends the chain.
-local function act_at(target, act)
-  local fired, ended = 0, false
-  local function link()
-    fired = fired + 1
-    if ended then return end
-    if fired == target then act() elseif fired < target then finalizer(link) end
-  end
-  finalizer(link)
-  return function() ended = true end
-end
 
 describe("hardening review: a transport re-entered from a finalizer", function()
   before_each(H.reset)
 
   it("refuses a send that a finalizer starts while send pushes its answer (err.code busy)", function()
     local busy = 0
-    eager_gc(function()
+    gc.eager(function()
       for i = 1, 300 do
         local h = core.http_new {}
         local nested
-        local stop = act_at(i % 40 + 1, function()
+        local stop = gc.act_at(i % 40 + 1, function()
           nested = { h:send { method = "GET", url = H.url .. "/_sandbox/health" } }
         end)
         local status, headers, body = h:send { method = "GET", url = H.url .. "/_sandbox/log" }
@@ -77,13 +41,13 @@ describe("hardening review: a transport re-entered from a finalizer", function()
 
   it("refuses result and cancel of the transfer whose answer result is pushing", function()
     local busy = 0
-    eager_gc(function()
+    gc.eager(function()
       for i = 1, 300 do
         local m = core.multi_new {}
         local id = assert(m:start { method = "GET", url = H.url .. "/_sandbox/log" })
         repeat m:perform(50) until m:next_finished()
         local nested, armed
-        local stop = act_at(i % 40 + 1, function()
+        local stop = gc.act_at(i % 40 + 1, function()
           if not armed then return end
           if i % 2 == 0 then
             nested = { pcall(m.result, m, id) }

@@ -8,15 +8,7 @@ local jit = rawget(_G, "jit")
 if jit then jit.off() end -- interpreted, the collector's steps fall inside the call
 local core = require "vonage.core"
 local url = arg[1]
-local newproxy = rawget(_G, "newproxy")
-local function finalizer(fn)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
+local finalizer = dofile((arg[0]:match("^(.*)/") or ".") .. "/gc.lua").finalizer
 
 collectgarbage("setpause", 0)
 collectgarbage("setstepmul", 1000)

@@ -10,15 +10,7 @@ local core = require "vonage.core"
 local url = arg[1]
 local h = core.http_new {}
 local c = core.client_new({ api_key = "key", api_secret = "secret-secret" }, { transport = h, api_host = url })
-local newproxy = rawget(_G, "newproxy")
-local function finalizer(fn)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
+local finalizer = dofile((arg[0]:match("^(.*)/") or ".") .. "/gc.lua").finalizer
 
 collectgarbage("setpause", 0)
 collectgarbage("setstepmul", 1000)

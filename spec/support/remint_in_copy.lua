@@ -10,15 +10,7 @@ local core = require "vonage.core"
 local authorize = core.take_authorizer()
 local c = core.client_new({ application_id = "00000000-0000-4000-8000-000000000000",
                             private_key_path = arg[1], jwt_ttl = 3600 }, {})
-local newproxy = rawget(_G, "newproxy")
-local function finalizer(fn)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = fn
-    return p
-  end
-  return setmetatable({}, { __gc = fn })
-end
+local finalizer = dofile((arg[0]:match("^(.*)/") or ".") .. "/gc.lua").finalizer
 local function iat(value)
   local payload = value:match("^Bearer [%w_-]+%.([%w_-]+)%.[%w_-]+$")
   return payload and core.base64url_decode(payload):match('"iat":(%d+)')
