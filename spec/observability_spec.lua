@@ -27,6 +27,15 @@ describe("on_log events", function()
     return out
   end
 
+  it("keeps a started verification's answer when on_log raises", function()
+    local raising = H.client { on_log = function() error("the metrics dict is full") end }
+    local req, msg = raising:start_verification { brand = "ACME", workflow = { vonage.sms { to = TO } } }
+    assert.is_truthy(req, msg)
+    assert.truthy(req.request_id:match(UUID))
+    assert.equal(1, H.logged("POST", "/v2/verify")) -- sent once, and its id reached the caller
+    assert.equal("completed", raising:request(req.request_id):check(H.last_code(TO)))
+  end)
+
   -- Every string a logged event holds, however deep.
   local function strings(v, out)
     out = out or {}

@@ -72,7 +72,14 @@ local function log(client, level, line, op, spec, fields)
   local event = { op = op, method = spec.method, path = route(spec.path), attempt = t.attempt or 1 }
   if t.started_ms then event.duration_ms = now_ms() - t.started_ms end
   for k, v in pairs(fields or {}) do event[k] = v end
-  on_log(level, line, event)
+  -- A logger that raises must not cost the caller an answer already in
+  -- (a started verification whose request_id would be lost): only a memory
+  -- error goes on; anything else is reported on stderr.
+  local ok, e = pcall(on_log, level, line, event)
+  if not ok then
+    if errors.is_memory_error(e) then error(e, 0) end
+    io.stderr:write("vonage: on_log raised: ", tostring(e), "\n")
+  end
 end
 
 -- Methods that may be sent again after a 429/503 (RFC 9110 9.2.2; the C
