@@ -209,11 +209,12 @@ describe("vonage.store", function()
       local wrong = store.redis { port = redis.port, password = "not-" .. redis.password }
       local ok, msg, err = wrong:put("k", "v", 60)
       assert.is_nil(ok)
-      assert.same({ "store", "store_unavailable" }, { err.kind, err.code })
+      assert.same({ "store", "store_failed" }, { err.kind, err.code }) -- waiting will not mend it
       assert.truthy(msg:find("WRONGPASS", 1, true), msg)
+      assert.truthy(msg:find("the password is wrong", 1, true), msg)
       assert.is_falsy(msg:find(redis.password, 1, true))
       local _, _, no_auth = store.redis { port = redis.port }:add("k", 60)
-      assert.equal("store_unavailable", no_auth.code)
+      assert.equal("store_failed", no_auth.code)
       assert.truthy(no_auth.message:find("NOAUTH", 1, true), no_auth.message)
     end)
 
@@ -235,6 +236,22 @@ describe("vonage.store", function()
       -- Redis ran the timed-out SET once it woke; the store withdrew it (by its nonce)
       assert.is_true(s:add("during-pause", 60))
       assert.is_true(s:take("before-pause"))
+    end)
+
+    it("keeps one deadline per call while Redis hangs: the withdrawals queued so far wait inside it", function()
+      local s = store.redis { port = redis.port, password = redis.password, timeout_ms = 300 }
+      assert.is_true(s:add("warm", 60))
+      redis.pause()
+      local took = {}
+      for i = 1, 4 do
+        local started = socket.gettime()
+        local ok, _, err = s:add("hung-" .. i, 60) -- each timed-out add queues a withdrawal
+        took[i] = socket.gettime() - started
+        assert.same({ nil, "store_unavailable" }, { ok, err.code })
+      end
+      redis.resume()
+      for i = 1, 4 do assert.is_true(took[i] < 0.6, "add " .. i .. " took " .. took[i] .. " s") end -- 2x
+      for i = 1, 4 do assert.is_true(s:add("hung-" .. i, 60), "hung-" .. i) end -- all withdrawn by then
     end)
 
     it("answers store_unavailable while Redis is down, and uses a fresh connection once it is back", function()

@@ -807,8 +807,8 @@ static int http_send(lua_State *L)
     return n;
 }
 
+/* send is set in vn_http_open with its upvalue (vn_set_guarded_method). */
 static const luaL_Reg http_methods[] = {
-    {"send", http_send},
     {"sleep", http_sleep},
     {"close", http_close},
     {NULL, NULL},

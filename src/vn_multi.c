@@ -550,12 +550,12 @@ static int core_monotonic_ms(lua_State *L)
     return 1;
 }
 
+/* result is set in vn_multi_open with its upvalue (vn_set_guarded_method). */
 static const luaL_Reg multi_methods[] = {
     {"start", multi_start},
     {"perform", multi_perform},
     {"next_finished", multi_next_finished},
     {"is_finished", multi_is_finished},
-    {"result", multi_result},
     {"cancel", multi_cancel},
     {"pending", multi_pending},
     {"connections_opened", multi_connections_opened},

@@ -113,7 +113,9 @@ end
 -- `max_response_bytes`, `max_pages`, `proxy`, `ca_file`, `user_agent`,
 -- `jwt_ttl` (900), `jwt_sub`, `jwt_acl`, `jwt_nbf`, `transport` ("curl", the
 -- default; "resty", the default inside nginx; "multi"; or an object with
--- send(spec)), `on_log` (function(level, line), never a secret),
+-- send(spec)), `on_log` (function(level, line, event): the event table holds op,
+-- method, path with ids as :id, status, duration_ms, attempt, code, request_id;
+-- doc/client.md "Logs and metrics"; never a secret),
 -- `on_error` (function(trace, co, err), multi), `clock`
 -- @treturn client
 -- @usage local client = vonage.client { application_id = APP_ID, private_key_path = "private.key" }

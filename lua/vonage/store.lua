@@ -285,10 +285,24 @@ local function unavailable(self, op, why)
                                           tostring(why)))
 end
 
+-- Replies that waiting will not mend: the store's options or the Redis
+-- version are wrong (store_failed, a message that says which), not an outage.
+local MISCONFIGURED = {
+  { "WRONGPASS", "the password is wrong" }, { "NOAUTH", "Redis wants a password" },
+  { "ERR DB index", "db is past the server's `databases`" },
+  { "ERR unknown command", "it needs Redis 6.2 or later (GETDEL)" },
+}
+
 local function reply_error(self, op, why)
   why = tostring(why)
   if why:match("^OOM") then
     return fail("store_full", op .. ": redis is out of memory (maxmemory): " .. why)
+  end
+  for _, m in ipairs(MISCONFIGURED) do
+    if why:find(m[1], 1, true) then
+      return fail("store_failed", format("%s: redis %s:%d refused the store's setup: %s: %s", op, self.host,
+                                         self.port, m[2], why))
+    end
   end
   return unavailable(self, op, why)
 end
@@ -299,14 +313,16 @@ local function get_ngx()
 end
 
 -- One command on a cosocket: ok, reply (nil for a nil reply) | false, why, is_reply_error
-local function resty_command(self, ngx, args)
-  local deadline = ngx.now() + self.timeout_ms / 1000
+-- Every step (connect, AUTH, SELECT, the command) waits only what is left
+-- of deadline (ngx.now() seconds): timeout_ms bounds the whole call.
+local function resty_command(self, ngx, args, deadline)
   local function left()
     ngx.update_time()
     return ceil((deadline - ngx.now()) * 1000)
   end
   local red = self.driver:new()
-  red:set_timeout(self.timeout_ms)
+  if left() < 1 then return false, "timeout" end
+  red:set_timeout(left())
   local ok, err = red:connect(self.host, self.port, { pool = pools[self], pool_size = self.pool_size })
   if not ok then return false, err end
   local reused = (red:get_reused_times() or 0) > 0
@@ -318,11 +334,15 @@ local function resty_command(self, ngx, args)
     local password = passwords[self]
     if password then
       local res
+      if left() < 1 then return failed("timeout") end
+      red:set_timeout(left())
       res, err = red:auth(password)
       if not res then return failed("AUTH: " .. tostring(err), res == false) end
     end
     if self.db ~= 0 then
       local res
+      if left() < 1 then return failed("timeout") end
+      red:set_timeout(left())
       res, err = red:select(self.db)
       if not res then return failed("SELECT: " .. tostring(err), res == false) end
     end
@@ -356,9 +376,9 @@ local function lua_redis_error(why)
   return (why:gsub("^connection error: ", "")), false
 end
 
-local function blocking_command(self, args)
+-- The same on a blocking LuaSocket connection (deadline: socket.gettime() seconds).
+local function blocking_command(self, args, deadline)
   local socket = self.socket
-  local deadline = socket.gettime() + self.timeout_ms / 1000
   local function left()
     local s = deadline - socket.gettime()
     return s > 0 and s or nil
@@ -367,7 +387,8 @@ local function blocking_command(self, args)
   local reused = conn ~= nil
   if not conn then
     local sock = socket.tcp()
-    sock:settimeout(self.timeout_ms / 1000)
+    if not left() then return false, "timeout" end
+    sock:settimeout(left())
     local ok, err = sock:connect(self.host, self.port)
     if not ok then
       sock:close()
@@ -417,28 +438,47 @@ end
 local WITHDRAW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 local WITHDRAW_FOR = 60 -- seconds: how long a slow Redis may still apply a timed-out SET
 
-local function run(self, ngx, args)
-  if ngx then return pcall(resty_command, self, ngx, args) end
-  -- outside nginx, withdrawals wait for the next call on this store
-  local pending, t = self.withdrawals, self.socket.gettime()
+local function run(self, ngx, args, deadline)
+  if ngx then return pcall(resty_command, self, ngx, args, deadline) end
+  -- Outside nginx, withdrawals wait for the next call on this store, and go
+  -- first (a retried add must not find the record of the one that timed
+  -- out), within that call's deadline: one that runs out leaves the rest
+  -- for later, and the command then times out too (store_unavailable).
+  local pending = self.withdrawals
   for i = #pending, 1, -1 do
     local w = pending[i]
-    local ran, ok = pcall(blocking_command, self, { "EVAL", WITHDRAW, 1, w.key, w.value })
-    if (ran and ok) or t > w.expires then remove(pending, i) end
+    local t = self.socket.gettime()
+    if t > w.expires then
+      remove(pending, i)
+    elseif t < deadline then
+      local ran, ok = pcall(blocking_command, self, { "EVAL", WITHDRAW, 1, w.key, w.value }, deadline)
+      if ran and ok then remove(pending, i) end
+    end
   end
-  return pcall(blocking_command, self, args)
+  return pcall(blocking_command, self, args, deadline)
 end
 
--- command(self, op, ...) -> true, reply, retried | nil, msg, err
+-- The one deadline of a store call, on the clock run() measures it with.
+function Redis:_deadline()
+  local ngx = get_ngx()
+  if ngx then
+    ngx.update_time()
+    return ngx.now() + self.timeout_ms / 1000
+  end
+  return self.socket.gettime() + self.timeout_ms / 1000
+end
+
+-- command(self, op, deadline, ...) -> true, reply, retried | nil, msg, err
 -- A connection that idled in the pool (or in this store) and turns out
--- closed gets one more try on a fresh one; retried tells the caller so.
--- On failure a fourth value, sent: the command may have reached Redis.
-function Redis:_command(op, ...)
+-- closed gets one more try on a fresh one, within the same deadline;
+-- retried tells the caller so. On failure a fourth value, sent: the
+-- command may have reached Redis.
+function Redis:_command(op, deadline, ...)
   local args = { ... }
   local ngx = get_ngx()
   local ran, ok, reply, is_reply_error, stale, sent
   for attempt = 1, 2 do
-    ran, ok, reply, is_reply_error, stale, sent = run(self, ngx, args)
+    ran, ok, reply, is_reply_error, stale, sent = run(self, ngx, args, deadline)
     if ran and ok then return true, reply, attempt > 1 end
     if not (ran and stale) then break end
   end
@@ -463,7 +503,8 @@ function Redis:_withdraw(k, value)
   end
   local delays = { 0.2, 0.5, 1, 2, 4, 8, 16, 28 } -- about WITHDRAW_FOR in all
   local function attempt(_, i)
-    pcall(resty_command, self, ngx, { "eval", WITHDRAW, 1, k, value })
+    local ran, withdrawn = pcall(resty_command, self, ngx, { "eval", WITHDRAW, 1, k, value }, self:_deadline())
+    if ran and withdrawn then return end -- Redis answered: the record is gone, or was never this add's
     if delays[i + 1] then ngx.timer.at(delays[i + 1], attempt, i + 1) end
   end
   ngx.timer.at(delays[1], attempt, 1)
@@ -486,17 +527,18 @@ end
 function Redis:_set(op, key, value, ttl)
   local k = self:_key(key)
   value = value:sub(1, 1) .. core.hex(core.random_bytes(8)) .. value:sub(2)
-  local ok, reply, third, sent = self:_command(op, "set", k, value, "PX", px(ttl), "NX")
+  local deadline = self:_deadline() -- one for the SET and what follows it
+  local ok, reply, third, sent = self:_command(op, deadline, "set", k, value, "PX", px(ttl), "NX")
   if ok then
     if reply == nil and third then -- retried: the lost first try may have set it
-      local got, stored = self:_command(op, "get", k)
+      local got, stored = self:_command(op, deadline, "get", k)
       if got and stored == value then return true end
     end
     return reply ~= nil
   end
   local err = third
   if err.code == "store_full" then
-    local found, n = self:_command(op, "exists", k)
+    local found, n = self:_command(op, deadline, "exists", k)
     if found and n == 1 then return false end
   end
   if sent and value:sub(1, 1) == "a" then self:_withdraw(k, value) end
@@ -520,7 +562,7 @@ end
 -- nil when the key is not there; nil, msg, err when Redis cannot be reached.
 function Redis:take(key)
   if type(key) ~= "string" then errors.misuse("store:take", "key must be a string") end
-  local ok, reply, err = self:_command("store:take", "getdel", self:_key(key))
+  local ok, reply, err = self:_command("store:take", self:_deadline(), "getdel", self:_key(key))
   if not ok then return nil, reply, err end
   if type(reply) ~= "string" or #reply < 17 then return nil end
   local kind = reply:sub(1, 1)
@@ -531,7 +573,7 @@ end
 
 function Redis:delete(key)
   if type(key) ~= "string" then errors.misuse("store:delete", "key must be a string") end
-  local ok, reply, err = self:_command("store:delete", "del", self:_key(key))
+  local ok, reply, err = self:_command("store:delete", self:_deadline(), "del", self:_key(key))
   if not ok then return nil, reply, err end
   return true
 end

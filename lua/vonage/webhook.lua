@@ -328,7 +328,7 @@ end
 -- the answer is 503. 401 for a bad token, 400 for a bad body, 405 for a method
 -- other than POST. Raises on bad options, and with several nginx workers and
 -- no shared store.
--- @tparam table opts as for verify, plus `dedupe` ("jti" or "event"); `replay_store`:
+-- @tparam table opts as for verify, plus `dedupe` ("token", the default, or "event"); `replay_store`:
 -- vonage.store.shared_dict(ngx.shared.X) in one nginx, vonage.store.redis{...} across hosts
 -- @tparam function on_event function(event) -> true, or false / nil, err to have Vonage retry
 -- @treturn function the content handler
