@@ -241,4 +241,36 @@ describe("the multi transport's C queue", function()
     assert.equal(0, #logged_since(before, "/v2/verify"))
     c:close()
   end)
+
+  it("ends a queued call at its own deadline while the handshakes ahead of it stall", function()
+    -- A TLS port that never answers a ClientHello: four calls hold every
+    -- handshake the queue allows; the fifth, with a shorter timeout_ms, waits
+    -- in the queue and must end at its own deadline, not at theirs.
+    local server = H.hostile { default = { kind = "stall" } }
+    local host = "https://127.0.0.1:" .. server.port
+    local slow = mclient { api_host = host, ca_file = H.ca, timeout_ms = 5000, retries = 0 }
+    local quick = mclient { api_host = host, ca_file = H.ca, timeout_ms = 200, retries = 0,
+                            transport = slow.transport }
+    local slow_results, quick_result = {}, nil
+    for i = 1, 4 do
+      slow:spawn(function() slow_results[i] = { start(slow, "44770090410" .. i) } end)
+    end
+    slow:poll(0) -- the four start their handshakes
+    local started = socket.gettime()
+    quick:spawn(function() quick_result = { start(quick, "447700904105") } end)
+    local rounds = 0
+    while not quick_result and rounds < 1000 do
+      slow:poll(50)
+      rounds = rounds + 1
+    end
+    local took = socket.gettime() - started
+    assert.is_table(quick_result)
+    assert.same({ "timeout", true }, { quick_result[3].code, quick_result[3].retryable })
+    assert.truthy(quick_result[2]:find("ran out before it started", 1, true), quick_result[2])
+    assert.is_true(took < 1.5, "the queued call ended after " .. took .. " s") -- not at the others' 5 s
+    assert.equal(0, #slow_results) -- the four still wait on their handshakes
+    assert.equal(0, #server.requests()) -- nothing reached HTTP
+    slow:close()
+    server.stop()
+  end)
 end)

@@ -367,6 +367,34 @@ static size_t paced_running(const vn_multi *m)
     return n;
 }
 
+/* Ends every queued transfer whose timeout_ms has run out, whether or not
+ * the connection bounds let the queue move now: one deadline per call. */
+static void expire_queued(vn_multi *m)
+{
+    long long now = monotonic_ms();
+    size_t keep = 0;
+    for (size_t i = 0; i < m->nqueued; i++) {
+        vn_slot *s = m->queued[i];
+        if (s->timeout_ms - (now - s->queued_at) <= 0)
+            finish_unsent(m, s, CURLE_OPERATION_TIMEDOUT, "the call's time ran out before it started");
+        else
+            m->queued[keep++] = s;
+    }
+    m->nqueued = keep;
+}
+
+/* The ms left until the first queued transfer's deadline; -1 when none waits. */
+static long long queued_deadline_left(const vn_multi *m)
+{
+    long long now = monotonic_ms(), first = -1;
+    for (size_t i = 0; i < m->nqueued; i++) {
+        long long left = m->queued[i]->timeout_ms - (now - m->queued[i]->queued_at);
+        if (first < 0 || left < first)
+            first = left;
+    }
+    return first;
+}
+
 /* Hands queued transfers to libcurl, oldest first, so that one perform
  * starts at most VN_MULTI_CONNECTING_MAX connections (TLS handshakes): the
  * transfers still connecting from earlier performs, the connections opened
@@ -381,6 +409,7 @@ static CURLMcode admit_queued(vn_multi *m, int *running)
     unsigned long opened_at_start = m->connections_opened;
     size_t batch = 0, admitted = 0;
     CURLMcode mc = CURLM_OK;
+    expire_queued(m);
     while (m->nqueued > 0) {
         unsigned long opened = m->connections_opened;
         size_t busy = unconnected(m) + (size_t)(opened - opened_at_start), n = 0, added = 0;
@@ -439,9 +468,14 @@ static int multi_perform(lua_State *L)
     check_mcode(L, curl_multi_perform(m->multi, &running));
     collect_finished(m);
     if (m->ndone == before && timeout_ms > 0) {
-        check_mcode(L, curl_multi_poll(m->multi, NULL, 0, (int)timeout_ms, NULL));
+        /* A queued call's deadline ends the wait too: it is answered then. */
+        long long wait = timeout_ms, first = queued_deadline_left(m);
+        if (first >= 0 && first < wait)
+            wait = first > 0 ? first : 1;
+        check_mcode(L, curl_multi_poll(m->multi, NULL, 0, (int)wait, NULL));
         check_mcode(L, curl_multi_perform(m->multi, &running));
         collect_finished(m);
+        expire_queued(m);
     }
     lua_pushinteger(L, (lua_Integer)(m->ndone - before));
     return 1;
