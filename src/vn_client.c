@@ -461,6 +461,14 @@ const char *vn_client_may_send(lua_State *L, int client_idx, int transport_idx, 
     return why;
 }
 
+/* Copies the header value (a light userdata) into a Lua string: run under
+ * lua_pcall, so a memory error in the copy still lets busy come back down. */
+static int push_header_copy(lua_State *L)
+{
+    lua_pushstring(L, (const char *)lua_touserdata(L, 1));
+    return 1;
+}
+
 /* authorize(client, now [, "jwt"|"basic"]) -> header value | nil, msg, err
  * Handed out once by core.take_authorizer (to lua/vonage/api.lua), for the
  * transports that need the header as a Lua string: resty and user transports.
@@ -480,16 +488,22 @@ static int client_authorize(lua_State *L)
         return vn_failure_push(L, &f);
     /* LuaJIT may collect (and run a finalizer that closes this client, or
      * asks for a fresh JWT) before it copies the string: the value stays
-     * until the copy is made, a re-minted one retired, not freed. (A raise
-     * in the copy leaves busy set; then __gc wipes.) */
+     * until the copy is made, a re-minted one retired, not freed. The copy
+     * runs protected (the function is an upvalue: pushing it allocates
+     * nothing), so busy always comes back down, and a close or the retired
+     * tokens are dealt with, even when the copy fails for lack of memory. */
     c->busy++;
-    lua_pushstring(L, value);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_pushlightuserdata(L, (void *)value);
+    int status = lua_pcall(L, 1, 1, 0);
     c->busy--;
     if (c->busy == 0) {
         free_retired(c);
         if (c->wipe_pending)
             wipe(c);
     }
+    if (status != 0)
+        return lua_error(L);
     return 1;
 }
 
@@ -506,7 +520,8 @@ static int core_take_authorizer(lua_State *L)
     lua_pushboolean(L, 1);
     lua_replace(L, lua_upvalueindex(1));
     lua_pushvalue(L, lua_upvalueindex(2));
-    lua_pushcclosure(L, client_authorize, 1);
+    lua_pushcfunction(L, push_header_copy);
+    lua_pushcclosure(L, client_authorize, 2);
     return 1;
 }
 
