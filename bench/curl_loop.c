@@ -236,7 +236,7 @@ static int multi_flows(long n, const char *auth, int window)
     return 0;
 }
 
-static int gets(const char *url, long n)
+static int get_loop(const char *url, long n)
 {
     struct slot s;
     struct rusage ru;
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "multi") && argc == 7)
         rc = multi_flows(atol(argv[3]), bearer(argv[4], argv[5]), atoi(argv[6]));
     else if (!strcmp(argv[1], "get") && argc == 4)
-        rc = gets(argv[2], atol(argv[3]));
+        rc = get_loop(argv[2], atol(argv[3]));
     else if (!strcmp(argv[1], "tokens") && argc == 5)
         rc = tokens(atol(argv[2]), argv[3], argv[4]);
     else if (!strcmp(argv[1], "verify") && argc == 5)
