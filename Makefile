@@ -159,6 +159,7 @@ tsan:
 
 # Speed and memory as ratios against a plain libcurl loop, in one run.
 bench: deps build
+	@$(MAKE) --no-print-directory build LUA=luajit
 	@sh bench/run
 
 # Debian packages from debian/ with dh-lua (Lua 5.4, and 5.1 for LuaJIT and

@@ -83,6 +83,21 @@ describe("the curl transport", function()
     assert.truthy(body:find("ok", 1, true))
   end)
 
+  it("returns every response header to a plain send, and to the library's own call only those it reads", function()
+    local c = H.client()
+    local u = H.url .. "/_sandbox/health"
+    local status, all = c.transport:send { method = "GET", url = u }
+    assert.equal(200, status)
+    assert.is_string(all.server)
+    assert.is_string(all.date)
+    local status2, few = c.transport:send { method = "GET", url = u, client = c, auth_time = os.time() }
+    assert.equal(200, status2)
+    assert.is_nil(few.server)
+    assert.equal(all.date ~= nil, few.date ~= nil)
+    assert.truthy(few["content-type"]:find("json", 1, true))
+    c:close()
+  end)
+
   it("retries a refused connection with backoff, then says why", function()
     local lines = {}
     local c = vonage.client { api_key = "k", api_secret = "s", api_host = "http://127.0.0.1:1",

@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -330,9 +331,22 @@ static int build_headers(lua_State *L, vn_transfer *t, int idx, const char *auth
     return 0;
 }
 
-/* Pushes the response headers as a table of lower-case names; a repeated
- * header's values are joined with ", " as RFC 9110 allows. */
-static void push_headers(lua_State *L, const vn_buf *b)
+/* The response headers api.call reads (Retry-After and the Date it is
+ * measured from) and the ones a caller may: the only ones built for a
+ * library call, whose table is otherwise thrown away. */
+static int wanted_header(const char *name, size_t len)
+{
+    static const char *const names[] = { "retry-after", "date", "content-type", "location" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Pushes the response headers as a table of lower-case names (with few, only
+ * the wanted ones); a repeated header's values are joined with ", " as RFC
+ * 9110 allows. */
+static void push_headers(lua_State *L, const vn_buf *b, int few)
 {
     const char *p = b->data, *end = b->data + b->len;
     lua_newtable(L);
@@ -340,7 +354,7 @@ static void push_headers(lua_State *L, const vn_buf *b)
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon != NULL && colon > p) {
+        if (colon != NULL && colon > p && (!few || wanted_header(p, (size_t)(colon - p)))) {
             const char *v = colon + 1, *ve = line_end;
             luaL_Buffer name;
             while (v < ve && (*v == ' ' || *v == '\t'))
@@ -471,7 +485,7 @@ int vn_transfer_push_result(lua_State *L, vn_transfer *t, CURLcode rc)
         return transfer_error(L, t, rc);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     lua_pushinteger(L, status);
-    push_headers(L, &t->headers);
+    push_headers(L, &t->headers, t->few_headers);
     lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
     return 3;
 }
@@ -653,6 +667,7 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
     }
 
     curl_easy_reset(e);
+    t->few_headers = sp->client != NULL;
     t->errbuf[0] = '\0';
     buf_reset(&t->body, (size_t)sp->max_body);
     buf_reset(&t->headers, VN_MAX_HEADER_BYTES);

@@ -39,6 +39,7 @@ typedef struct vn_transfer {
     int resend_refused; /* a re-send was stopped */
     int headers_done;   /* the blank line ending the last header block arrived */
     long request_mark;  /* CURLINFO_REQUEST_SIZE when the last attempt began */
+    int few_headers;    /* the library's own call (spec.client): only the headers it reads */
 } vn_transfer;
 
 /* Reads ca_file, proxy, user_agent, interface from the table at idx into cfg

@@ -257,9 +257,11 @@ function M.call(client, o)
   if not status then return nil, resp_headers, raw end -- here: the message and err
 
   local first, second, err = M.outcome(op, status, resp_headers, raw, o)
-  log(client, "debug", format("%s %s -> %d", method, path, status), op, spec,
-      { status = status, code = err and err.code or nil,
-        request_id = request_id_of(path, first and second, err) })
+  if client.on_log then -- the line and its event are built only for a reader
+    log(client, "debug", format("%s %s -> %d", method, path, status), op, spec,
+        { status = status, code = err and err.code or nil,
+          request_id = request_id_of(path, first and second, err) })
+  end
   return first, second, err
 end
 

@@ -682,14 +682,13 @@ end
 -- @param ... method names, e.g. "put", "take"
 -- @usage vonage.store.check("my_app", "sessions", redis_store, "put", "take")
 function M.check(op, name, store, ...)
-  local methods = { ... }
   local ok = type(store) == "table" or type(store) == "userdata"
-  for i = 1, #methods do
-    ok = ok and type(store[methods[i]]) == "function"
+  for i = 1, select("#", ...) do -- no list built per call (webhook.verify checks on every one)
+    ok = ok and type(store[(select(i, ...))]) == "function"
   end
   if not ok then
     errors.misuse(op, format("%s must be a store with %s() (see vonage.store)", name,
-                             concat(methods, "() and ")))
+                             concat({ ... }, "() and ")))
   end
 end
 

@@ -169,17 +169,23 @@ end
 -- Checks t against a schema { field = { type, rule..., required = bool } }.
 -- Returns true, or the validation error triple for the first broken rule (a
 -- missing required value included); a wrong type or unknown field raises.
+-- The labels ("workflow[0].to") are built only for a failure.
 function M.check(op, t, schema, prefix)
   prefix = prefix or ""
-  M.known_fields(op, t, schema, prefix ~= "" and (" in " .. prefix:sub(1, -2)) or nil)
+  for k in pairs(t) do
+    if type(k) ~= "string" or schema[k] == nil then -- raises, naming the field
+      M.known_fields(op, t, schema, prefix ~= "" and (" in " .. prefix:sub(1, -2)) or nil)
+    end
+  end
   for _, field in ipairs(fields_of(schema)) do
     local spec, v = schema[field], t[field]
-    if spec.required then
-      local ok, msg, err = M.required(op, prefix .. field, v, spec[1])
-      if not ok then return nil, msg, err end
-    end
-    M.typed(op, prefix .. field, v, spec[1])
-    if v ~= nil then
+    local want = spec[1]
+    if v == nil then
+      if spec.required then return M.required(op, prefix .. field, v, want) end
+    else
+      if not (type(v) == want or want == "integer" and M.is_integer(v)) then
+        M.typed(op, prefix .. field, v, want) -- raises
+      end
       for i = 2, #spec do
         local reason = spec[i](v)
         if reason then return errors.invalid(op, prefix .. field, reason) end

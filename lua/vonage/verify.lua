@@ -36,6 +36,10 @@ local CHECK_SCHEMA = {
            rules.length(4, 10), required = true },
 }
 
+-- The steps' labels (a workflow has at most 3), so a valid one builds none.
+local STEP, STEP_PREFIX = {}, {}
+for i = 1, 3 do STEP[i] = format("workflow[%d]", i - 1) STEP_PREFIX[i] = STEP[i] .. "." end
+
 local function check_workflow(op, workflow)
   local n = #workflow
   for k in pairs(workflow) do
@@ -47,10 +51,10 @@ local function check_workflow(op, workflow)
     return errors.invalid(op, "workflow", "must have 1 to 3 channels")
   end
   for i, step in ipairs(workflow) do
-    local where = format("workflow[%d]", i - 1) -- the API's 0-based name for the step
-    validate.typed(op, where, step, "table", true)
+    local where = STEP[i] -- the API's 0-based name for the step, made once
+    if type(step) ~= "table" then validate.typed(op, where, step, "table", true) end
     local name = step.channel
-    validate.typed(op, where .. ".channel", name, "string", true)
+    if type(name) ~= "string" then validate.typed(op, where .. ".channel", name, "string", true) end
     local schema = channels.schemas[name]
     if not schema then
       return errors.invalid(op, where .. ".channel", "is not a channel (use silent_auth, sms, "
@@ -61,7 +65,7 @@ local function check_workflow(op, workflow)
     end
     local fields = {}
     for k, v in pairs(step) do if k ~= "channel" then fields[k] = v end end
-    local ok, msg, err = validate.check(op, fields, schema, where .. ".")
+    local ok, msg, err = validate.check(op, fields, schema, STEP_PREFIX[i])
     if not ok then return nil, msg, err end
   end
   return true

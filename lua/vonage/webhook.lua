@@ -73,7 +73,8 @@ local function check_options(op, opts)
   validate.typed(op, "opts", opts, "table", true)
   validate.known_fields(op, opts, OPTIONS)
   for k, want in pairs(OPTIONS) do
-    if want ~= "any" then validate.typed(op, k, opts[k], want) end
+    local v = opts[k]
+    if v ~= nil and want ~= "any" then validate.typed(op, k, v, want) end
   end
   local secret = opts.signature_secret
   if opts.client ~= nil then
@@ -180,11 +181,17 @@ local function check_url_of(action)
   end
 end
 
+-- The bodies' field names, listed once.
+local EVENT_REQUIRED, EVENT_OPTIONAL = { "request_id", "triggered_at", "channel", "status" },
+                                       { "finalized_at", "client_ref" }
+local SUMMARY_REQUIRED, SUMMARY_OPTIONAL = { "request_id", "submitted_at", "status" }, { "client_ref" }
+local STEP_REQUIRED, STEP_OPTIONAL = { "channel", "status" }, { "initiated_at" }
+
 local function typed_event(body)
   local event = { type = "event" }
-  local ok, msg, err = strings(body, event, { "request_id", "triggered_at", "channel", "status" }, true, "")
+  local ok, msg, err = strings(body, event, EVENT_REQUIRED, true, "")
   if not ok then return nil, msg, err end
-  ok, msg, err = strings(body, event, { "finalized_at", "client_ref" }, false, "")
+  ok, msg, err = strings(body, event, EVENT_OPTIONAL, false, "")
   if not ok then return nil, msg, err end
   if not is_status(event.status) then return bad_body("status", "must be a status name") end
   if event.status == "action_pending" then
@@ -200,9 +207,9 @@ end
 
 local function typed_summary(body)
   local summary = { type = "summary" }
-  local ok, msg, err = strings(body, summary, { "request_id", "submitted_at", "status" }, true, "")
+  local ok, msg, err = strings(body, summary, SUMMARY_REQUIRED, true, "")
   if not ok then return nil, msg, err end
-  ok, msg, err = strings(body, summary, { "client_ref" }, false, "")
+  ok, msg, err = strings(body, summary, SUMMARY_OPTIONAL, false, "")
   if not ok then return nil, msg, err end
   if not is_status(summary.status) then return bad_body("status", "must be a status name") end
   summary.channel_timeout = json.integer(body.channel_timeout)
@@ -217,9 +224,9 @@ local function typed_summary(body)
     local prefix = format("workflow[%d].", i - 1)
     if type(step) ~= "table" then return bad_body(prefix:sub(1, -2), "must be an object") end
     local out = {}
-    ok, msg, err = strings(step, out, { "channel", "status" }, true, prefix)
+    ok, msg, err = strings(step, out, STEP_REQUIRED, true, prefix)
     if not ok then return nil, msg, err end
-    ok, msg, err = strings(step, out, { "initiated_at" }, false, prefix)
+    ok, msg, err = strings(step, out, STEP_OPTIONAL, false, prefix)
     if not ok then return nil, msg, err end
     summary.workflow[i] = out
   end
