@@ -3,7 +3,8 @@
 -- `workflow` list of client:start_verification. Builders check the shape only
 -- and raise on a wrong type or an unknown field (a bug); the values' rules are
 -- checked by start_verification, which returns a `validation` error naming
--- the entry (`workflow[1].to`). `to` is an E.164 number without `+` or `00`.
+-- the entry, 0-based as the API does (`workflow[0].to`). `to` is an E.164 number, with or
+-- without its `+`.
 -- @module vonage.channels
 local validate = require "vonage.validate"
 
