@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
 
@@ -35,10 +36,56 @@ void vn_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
     lua_pop(L, 1);
 }
 
-/* core.<type>_class(methods): called once, by the type's class file, with
- * every method the type has; copies them into the methods table C reads,
- * which no Lua code reaches (the metatable answers getmetatable with the type
- * name). A second call raises, so no code loaded later adds or swaps one. */
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* methods() -> a new list of the class's method names, sorted (upvalue 1:
+ * the sorted list made at sealing; callers get a copy they may change). */
+static int class_method_names(lua_State *L)
+{
+    size_t n = vn_rawlen(L, lua_upvalueindex(1));
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, lua_upvalueindex(1), (lua_Integer)i);
+        lua_rawseti(L, -2, (lua_Integer)i);
+    }
+    return 1;
+}
+
+/* The sealed methods table (at idx) -> pushes class_method_names over its
+ * sorted names. The names stay anchored by that table while they are sorted. */
+static void push_method_names(lua_State *L, int idx)
+{
+    size_t n = 0, i = 0;
+    idx = vn_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        n++;
+        lua_pop(L, 1);
+    }
+    const char **names = lua_newuserdata(L, (n ? n : 1) * sizeof *names);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        names[i++] = lua_tostring(L, -2);
+        lua_pop(L, 1);
+    }
+    qsort(names, n, sizeof *names, cmp_names);
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        lua_pushstring(L, names[i]);
+        lua_rawseti(L, -2, (lua_Integer)(i + 1));
+    }
+    lua_remove(L, -2); /* the scratch array */
+    lua_pushcclosure(L, class_method_names, 1);
+}
+
+/* core.<type>_class(methods) -> methods(): called once, by the type's class
+ * file, with every method the type has; copies them into the methods table C
+ * reads, which no Lua code reaches (the metatable answers getmetatable with
+ * the type name). A second call raises, so no code loaded later adds or swaps
+ * one. Returns the function that lists their names. */
 static int class_seal(lua_State *L)
 {
     const char *tname = lua_tostring(L, lua_upvalueindex(1));
@@ -56,10 +103,12 @@ static int class_seal(lua_State *L)
         lua_insert(L, -2);
         lua_rawset(L, -4);
     }
-    lua_setfield(L, -3, "__index_methods");
+    push_method_names(L, -1);
+    lua_insert(L, -2);
+    lua_setfield(L, -4, "__index_methods");
     lua_pushboolean(L, 1);
     lua_replace(L, lua_upvalueindex(2));
-    return 0;
+    return 1;
 }
 
 void vn_newclass_fields(lua_State *L, const char *tname, const luaL_Reg *metamethods,

@@ -197,8 +197,8 @@ local webhook = require "vonage.webhook"
 require "vonage.request"
 require "vonage.template_page"
 
-local create, resume, traceback, tostring, error, sort =
-      coroutine.create, coroutine.resume, debug.traceback, tostring, error, table.sort
+local create, resume, traceback, tostring, error =
+      coroutine.create, coroutine.resume, debug.traceback, tostring, error
 
 -- The client's transport, when it can poll (the multi transport, or a
 -- transport of the user's own with poll); client:poll and client:spawn only
@@ -284,18 +284,12 @@ local METHODS = {
   -- Wipes the credentials and closes the client's own transport (doc/client.md)
   close = core.client_close,
 }
-core.client_class(METHODS)
-
 --- Class functions.
 -- @section class
 
 --- A new sorted list of the client's method names (this file's METHODS).
 -- @treturn {string,...}
-function M.methods()
-  local names = {}
-  for name in pairs(METHODS) do names[#names + 1] = name end
-  sort(names)
-  return names
-end
+-- @function methods
+M.methods = core.client_class(METHODS)
 
 return setmetatable(M, { __call = function(_, opts) return M.new(opts) end })

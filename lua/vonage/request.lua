@@ -10,8 +10,6 @@
 local core = require "vonage.core"
 local verify = require "vonage.verify"
 
-local pairs, sort = pairs, table.sort
-
 local M = {}
 
 local METHODS = {
@@ -19,15 +17,9 @@ local METHODS = {
   cancel = verify.cancel,             -- req:cancel() -> true | nil, msg, err
   next_workflow = verify.next_workflow, -- req:next_workflow() -> true | nil, msg, err
 }
-core.request_class(METHODS) -- once: no code loaded later adds or replaces one
-
 --- A new sorted list of the request's method names (METHODS above).
 -- @treturn {string,...}
-function M.methods()
-  local names = {}
-  for name in pairs(METHODS) do names[#names + 1] = name end
-  sort(names)
-  return names
-end
+-- @function methods
+M.methods = core.request_class(METHODS)
 
 return M

@@ -8,8 +8,6 @@
 local core = require "vonage.core"
 local templates = require "vonage.templates"
 
-local pairs, sort = pairs, table.sort
-
 local M = {}
 
 local METHODS = {
@@ -22,15 +20,9 @@ local METHODS = {
   ipairs = templates.ipairs, -- for i, item in page:ipairs() do
   items = templates.items,   -- page:items() -> a new plain list
 }
-core.template_page_class(METHODS) -- once: no code loaded later adds or replaces one
-
 --- A new sorted list of the template_page's method names (METHODS above).
 -- @treturn {string,...}
-function M.methods()
-  local names = {}
-  for name in pairs(METHODS) do names[#names + 1] = name end
-  sort(names)
-  return names
-end
+-- @function methods
+M.methods = core.template_page_class(METHODS)
 
 return M
