@@ -22,7 +22,15 @@ local transport_kind = core.transport_kind
 -- The resty class's own send, taken now: a client made with the resty
 -- transport calls it, so replacing the module's send (or a transport's send
 -- field) later cannot catch the header that transport gets in spec.headers.
-local resty_send = require("vonage.transport.resty").send
+-- Outside nginx, where no resty transport can be made (its new needs ngx),
+-- the module is not loaded until a call asks for it.
+local resty_send = rawget(_G, "ngx") and require("vonage.transport.resty").send
+if not resty_send then
+  resty_send = function(...)
+    resty_send = require("vonage.transport.resty").send
+    return resty_send(...)
+  end
+end
 
 M.USER_AGENT = "lua-vonage/" .. core.version
 

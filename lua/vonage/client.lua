@@ -187,15 +187,36 @@ end
 -- The API modules export plain functions; this list makes them the class.
 -- C takes it once (core.client_class), so no code loaded later can add or
 -- replace a method, and getmetatable(client) answers only the class name.
--- The request and template page classes have their own files, loaded here
--- because a client hands out their objects.
+-- The request class has its own file, loaded here because a client hands out
+-- its objects. The modules a first verification does not need (silent auth,
+-- templates, Number Verification, webhooks) load at the first call of one of
+-- their methods: the method listed below is a fixed function that requires
+-- its module then and keeps the implementation in an upvalue, so the sealed
+-- table never changes. Templates come with the template page class, whose
+-- objects they hand out.
 local verify = require "vonage.verify"
-local silent_auth = require "vonage.silent_auth"
-local templates = require "vonage.templates"
-local number_verification = require "vonage.number_verification"
-local webhook = require "vonage.webhook"
 require "vonage.request"
-require "vonage.template_page"
+
+-- A stand-in for an API module: reading a field gives that method, which
+-- requires the module (and `with`, a class file its functions need) at its
+-- first call.
+local function deferred(module, with)
+  return setmetatable({}, { __index = function(_, name)
+    local fn
+    return function(...)
+      if fn == nil then
+        if with then require(with) end
+        fn = require(module)[name]
+        assert(type(fn) == "function", module .. " has no function " .. name)
+      end
+      return fn(...)
+    end
+  end })
+end
+local silent_auth = deferred "vonage.silent_auth"
+local templates = deferred("vonage.templates", "vonage.template_page")
+local number_verification = deferred "vonage.number_verification"
+local webhook = deferred "vonage.webhook"
 
 local create, resume, traceback, tostring, error =
       coroutine.create, coroutine.resume, debug.traceback, tostring, error

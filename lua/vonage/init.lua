@@ -84,22 +84,38 @@ if core.lua_version_num ~= running then
 end
 local channels = require "vonage.channels"
 local errors = require "vonage.errors"
-local number_verification = require "vonage.number_verification"
-local silent_auth = require "vonage.silent_auth"
 
 local M = {
   _VERSION = "lua-vonage " .. core.version,
   client = require "vonage.client",
   is_error = errors.is,
-  check_silent_auth = silent_auth.check_silent_auth,
-  webhook = require "vonage.webhook",
-  hash_phone_number = number_verification.hash_phone_number,
-  store = require "vonage.store",
-  state_store = require "vonage.store", -- deprecated alias of vonage.store (0.1)
 }
 
 for name in pairs(channels.schemas) do
   M[name] = channels[name]
 end
 
-return M
+-- The fields a first verification does not need load on first access: the
+-- modules behind them (the stores, webhooks, silent auth, Number
+-- Verification) are most of the library's source, and a short-lived process
+-- would compile them for nothing. Each is then a plain field, the same value
+-- `require "vonage.x"` gives. The metatable's `lazy` lists them, for tools
+-- that walk every public name (scripts/doc-coverage.lua).
+local LAZY = {
+  webhook = function() return require "vonage.webhook" end,
+  store = function() return require "vonage.store" end,
+  state_store = function() return require "vonage.store" end, -- deprecated alias of vonage.store (0.1)
+  check_silent_auth = function() return require("vonage.silent_auth").check_silent_auth end,
+  hash_phone_number = function() return require("vonage.number_verification").hash_phone_number end,
+}
+
+return setmetatable(M, {
+  lazy = LAZY,
+  __index = function(t, k)
+    local load = LAZY[k]
+    if load == nil then return nil end
+    local v = load()
+    rawset(t, k, v)
+    return v
+  end,
+})
