@@ -16,7 +16,8 @@ local M = {}
 -- The numeric options' defaults and ranges: rows of the one table of limits
 -- (src/vn_limits.h), which C's own checks (jwt_ttl, each request's timeouts
 -- and body cap) read too.
-local LIMITS = core.limits()
+local LIMITS = core.limits() -- read at load only: the client keeps no copy of the whole table
+local JWT_TTL = LIMITS.jwt_ttl.default
 local NUMERIC = { "timeout_ms", "connect_timeout_ms", "retries", "max_response_bytes", "max_pages", "jwt_ttl" }
 
 --- The defaults of the host, timeout and limit options: `api_host`
@@ -135,7 +136,7 @@ function M.new(opts)
   settings.ca_file = opts.ca_file
   settings.application_id = opts.application_id -- not a secret: the OAuth client_id
   settings.transport = make_transport(opts)
-  settings.jwt_ttl = opts.jwt_ttl or LIMITS.jwt_ttl.default
+  settings.jwt_ttl = opts.jwt_ttl or JWT_TTL
   return core.client_new(credentials, settings)
 end
 
