@@ -26,16 +26,16 @@ ifdef TSAN
 CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
 endif
 ALL_CFLAGS  = -std=c99 -D_POSIX_C_SOURCE=200809L -pthread -fPIC -fvisibility=hidden $(WARN) $(WERROR) \
-              -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(LUA_PC) libcurl libjwt libcrypto) $(CFLAGS)
+              -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(LUA_PC) libcurl libcrypto) $(CFLAGS)
 # The module never links liblua: the interpreter that loads it provides the API.
 # -z nodelete: lua_close's dlclose leaves the module and libcurl's ~35 libraries
 # mapped, so a process does not spend its exit unmapping them one by one (and
 # libcurl, initialised once per process, is never unloaded under it).
-LIBS        = $(shell pkg-config --libs libcurl libjwt libcrypto) -pthread -Wl,-z,nodelete
+LIBS        = $(shell pkg-config --libs libcurl libcrypto) -pthread -Wl,-z,nodelete
 
 # Debian packages this project needs; `deps` installs the missing ones.
 DEB_PKGS := gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev \
-            libcurl4-openssl-dev libjwt-dev libssl-dev openssl ca-certificates \
+            libcurl4-openssl-dev libssl-dev openssl ca-certificates \
             lua-cjson lua-busted lua-socket lua-check luarocks lua-ldoc \
             nginx libnginx-mod-http-lua curl valgrind clang libclang-rt-14-dev libtsan2 \
             redis-server lua-nginx-redis lua-redis
@@ -130,9 +130,9 @@ fuzz:
 	@$(MAKE) --no-print-directory build LUA=lua5.4
 	@rm -rf $(FUZZ_DIR) && mkdir -p $(FUZZ_DIR)/corpus
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
-	  -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags lua5.4 libcurl libjwt libcrypto) \
+	  -DVN_VERSION='"$(VERSION)"' $(shell pkg-config --cflags lua5.4 libcurl libcrypto) \
 	  -o $(FUZZ_DIR)/webhook_fuzz fuzz/webhook_fuzz.c $(SRCS) \
-	  $(shell pkg-config --libs lua5.4 libcurl libjwt libcrypto)
+	  $(shell pkg-config --libs lua5.4 libcurl libcrypto)
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -dict=fuzz/webhook.dict -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 	@$(FUZZ_ENV) WEBHOOK_FUZZ_STATS=1 $(FUZZ_DIR)/webhook_fuzz -runs=0 $(FUZZ_DIR)/corpus 2>&1 | grep '^webhook_fuzz:'

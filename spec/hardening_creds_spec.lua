@@ -593,6 +593,89 @@ describe("hardening: exactness", function()
     assert.equal("basic", c.auth)
   end)
 
+  -- A transport that keeps each Authorization header and answers 204 (nothing leaves).
+  local function catching()
+    local t = { headers = {} }
+    function t.send(_, spec)
+      t.headers[#t.headers + 1] = spec.headers and spec.headers.Authorization
+      return 204, {}, ""
+    end
+    return t
+  end
+
+  it("signs its JWT RS256 with the key it parsed once, as openssl verifies it, with every claim "
+     .. "JSON-escaped", function()
+    local t = catching()
+    local app = 'app "one" \\ \n\t\1 \u{e9}\u{1F600}'
+    local c = vonage.client { application_id = app, private_key_path = H.key_path, transport = t,
+                              jwt_sub = 'sub "x"\r', jwt_nbf = true, api_host = H.url }
+    assert(c:request(ID):cancel())
+    local token = t.headers[1]:match("^Bearer (.+)$")
+    local header = token:match("^([^.]+)")
+    assert.equal("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9", header) -- {"alg":"RS256","typ":"JWT"}
+    local claims = H.jwt_claims(token)
+    assert.equal(app, claims.application_id)
+    assert.equal('sub "x"\r', claims.sub)
+    assert.equal(claims.iat, claims.nbf)
+    assert.equal(900, claims.exp - claims.iat)
+    assert.truthy(claims.jti:match("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$"), claims.jti)
+    -- The signature, checked by openssl against the public key.
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    local f = assert(io.open(dir .. "/data", "wb"))
+    f:write(token:match("^([^.]+%.[^.]+)"))
+    f:close()
+    local sig = token:match("([^.]+)$"):gsub("-", "+"):gsub("_", "/")
+    f = assert(io.open(dir .. "/sig.b64", "wb"))
+    f:write(sig .. string.rep("=", (4 - #sig % 4) % 4))
+    f:close()
+    local p = assert(io.popen(("cd %s && openssl base64 -d -A -in sig.b64 -out sig && openssl dgst -sha256 "
+      .. "-verify %s -signature sig data 2>&1; rm -rf %s"):format(dir, H.pub_path, dir)))
+    local out = p:read("*a")
+    p:close()
+    assert.equal("Verified OK\n", out)
+  end)
+
+  it("refuses an application_id that is not UTF-8 when it mints, as a failed call", function()
+    local t = catching()
+    local c = vonage.client { application_id = "app\xff", private_key_path = H.key_path, transport = t,
+                              api_host = H.url }
+    local ok, msg, err = c:request(ID):cancel()
+    assert.is_nil(ok)
+    assert.equal("jwt_mint_failed", err.code)
+    assert.truthy(msg:find("could not add a claim", 1, true), msg)
+    assert.same({}, t.headers)
+  end)
+
+  it("takes any JSON value as the acl, as written, and refuses what is not one JSON value", function()
+    local key = H.read(H.key_path)
+    local function make(grants)
+      return pcall(core.client_new, { application_id = H.APP_ID, private_key = key, jwt_grants_json = grants }, {})
+    end
+    for _, good in ipairs { '{"acl":{"paths":{"/*/users/**":{"methods":["GET"]}}}}', ' { "acl" : [ ] } ',
+                            '{"acl":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9 \u{e9}"}', '{"acl":-0.5e+3}',
+                            '{"acl":[true,false,null,0,{"a":[1.25E-2]}]}',
+                            '{"acl":' .. ("["):rep(60) .. ("]"):rep(60) .. '}' } do
+      local ok, err = make(good)
+      assert(ok, good .. ": " .. tostring(err))
+    end
+    for _, bad in ipairs { '{"acl":[1,]}', '{"acl":"\xff"}', '{"acl":"a\\x"}', '{"acl":01}', '{"acl":{}} x',
+                           '{"acl":' .. ("["):rep(100) .. ("]"):rep(100) .. '}', '{"\\u0061cl":1}', '{"acl":1,}',
+                           '{"acl":"\1"}', '{"acl":.5}', '{"acl":tru}', '{}', '{"acl":1', '' } do
+      local ok = make(bad)
+      assert(not ok, bad)
+    end
+    -- A value as written, in the claims the server gets.
+    local t = catching()
+    local c = vonage.client { application_id = H.APP_ID, private_key_path = H.key_path, transport = t,
+                              api_host = H.url, jwt_acl = { paths = { ["/*/users/**"] = { methods = { "GET" } } },
+                                                            note = "\u{e9}\"" } }
+    assert(c:request(ID):cancel())
+    assert.same({ paths = { ["/*/users/**"] = { methods = { "GET" } } }, note = "\u{e9}\"" },
+                H.jwt_claims(t.headers[1]:match("^Bearer (.+)$")).acl)
+  end)
+
   it("takes the acl as a JSON value, never as text spliced into the claims", function()
     local key = H.read(H.key_path)
     local base = { application_id = H.APP_ID, private_key = key }

@@ -37,8 +37,9 @@
 
 struct vn_client {
     char *application_id;
-    unsigned char *private_key;
+    unsigned char *private_key; /* the PEM text, only until it is parsed into key */
     size_t private_key_len;
+    EVP_PKEY *key; /* the application key every JWT is signed with */
     char *basic; /* the whole "Basic <base64>" header value */
     size_t basic_len;
     unsigned char *signature_secret; /* HS256 key of signed webhooks */
@@ -98,6 +99,7 @@ static void wipe(vn_client *c)
     drop_jwt(c);
     free_retired(c);
     vn_free_secret(c->private_key, c->private_key_len);
+    vn_jwt_free_key(c->key);
     vn_free_secret(c->basic, c->basic_len);
     vn_free_secret(c->signature_secret, c->signature_secret_len);
     free(c->application_id);
@@ -305,7 +307,13 @@ static int client_new(lua_State *L)
         read_key_file(L, c, path);
     }
     if (c->private_key != NULL) {
-        if ((why = vn_jwt_check_key(c->private_key, c->private_key_len)) != NULL)
+        /* Parsed once, here: every mint signs with the parsed key, and the
+         * PEM text is wiped at once. */
+        why = vn_jwt_load_key(c->private_key, c->private_key_len, &c->key);
+        vn_free_secret(c->private_key, c->private_key_len);
+        c->private_key = NULL;
+        c->private_key_len = 0;
+        if (why != NULL)
             return luaL_error(L, "vonage.client: the private key %s", why);
         if (c->application_id == NULL)
             return luaL_error(L, "vonage.client: a private key needs an application_id");
@@ -343,9 +351,9 @@ static int client_new(lua_State *L)
 
 static const char *auth_kinds(const vn_client *c)
 {
-    if (c->private_key && c->basic)
+    if (c->key && c->basic)
         return "jwt+basic";
-    return c->private_key ? "jwt" : c->basic ? "basic" : "none";
+    return c->key ? "jwt" : c->basic ? "basic" : "none";
 }
 
 const char *vn_client_header(vn_client *c, const char *want, double now, vn_failure *f)
@@ -356,7 +364,7 @@ const char *vn_client_header(vn_client *c, const char *want, double now, vn_fail
         return NULL;
     }
     if (want == NULL)
-        want = c->private_key ? "jwt" : "basic";
+        want = c->key ? "jwt" : "basic";
     if (strcmp(want, "basic") == 0) {
         if (c->basic == NULL) {
             vn_failure_set(f, "auth", "no_credentials", "this call needs api_key and api_secret");
@@ -368,7 +376,7 @@ const char *vn_client_header(vn_client *c, const char *want, double now, vn_fail
         vn_failure_set(f, "auth", "bad_auth", "the auth kind must be \"jwt\" or \"basic\"");
         return NULL;
     }
-    if (c->private_key == NULL) {
+    if (c->key == NULL) {
         vn_failure_set(f, "auth", "no_credentials", "%s",
                        c->basic ? "this call needs application_id and a private key"
                                 : "the client has no credentials");
@@ -394,7 +402,7 @@ const char *vn_client_header(vn_client *c, const char *want, double now, vn_fail
         claims.iat = t;
         claims.exp = t + c->jwt_ttl;
         claims.nbf = c->jwt_nbf ? t : -1;
-        if ((why = vn_jwt_mint(c->private_key, c->private_key_len, &claims, &token)) != NULL) {
+        if ((why = vn_jwt_mint(c->key, &claims, &token)) != NULL) {
             vn_failure_set(f, "auth", "jwt_mint_failed", "could not mint the application JWT: %s",
                            why);
             return NULL;
@@ -599,10 +607,10 @@ static int client_tostring(lua_State *L)
     char who[320];
     if (c->closed)
         snprintf(who, sizeof who, "closed");
-    else if (c->private_key && c->basic)
+    else if (c->key && c->basic)
         snprintf(who, sizeof who, "jwt: application %.100s, basic: api_key %.100s",
                  c->application_id, c->api_key);
-    else if (c->private_key)
+    else if (c->key)
         snprintf(who, sizeof who, "jwt: application %.100s", c->application_id);
     else if (c->basic)
         snprintf(who, sizeof who, "basic: api_key %.100s", c->api_key);

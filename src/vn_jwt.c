@@ -1,14 +1,24 @@
+/*
+ * Application JWTs (RS256), built and signed here with OpenSSL: the key is
+ * parsed once, when the client is made, and every mint signs with that
+ * EVP_PKEY. (libjwt parsed the PEM again at each mint, and brought libjwt,
+ * jansson and libb64 into every process that loads the module.)
+ */
 #include "vn_jwt.h"
 #include "vn_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <jwt.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+/* Nesting allowed in the acl value: far more than any acl has, and a bound
+ * on the validator's recursion. */
+#define VN_JSON_MAX_DEPTH 64
 
 /* The password callback of every PEM read: no password, so OpenSSL fails at
  * once on an encrypted key instead of prompting on the terminal. */
@@ -30,14 +40,14 @@ static int has_text(const unsigned char *s, size_t n, const char *text)
     return 0;
 }
 
-const char *vn_jwt_check_key(const unsigned char *pem, size_t pem_len)
+const char *vn_jwt_load_key(const unsigned char *pem, size_t pem_len, EVP_PKEY **out)
 {
     BIO *bio;
     EVP_PKEY *key = NULL;
     const char *why = NULL;
+    *out = NULL;
     /* "BEGIN ENCRYPTED PRIVATE KEY" (PKCS#8) and "Proc-Type: 4,ENCRYPTED"
-     * (traditional): libjwt reads the key without a callback, so an encrypted
-     * one must never reach it. */
+     * (traditional): named as such, rather than as an unreadable key. */
     if (has_text(pem, pem_len, "ENCRYPTED"))
         return "is encrypted; give an unencrypted PEM";
     if ((bio = BIO_new_mem_buf(pem, (int)pem_len)) == NULL)
@@ -47,67 +57,363 @@ const char *vn_jwt_check_key(const unsigned char *pem, size_t pem_len)
         why = "is not a PEM private key";
     else if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA)
         why = "is not an RSA key (RS256 needs one)";
-    EVP_PKEY_free(key);
+    if (why == NULL)
+        *out = key;
+    else
+        EVP_PKEY_free(key);
     BIO_free(bio);
     ERR_clear_error(); /* leave no stale error for the next OpenSSL user */
     return why;
 }
 
-const char *vn_jwt_check_grants(const char *grants_json)
+void vn_jwt_free_key(EVP_PKEY *key)
 {
-    jwt_t *jwt = NULL;
-    char *rest = NULL;
-    const char *why = NULL;
-    if (jwt_new(&jwt) != 0)
-        return "out of memory";
-    /* libjwt parses the object; anything in it but "acl" is refused, so no
-     * caller can add or override a claim through it. */
-    if (jwt_add_grants_json(jwt, grants_json) != 0)
-        why = "is not a JSON object";
-    if (why == NULL) {
-        char *acl = jwt_get_grants_json(jwt, "acl");
-        if (acl == NULL)
-            why = "has no acl";
-        free(acl);
-    }
-    if (why == NULL) {
-        jwt_del_grants(jwt, "acl");
-        rest = jwt_get_grants_json(jwt, NULL);
-        if (rest == NULL || strcmp(rest, "{}") != 0)
-            why = "holds a claim other than acl";
-    }
-    free(rest);
-    jwt_free(jwt);
-    return why;
+    EVP_PKEY_free(key); /* OpenSSL clears the private numbers as it frees them */
 }
 
-const char *vn_jwt_mint(const unsigned char *pem, size_t pem_len, const vn_jwt_claims *c,
-                        char **out)
+/* ---- a strict JSON validator, for the acl value C splices into the claims */
+
+/* The length of the UTF-8 sequence at s (at most n bytes), or 0 when it is
+ * not one (overlong forms, surrogates and values past U+10FFFF included). */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    jwt_t *jwt = NULL;
-    char jti[37];
+    unsigned c = s[0], min, v;
+    size_t len, i;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80, v = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800, v = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000, v = c & 0x07;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Each returns the end of the JSON text it read at p, or NULL. */
+static const char *json_value(const char *p, int depth);
+
+static const char *json_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    for (;;) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20) /* a control character, or the end of the text */
+            return NULL;
+        if (c == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++) {
+                    char h = p[i];
+                    if (!(is_digit(h) || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F')))
+                        return NULL;
+                }
+                p += 5;
+            } else if (*p != '\0' && strchr("\"\\/bfnrt", *p) != NULL) {
+                p++;
+            } else {
+                return NULL;
+            }
+        } else {
+            size_t n = utf8_len((const unsigned char *)p, strlen(p));
+            if (n == 0)
+                return NULL;
+            p += n;
+        }
+    }
+}
+
+static const char *json_number(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (is_digit(*p))
+        while (is_digit(*p))
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        p++;
+        if (!is_digit(*p))
+            return NULL;
+        while (is_digit(*p))
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!is_digit(*p))
+            return NULL;
+        while (is_digit(*p))
+            p++;
+    }
+    return p;
+}
+
+/* An array or object body after its opening bracket, up to and past `close`. */
+static const char *json_members(const char *p, int depth, char close, int keyed)
+{
+    p = skip_ws(p);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        if (keyed) {
+            if ((p = json_string(p)) == NULL)
+                return NULL;
+            p = skip_ws(p);
+            if (*p++ != ':')
+                return NULL;
+        }
+        if ((p = json_value(p, depth)) == NULL)
+            return NULL;
+        p = skip_ws(p);
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+        p = skip_ws(p);
+    }
+}
+
+static const char *json_value(const char *p, int depth)
+{
+    p = skip_ws(p);
+    switch (*p) {
+    case '{':
+    case '[':
+        if (depth >= VN_JSON_MAX_DEPTH)
+            return NULL;
+        return json_members(p + 1, depth + 1, *p == '{' ? '}' : ']', *p == '{');
+    case '"':
+        return json_string(p);
+    case 't':
+        return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default:
+        return json_number(p);
+    }
+}
+
+/* The acl value of grants_json ({"acl": <value>}, nothing else): its text
+ * in [*start, *end), or a reason. */
+static const char *acl_value(const char *grants_json, const char **start, const char **end)
+{
+    const char *p = skip_ws(grants_json), *v;
+    if (*p++ != '{')
+        return "is not a JSON object";
+    p = skip_ws(p);
+    if (*p == '}')
+        return "has no acl";
+    /* The name as the encoder writes it; an escaped spelling is refused. */
+    if (strncmp(p, "\"acl\"", 5) != 0)
+        return json_string(p) != NULL ? "holds a claim other than acl" : "is not a JSON object";
+    p = skip_ws(p + 5);
+    if (*p++ != ':')
+        return "is not a JSON object";
+    v = skip_ws(p);
+    if ((p = json_value(v, 1)) == NULL)
+        return "is not a JSON object";
+    *start = v;
+    *end = p;
+    p = skip_ws(p);
+    if (*p == ',')
+        return "holds a claim other than acl";
+    if (*p++ != '}' || *skip_ws(p) != '\0')
+        return "is not a JSON object";
+    return NULL;
+}
+
+const char *vn_jwt_check_grants(const char *grants_json)
+{
+    const char *start, *end;
+    return acl_value(grants_json, &start, &end);
+}
+
+/* ---- the token */
+
+/* s as a JSON string with its quotes, into dst (when not NULL); returns the
+ * length, or 0 when s is not UTF-8. */
+static size_t quote(char *dst, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    size_t n = 0;
+#define PUT_(ch) do { if (dst) dst[n] = (char)(ch); n++; } while (0)
+    PUT_('"');
+    while (p < end) {
+        size_t len = utf8_len(p, (size_t)(end - p));
+        if (len == 0)
+            return 0;
+        if (*p == '"' || *p == '\\') {
+            PUT_('\\');
+            PUT_(*p);
+        } else if (*p < 0x20) {
+            PUT_('\\');
+            PUT_('u');
+            PUT_('0');
+            PUT_('0');
+            PUT_(hex[*p >> 4]);
+            PUT_(hex[*p & 15]);
+        } else {
+            for (size_t i = 0; i < len; i++)
+                PUT_(p[i]);
+        }
+        p += len;
+    }
+    PUT_('"');
+#undef PUT_
+    return n;
+}
+
+/* base64url without padding of src into dst (room for 4 * ceil(n / 3));
+ * returns the length written. */
+static size_t b64url(char *dst, const unsigned char *src, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, i;
+    for (i = 0; i + 2 < n; i += 3) {
+        unsigned long v = ((unsigned long)src[i] << 16) | ((unsigned long)src[i + 1] << 8) | src[i + 2];
+        dst[o++] = abc[(v >> 18) & 63];
+        dst[o++] = abc[(v >> 12) & 63];
+        dst[o++] = abc[(v >> 6) & 63];
+        dst[o++] = abc[v & 63];
+    }
+    if (i < n) {
+        unsigned long v = (unsigned long)src[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned long)src[i + 1] << 8;
+        dst[o++] = abc[(v >> 18) & 63];
+        dst[o++] = abc[(v >> 12) & 63];
+        if (i + 1 < n)
+            dst[o++] = abc[(v >> 6) & 63];
+    }
+    return o;
+}
+
+#define B64_ROOM(n) (4 * (((n) + 2) / 3) + 1)
+
+/* The claims object; NULL (and *why) when a string is not UTF-8 or memory
+ * runs out. */
+static char *claims_json(const vn_jwt_claims *c, const char *jti, size_t *len, const char **why)
+{
+    const char *acl = NULL, *acl_end = NULL;
+    size_t an = quote(NULL, c->application_id), sn = c->sub ? quote(NULL, c->sub) : 0, n, room;
+    char *out, *p;
+    if (an == 0 || (c->sub != NULL && sn == 0)) {
+        *why = "could not add a claim";
+        return NULL;
+    }
+    if (c->grants_json != NULL && acl_value(c->grants_json, &acl, &acl_end) != NULL) {
+        *why = "the acl claim is not valid JSON";
+        return NULL;
+    }
+    /* the fixed text, three numbers of at most 20 characters, and the strings */
+    room = 128 + 3 * 21 + an + sn + (acl ? (size_t)(acl_end - acl) : 0);
+    if ((out = malloc(room)) == NULL) {
+        *why = "out of memory";
+        return NULL;
+    }
+    p = out;
+    *p++ = '{';
+    if (acl != NULL) {
+        memcpy(p, "\"acl\":", 6);
+        p += 6;
+        memcpy(p, acl, (size_t)(acl_end - acl));
+        p += acl_end - acl;
+        *p++ = ',';
+    }
+    memcpy(p, "\"application_id\":", 17);
+    p += 17;
+    p += quote(p, c->application_id);
+    n = (size_t)(p - out);
+    n += (size_t)snprintf(p, room - n, ",\"jti\":\"%s\",\"iat\":%ld,\"exp\":%ld", jti, c->iat, c->exp);
+    if (c->nbf >= 0)
+        n += (size_t)snprintf(out + n, room - n, ",\"nbf\":%ld", c->nbf);
+    p = out + n;
+    if (c->sub != NULL) {
+        memcpy(p, ",\"sub\":", 7);
+        p += 7;
+        p += quote(p, c->sub);
+    }
+    *p++ = '}';
+    *len = (size_t)(p - out);
+    return out;
+}
+
+const char *vn_jwt_mint(EVP_PKEY *key, const vn_jwt_claims *c, char **out)
+{
+    static const char header[] = "{\"alg\":\"RS256\",\"typ\":\"JWT\"}";
+    char jti[37], *claims, *token = NULL;
+    unsigned char *sig = NULL;
+    size_t claims_len = 0, sig_len = 0, n, room;
     const char *why = NULL;
+    EVP_MD_CTX *md = NULL;
     *out = NULL;
     if (vn_uuid4(jti) != 0)
         return "the CSPRNG failed";
-    if (jwt_new(&jwt) != 0)
-        return "out of memory";
-    /* The checked {"acl": ...} object goes in first: libjwt refuses to add a
-     * grant that exists, so nothing in it could replace a claim below. */
-    if (c->grants_json != NULL && jwt_add_grants_json(jwt, c->grants_json) != 0)
-        why = "the acl claim is not valid JSON";
-    else if (jwt_add_grant(jwt, "application_id", c->application_id) != 0 ||
-             jwt_add_grant(jwt, "jti", jti) != 0 ||
-             jwt_add_grant_int(jwt, "iat", c->iat) != 0 ||
-             jwt_add_grant_int(jwt, "exp", c->exp) != 0 ||
-             (c->nbf >= 0 && jwt_add_grant_int(jwt, "nbf", c->nbf) != 0) ||
-             (c->sub != NULL && jwt_add_grant(jwt, "sub", c->sub) != 0))
-        why = "could not add a claim";
-    if (why == NULL && jwt_set_alg(jwt, JWT_ALG_RS256, pem, (int)pem_len) != 0)
-        why = "could not use the private key";
-    if (why == NULL && (*out = jwt_encode_str(jwt)) == NULL)
+    if ((claims = claims_json(c, jti, &claims_len, &why)) == NULL)
+        return why;
+    room = B64_ROOM(sizeof header - 1) + B64_ROOM(claims_len) + B64_ROOM((size_t)EVP_PKEY_get_size(key)) + 2;
+    if ((token = malloc(room)) == NULL || (sig = malloc((size_t)EVP_PKEY_get_size(key))) == NULL ||
+        (md = EVP_MD_CTX_new()) == NULL) {
+        why = "out of memory";
+        goto done;
+    }
+    n = b64url(token, (const unsigned char *)header, sizeof header - 1);
+    token[n++] = '.';
+    n += b64url(token + n, (const unsigned char *)claims, claims_len);
+    sig_len = (size_t)EVP_PKEY_get_size(key);
+    if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)token, n) != 1) {
         why = "signing failed";
-    jwt_free(jwt); /* libjwt cleanses its copy of the key */
+        goto done;
+    }
+    token[n++] = '.';
+    n += b64url(token + n, sig, sig_len);
+    token[n] = '\0';
+    *out = token;
+    token = NULL;
+done:
+    EVP_MD_CTX_free(md);
+    if (sig != NULL) {
+        OPENSSL_cleanse(sig, (size_t)EVP_PKEY_get_size(key));
+        free(sig);
+    }
+    if (token != NULL)
+        vn_free_secret(token, room);
+    free(claims);
     ERR_clear_error();
     return why;
 }

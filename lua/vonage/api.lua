@@ -22,14 +22,12 @@ local transport_kind = core.transport_kind
 -- The resty class's own send, taken now: a client made with the resty
 -- transport calls it, so replacing the module's send (or a transport's send
 -- field) later cannot catch the header that transport gets in spec.headers.
--- Outside nginx, where no resty transport can be made (its new needs ngx),
--- the module is not loaded until a call asks for it.
-local resty_send = rawget(_G, "ngx") and require("vonage.transport.resty").send
-if not resty_send then
-  resty_send = function(...)
-    resty_send = require("vonage.transport.resty").send
-    return resty_send(...)
-  end
+-- Outside nginx (no ngx as this loads) that send could never run: no resty
+-- transport can be made there and its send would fail at ngx. So the module
+-- is not loaded for nothing, nor taken later (when code could have replaced
+-- its send): a call through a table of that class fails here instead.
+local resty_send = rawget(_G, "ngx") and require("vonage.transport.resty").send or function()
+  errors.misuse("vonage.transport.resty", "this transport runs only inside nginx (ngx is not there)")
 end
 
 M.USER_AGENT = "lua-vonage/" .. core.version
