@@ -10,7 +10,7 @@ source = {
 description = {
    summary = "Vonage Verify v2 and Number Verification for Lua, in C and Lua",
    detailed = [[
-      A Lua binding (C core on libcurl, OpenSSL and libjwt, Lua layer on
+      A Lua binding (C core on libcurl and OpenSSL, Lua layer on
       lua-cjson) for the Vonage Verify API v2 and the Number Verification API.
       Runs under Lua 5.1 to 5.4 and LuaJIT (OpenResty).
    ]],
@@ -25,7 +25,6 @@ dependencies = {
 -- check finds the prefix (lib/<multiarch> included) all the same.
 external_dependencies = {
    CURL = { library = "curl" },
-   LIBJWT = { header = "jwt.h", library = "jwt" },
    OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
@@ -63,9 +62,9 @@ build = {
             "src/vn_webhook.c",
          },
          defines = { "VN_VERSION=\"0.2.0\"", "_POSIX_C_SOURCE=200809L" },
-         libraries = { "curl", "jwt", "crypto", "pthread" },
-         incdirs = { "$(CURL_INCDIR)", "$(LIBJWT_INCDIR)", "$(OPENSSL_INCDIR)" },
-         libdirs = { "$(CURL_LIBDIR)", "$(LIBJWT_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+         libraries = { "curl", "crypto", "pthread" },
+         incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
       },
    },
 }
