@@ -76,6 +76,32 @@ describe("require 'vonage'", function()
     assert.same(FIRST, names)
   end)
 
+  it("maps libcurl and OpenSSL only (no libjwt, jansson or libb64) through a JWT flow, and links core.so "
+     .. "nodelete, so lua_close leaves its libraries mapped for the exit", function()
+    local out = fresh(PRELUDE .. [[
+      local c = client()
+      local req = assert(c:start_verification { brand = "ACME", code = "1234",
+                                                 workflow = { vonage.sms { to = "447700900102" } } })
+      print("status", assert(req:check("1234")))
+      local maps = assert(io.open("/proc/self/maps")):read("*a")
+      for _, lib in ipairs { "libcurl", "libcrypto", "libjwt", "libjansson", "libb64" } do
+        print("mapped", lib, maps:find("/" .. lib, 1, true) ~= nil)
+      end
+      print("so", package.searchpath("vonage.core", package.cpath))
+    ]])
+    assert.equal("exit=0", out[#out], table.concat(out, "\n"))
+    local text = table.concat(out, "\n")
+    assert.truthy(text:find("status\tcompleted", 1, true), text)
+    for lib, want in pairs { libcurl = true, libcrypto = true, libjwt = false, libjansson = false, libb64 = false } do
+      assert.truthy(text:find("mapped\t" .. lib .. "\t" .. tostring(want), 1, true), lib .. "\n" .. text)
+    end
+    local so = text:match("so\t(%S+)")
+    local p = assert(io.popen("readelf -d " .. so))
+    local dynamic = p:read("*a")
+    p:close()
+    assert.truthy(dynamic:find("NODELETE", 1, true), dynamic)
+  end)
+
   it("resolves every documented field, each the value its module gives, and lists it once read", function()
     local out = fresh(PRELUDE .. [[
       local raw = {}
