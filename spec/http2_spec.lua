@@ -219,6 +219,44 @@ describe("the multi transport's handshake bound", function()
   end)
 end)
 
+describe("the multi transport's trust store", function()
+  before_each(H.reset)
+
+  -- libcurl keeps the parsed CA store for the transport only with no CA
+  -- directory set (Debian's default adds /etc/ssl/certs): else every new
+  -- connection parsed the whole file again, a few ms of CPU inside one poll.
+  it("parses the CA file once: connections opened after it is gone still verify", function()
+    local ca = os.tmpname()
+    local src = assert(io.open(H.ca, "rb"))
+    local out = assert(io.open(ca, "wb"))
+    out:write(src:read("*a"))
+    src:close()
+    out:close()
+    local host = assert(os.getenv("VONAGE_SANDBOX_TLS1_URL")):gsub("localhost", "127.0.0.1")
+    local c = mclient { api_host = host, ca_file = ca }
+    local m = c.transport.multi
+    local first
+    c:spawn(function() first = start(c, "447700903201") end)
+    drain(c)
+    assert.is_truthy(first)
+    assert.equal(1, m:connections_opened())
+    assert(os.remove(ca))
+    -- Held at the sandbox, so each needs a connection of its own.
+    H.fault { method = "POST", path = "/v2/verify", status = 429, body = "{}", times = 3, delay = 0.3 }
+    local codes = {}
+    for i = 1, 3 do
+      c:spawn(function()
+        local _, _, err = start(c, string.format("44770090321%d", i))
+        codes[#codes + 1] = err and err.code
+      end)
+    end
+    drain(c)
+    assert.same({ "rate_limited", "rate_limited", "rate_limited" }, codes)
+    assert.is_true(m:connections_opened() >= 3, "connections opened: " .. m:connections_opened())
+    c:close()
+  end)
+end)
+
 describe("the multi transport's C queue", function()
   before_each(H.reset)
 

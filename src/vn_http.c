@@ -693,6 +693,11 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     if (cfg->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+    /* One trust store, the CA file (ca_file, else the system bundle), and
+     * no CA directory: Debian's libcurl adds /etc/ssl/certs by default, which
+     * both trusts more than a given ca_file and stops libcurl from caching the
+     * parsed store, so every new connection parsed the whole file again. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     set_proxy(e, cfg, sp->protocols);
     if (cfg->user_agent)
         curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
