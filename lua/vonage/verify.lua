@@ -40,6 +40,10 @@ local CHECK_SCHEMA = {
 local STEP, STEP_PREFIX = {}, {}
 for i = 1, 3 do STEP[i] = format("workflow[%d]", i - 1) STEP_PREFIX[i] = STEP[i] .. "." end
 
+-- The answers' own codes, made once (api.call only reads them).
+local START_CODES = { [409] = "concurrent" }
+local NEXT_CODES = { [409] = "no_more_workflows" }
+
 local function check_workflow(op, workflow)
   local n = #workflow
   for k in pairs(workflow) do
@@ -63,9 +67,7 @@ local function check_workflow(op, workflow)
     if name == "silent_auth" and i ~= 1 then
       return errors.invalid(op, where .. ".channel", "silent_auth may only be the first channel")
     end
-    local fields = {}
-    for k, v in pairs(step) do if k ~= "channel" then fields[k] = v end end
-    local ok, msg, err = validate.check(op, fields, schema, STEP_PREFIX[i])
+    local ok, msg, err = validate.check(op, step, schema, STEP_PREFIX[i], "channel")
     if not ok then return nil, msg, err end
   end
   return true
@@ -123,7 +125,7 @@ function M.start_verification(client, params)
   -- whichever slug the API names it with (#concurrent, or #conflict live).
   local status, body, e = api.call(client, { op = op, method = "POST", host = "api_host",
                                                  path = "/v2/verify", payload = payload,
-                                                 codes = { [409] = "concurrent" } })
+                                                 codes = START_CODES })
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
     return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
@@ -169,10 +171,11 @@ end
 -- @usage local status, msg, err = req:check("1234")
 function M.check(req, code)
   local op = "check"
-  local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
+  local payload = { code = code } -- checked, then sent: one table
+  local ok, msg, err = validate.check(op, payload, CHECK_SCHEMA)
   if not ok then return nil, msg, err end
   local status, body, e = api.call(req.client, { op = op, method = "POST", host = "api_host",
-                                                     path = path(req), payload = { code = code } })
+                                                     path = path(req), payload = payload })
   if not status then
     if e.code == "too_many_attempts" then set_state(req, "failed") end
     return nil, body, e
@@ -218,7 +221,7 @@ end
 function M.next_workflow(req)
   local status, body, e = api.call(req.client, { op = "next_workflow", method = "POST", host = "api_host",
                                                      path = path(req, "/next_workflow"),
-                                                     codes = { [409] = "no_more_workflows" } })
+                                                     codes = NEXT_CODES })
   if not status then return nil, body, e end
   set_state(req, req.status, true) -- on to the workflow's next channel, if it has one
   return true
