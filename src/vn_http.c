@@ -39,6 +39,7 @@ typedef struct vn_http {
     vn_http_config cfg;
     int busy;          /* a send is reading t while Lua may run (a finalizer) */
     int close_pending; /* close() came meanwhile: done when the send ends */
+    vn_url_memo url_memo; /* the origin its URL checks last passed */
 } vn_http;
 
 static void buf_reset(vn_buf *b, size_t limit)
@@ -201,10 +202,11 @@ void vn_transfer_free(vn_transfer *t)
 
 /* Decides the protocols a URL may use, by the one URL policy (vn_url.c).
  * Returns NULL when allowed (and sets *protocols), else a reason. */
-static const char *url_policy(const char *url, size_t len, const char **protocols)
+static const char *url_policy(const char *url, size_t len, const char **protocols,
+                              vn_url_memo *memo)
 {
     vn_url u;
-    const char *why = vn_url_check(url, len, VN_URL_API, &u);
+    const char *why = vn_url_check_memo(url, len, VN_URL_API, &u, memo);
     if (why == NULL)
         *protocols = u.https ? "https" : "http";
     return why;
@@ -638,7 +640,8 @@ int vn_busy_error(lua_State *L)
  * in C; only its own transport, and only to its api_host or network_host.
  * Redirects are never followed: the caller sees the 3xx and its location.
  */
-int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, const char *who)
+int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, vn_url_memo *memo,
+                 const char *who)
 {
     const char *why, *bad;
     int idx, client_idx, has_auth = 0;
@@ -676,7 +679,7 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
     if (strcmp(sp->method, "GET") && strcmp(sp->method, "POST") && strcmp(sp->method, "DELETE") &&
         strcmp(sp->method, "PATCH") && strcmp(sp->method, "PUT"))
         return luaL_error(L, "%s: unsupported method '%s'", who, sp->method);
-    if ((why = url_policy(sp->url, sp->url_len, &sp->protocols)) != NULL)
+    if ((why = url_policy(sp->url, sp->url_len, &sp->protocols, memo)) != NULL)
         return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
     if (sp->headers_idx != 0 &&
         (why = check_headers(L, sp->headers_idx, who, &bad, &has_auth)) != NULL)
@@ -864,7 +867,7 @@ static int http_send(lua_State *L)
         return vn_busy_error(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.http")) != 0)
+    if ((n = vn_spec_read(L, 2, 1, &sp, &h->url_memo, "vonage.http")) != 0)
         return n;
     /* Reading the spec may have run Lua (a finalizer) that closed us. */
     if (http_is_closed(h))

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "vn_error.h"
+#include "vn_url.h"
 
 #define VN_HTTP_TNAME "vonage.http"
 
@@ -72,9 +73,12 @@ typedef struct vn_spec {
  * at transport_idx. Returns 0, or 3 after pushing nil, msg, err for a policy
  * refusal (nothing sent). Raises on misuse (wrong types, unknown method).
  * It may run Lua (an allocation can run a finalizer), so it touches no
- * transfer: the caller re-checks its object afterwards.
+ * transfer: the caller re-checks its object afterwards. memo (the
+ * transport's own) spares libcurl's parse of an origin already checked
+ * (vn_url_check_memo).
  */
-int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, const char *who);
+int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, vn_url_memo *memo,
+                 const char *who);
 
 /*
  * Phase two: sets t->easy up for sp (its constant options once), the Authorization header

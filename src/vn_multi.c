@@ -74,6 +74,7 @@ typedef struct vn_multi {
     lua_Integer next_id;
     int busy;          /* result is reading a slot while Lua may run (a finalizer) */
     int close_pending; /* close() came meanwhile: done when that call ends */
+    vn_url_memo url_memo; /* the origin its URL checks last passed */
 } vn_multi;
 
 static int multi_is_closed(const vn_multi *m)
@@ -266,7 +267,7 @@ static int multi_start(lua_State *L)
     /* The spec first: reading it may run Lua (a finalizer) that closes us,
      * and no slot is held yet. From the slot on, no Lua runs until it is
      * registered or released. */
-    if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.multi")) != 0)
+    if ((n = vn_spec_read(L, 2, 1, &sp, &m->url_memo, "vonage.multi")) != 0)
         return n;
     if (multi_is_closed(m))
         return closed_error(L);
