@@ -244,8 +244,9 @@ function M.send(client, op, spec, retries)
   end
 end
 
--- call(client, o) -> status, decoded body (table or nil) | nil, msg, err
--- One exchange; o holds, by name:
+-- call(client, o [, path, payload]) -> status, decoded body (table or nil) | nil, msg, err
+-- One exchange; path and payload, when given, stand for o.path and
+-- o.payload (so an operation's o can be one table made once); o holds, by name:
 --   op       the operation's name, the prefix of every message ("check")
 --   method   "GET", "POST", "PATCH" or "DELETE"
 --   host     the client field holding the origin ("api_host", "network_host")
@@ -259,8 +260,9 @@ end
 --   on_error(op, status, decoded, codes) maps a non-2xx answer (default
 --            errors.from_response); codes maps a status to err.code
 -- A 2xx answer whose body is not a JSON object is a bad_response.
-function M.call(client, o)
-  local op, method, path, payload = o.op, o.method, o.path, o.payload
+function M.call(client, o, path, payload)
+  local op, method = o.op, o.method
+  path, payload = path or o.path, payload or o.payload
   if client.closed then
     return errors.fail("transport", "closed", op .. ": the client is closed")
   end
