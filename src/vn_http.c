@@ -385,13 +385,13 @@ static int build_headers(lua_State *L, vn_transfer *t, int idx, const char *auth
 /* The response headers api.call reads (Retry-After and the Date it is
  * measured from) and the ones a caller may: the only ones built for a
  * library call, whose table is otherwise thrown away. */
-static int wanted_header(const char *name, size_t len)
+static const char *wanted_header(const char *name, size_t len)
 {
     static const char *const names[] = { "retry-after", "date", "content-type", "location" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
-            return 1;
-    return 0;
+            return names[i];
+    return NULL;
 }
 
 /* Pushes the response headers as a table of lower-case names (with few, only
@@ -405,17 +405,22 @@ static void push_headers(lua_State *L, const vn_buf *b, int few)
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon != NULL && colon > p && (!few || wanted_header(p, (size_t)(colon - p)))) {
+        const char *known = colon != NULL && colon > p && few ? wanted_header(p, (size_t)(colon - p)) : NULL;
+        if (colon != NULL && colon > p && (!few || known != NULL)) {
             const char *v = colon + 1, *ve = line_end;
-            luaL_Buffer name;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
-            luaL_buffinit(L, &name);
-            for (const char *c = p; c < colon; c++)
-                luaL_addchar(&name, (char)tolower((unsigned char)*c));
-            luaL_pushresult(&name);
+            if (known != NULL) { /* already lower case */
+                lua_pushstring(L, known);
+            } else {
+                luaL_Buffer name;
+                luaL_buffinit(L, &name);
+                for (const char *c = p; c < colon; c++)
+                    luaL_addchar(&name, (char)tolower((unsigned char)*c));
+                luaL_pushresult(&name);
+            }
             lua_pushvalue(L, -1);
             lua_rawget(L, -3);
             if (lua_isnil(L, -1)) {
