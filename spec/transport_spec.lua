@@ -74,6 +74,65 @@ describe("the curl transport", function()
     assert.equal("start_verification: HTTP 302", msg)
   end)
 
+  -- One easy handle, set up once (vn_http.c): what a call sets must not
+  -- leak into the next, and what is set once must hold for every call.
+  -- send(spec) sends on the transport under test; close() ends it.
+  local function reused_handle_keeps_protections(send, close)
+    local script = { default = { status = 200, body = "{}" } }
+    local methods = { "POST", "DELETE", "GET", "PATCH", "POST", "GET" }
+    for _ = 1, 40 do script[#script + 1] = { status = 200, body = "{}" } end
+    script[#script + 1] = { status = 302, body = "", headers = { Location = "/followed" } }
+    local server = H.hostile(script)
+    local ok, e = pcall(function()
+      for i = 1, 40 do
+        local m = methods[(i - 1) % #methods + 1]
+        local body = m == "POST" and '{"n":' .. (1000 + i) .. "}" or nil
+        local status = send { method = m, url = server.url .. "/call/" .. i, body = body,
+                              headers = { Accept = "application/json" } }
+        assert.equal(200, status)
+      end
+      local status, headers = send { method = "GET", url = server.url .. "/redirect" }
+      assert.equal(302, status)
+      assert.equal("/followed", headers.location)
+      -- The same handle, now over TLS: the certificate is still checked.
+      local none, _, err = send { method = "GET", url = H.tls_url .. "/_sandbox/health" }
+      assert.is_nil(none)
+      assert.equal("tls_verify", err.code)
+      local seen = server.requests()
+      assert.equal(41, #seen) -- /followed never asked for
+      for i = 1, 40 do
+        local m = methods[(i - 1) % #methods + 1]
+        assert.equal(m, seen[i].method)
+        assert.equal("/call/" .. i, seen[i].target)
+        assert.equal(m == "POST" and 10 or 0, seen[i].body_len, "call " .. i .. " " .. m)
+        assert.equal(seen[1].conn, seen[i].conn) -- one connection, kept alive
+      end
+      assert.equal("/redirect", seen[41].target)
+    end)
+    close()
+    server.stop()
+    assert(ok, e)
+  end
+
+  it("keeps its protections on a handle reused for many calls: each call alone, no redirect, TLS verified", function()
+    local h = core.http_new {}
+    reused_handle_keeps_protections(function(spec) return h:send(spec) end, function() h:close() end)
+  end)
+
+  it("keeps them on the multi transport's reused handle too", function()
+    local c = H.client { transport = "multi" }
+    reused_handle_keeps_protections(function(spec)
+      local r
+      c:spawn(function() r = { c.transport:send(spec) } end)
+      for _ = 1, 1000 do
+        if r then break end
+        c:poll(50)
+      end
+      r = assert(r, "the multi transport never answered")
+      return r[1], r[2], r[3]
+    end, function() c:close() end)
+  end)
+
   it("refuses header values holding CR, LF or NUL", function()
     local h = core.http_new {}
     H.assert_refuses_bad_headers(function(spec) return h:send(spec) end)

@@ -118,6 +118,30 @@ describe("the URL policy", function()
       assert.truthy(accepted >= 20 and seen >= 5)
     end
 
+    it("the blocking one gives every case the same verdict twice in a row on one handle (its origin memo)", function()
+      -- The second send of an accepted URL skips libcurl's parse of an
+      -- origin already checked; every other rule still runs.
+      local t = core.http_new { proxy = proxy.url }
+      local function verdict(url)
+        local status, msg, err = t:send { method = "GET", url = url, timeout_ms = 5000 }
+        return status ~= nil or err.code ~= "insecure_url", not status and msg or nil
+      end
+      for _, case in ipairs(CASES) do
+        local ok1, msg1 = verdict(case[1])
+        local ok2, msg2 = verdict(case[1])
+        assert.equal(accepts(case, "api"), ok1, show(case, "first"))
+        assert.equal(ok1, ok2, show(case, "second"))
+        if not ok1 then assert.equal(msg1, msg2) end
+      end
+      -- After an accepted URL, the same origin with a refused tail is refused.
+      assert.is_true((verdict(H.url .. "/_sandbox/health")))
+      for _, tail in ipairs { "/x#f", "/x y", "/x\r\nHost: evil", "/\127" } do
+        local ok, msg = verdict(H.url .. tail)
+        assert.is_false(ok, tail)
+        assert.truthy(msg:find("^refused URL: it "), msg)
+      end
+    end)
+
     it("the blocking one gives every case the api verdict", function()
       local t = core.http_new { proxy = proxy.url }
       same_verdicts(function(url) return t:send { method = "GET", url = url, timeout_ms = 5000 } end, "curl")

@@ -2,8 +2,9 @@
  * vonage.http: the blocking libcurl transport, and the per-transfer setup it
  * shares with vonage.multi (vn_multi.c).
  *
- * One easy handle per userdata, reset before each transfer (curl_easy_reset
- * keeps the connection cache, so keep-alive survives across calls). Callbacks
+ * One easy handle per userdata, kept across transfers (and with it the
+ * connection cache, so keep-alive survives across calls): its constant
+ * options are set once, the per-call ones on every call. Callbacks
  * only append to buffers owned by the transfer; they never touch Lua. The
  * policy (which hosts may use plain http, body cap, no redirects, no proxy
  * for plain http, a POST or PATCH on the wire at most once) is enforced here,
@@ -38,6 +39,7 @@ typedef struct vn_http {
     vn_http_config cfg;
     int busy;          /* a send is reading t while Lua may run (a finalizer) */
     int close_pending; /* close() came meanwhile: done when the send ends */
+    vn_url_memo url_memo; /* the origin its URL checks last passed */
 } vn_http;
 
 static void buf_reset(vn_buf *b, size_t limit)
@@ -164,12 +166,13 @@ void vn_http_config_free(vn_http_config *cfg)
     cfg->ca_file = cfg->proxy = cfg->user_agent = cfg->interface_name = NULL;
 }
 
-/* The request headers hold the Authorization header: wiped, then freed. */
+/* The request headers hold the Authorization header: wiped after each
+ * transfer; the buffer and the nodes stay for the next one. */
 static void free_req_headers(vn_transfer *t)
 {
-    for (struct curl_slist *h = t->req_headers; h != NULL; h = h->next)
-        OPENSSL_cleanse(h->data, strlen(h->data));
-    curl_slist_free_all(t->req_headers);
+    if (t->hbuf != NULL)
+        OPENSSL_cleanse(t->hbuf, t->hlen);
+    t->hlen = 0;
     t->req_headers = NULL;
 }
 
@@ -186,6 +189,11 @@ void vn_transfer_free(vn_transfer *t)
         curl_easy_cleanup(t->easy);
     t->easy = NULL;
     free_req_headers(t);
+    free(t->hbuf);
+    free(t->hnodes);
+    t->hbuf = NULL;
+    t->hnodes = NULL;
+    t->hcap = t->hncap = 0;
     free(t->body.data);
     free(t->headers.data);
     memset(&t->body, 0, sizeof t->body);
@@ -194,10 +202,11 @@ void vn_transfer_free(vn_transfer *t)
 
 /* Decides the protocols a URL may use, by the one URL policy (vn_url.c).
  * Returns NULL when allowed (and sets *protocols), else a reason. */
-static const char *url_policy(const char *url, size_t len, const char **protocols)
+static const char *url_policy(const char *url, size_t len, const char **protocols,
+                              vn_url_memo *memo)
 {
     vn_url u;
-    const char *why = vn_url_check(url, len, VN_URL_API, &u);
+    const char *why = vn_url_check_memo(url, len, VN_URL_API, &u, memo);
     if (why == NULL)
         *protocols = u.https ? "https" : "http";
     return why;
@@ -274,73 +283,115 @@ static int core_check_header(lua_State *L)
     return 1;
 }
 
-static int append_line(vn_transfer *t, const char *name, const char *value)
+/* Whether the pair on top of the stack (key -2, value -1) goes on the wire:
+ * both strings, allowed by header_fault, and not an Authorization the
+ * client's own replaces. Sets *k, *kn, *v, *vn. */
+static int usable_pair(lua_State *L, const char *authorization, const char **k, size_t *kn,
+                       const char **v, size_t *vn)
 {
-    size_t n = strlen(name) + 2 + strlen(value) + 1;
-    char *line = malloc(n);
-    struct curl_slist *next = NULL;
-    if (line == NULL)
-        return -1;
-    snprintf(line, n, "%s: %s", name, value);
-    next = curl_slist_append(t->req_headers, line); /* copies the line */
-    OPENSSL_cleanse(line, n);
-    free(line);
-    if (next == NULL)
-        return -1;
-    t->req_headers = next;
-    return 0;
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+        return 0;
+    *k = lua_tolstring(L, -2, kn);
+    *v = lua_tolstring(L, -1, vn);
+    return header_fault(*k, *kn, *v, *vn) == NULL &&
+           !(authorization != NULL && *kn == 13 && strncasecmp(*k, "authorization", 13) == 0);
+}
+
+static void put_line(vn_transfer *t, const char *k, size_t kn, const char *v, size_t vn)
+{
+    char *line = t->hbuf + t->hlen;
+    memcpy(line, k, kn);
+    memcpy(line + kn, ": ", 2);
+    memcpy(line + kn + 2, v, vn);
+    line[kn + 2 + vn] = '\0';
+    t->hlen += kn + 3 + vn;
+    t->hnodes[t->hn].data = line;
+    t->hnodes[t->hn].next = NULL;
+    if (t->hn > 0)
+        t->hnodes[t->hn - 1].next = &t->hnodes[t->hn];
+    t->hn++;
 }
 
 /* Builds the header list from the table at idx, plus the Authorization
- * value (NULL: none) that never became a Lua string. Lua may have run since
- * check_headers (a finalizer changing the table), so each pair used is
- * checked again here, where no Lua can run: lua_next and lua_tolstring on
- * strings only. Returns 0, -1 (out of memory) or -2 (a header refused). */
+ * value (NULL: none) that never became a Lua string, into the transfer's
+ * own buffer and nodes (no allocation once they are large enough; the
+ * value is copied once, there). Lua may have run since check_headers (a
+ * finalizer changing the table), so each pair used is checked again here,
+ * where no Lua can run: lua_next and lua_tolstring on strings only; the
+ * first walk sizes, the second writes. Returns 0, -1 (out of memory) or
+ * -2 (a header refused). */
 static int build_headers(lua_State *L, vn_transfer *t, int idx, const char *authorization)
 {
+    /* "Expect:" (no value): libcurl sends no Expect, so it does not wait
+     * for a 100-continue on larger POST bodies. */
+    size_t bytes = sizeof "Expect:", lines = 1, an = authorization ? strlen(authorization) : 0;
+    const char *k, *v;
+    size_t kn, vn;
     free_req_headers(t);
-    lua_pushnil(L);
-    while (idx != 0 && lua_next(L, idx) != 0) {
-        size_t kn, vn;
-        const char *k, *v;
-        int rc = -2;
-        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
-            k = lua_tolstring(L, -2, &kn);
-            v = lua_tolstring(L, -1, &vn);
-            if (header_fault(k, kn, v, vn) == NULL &&
-                !(authorization != NULL && kn == 13 && strncasecmp(k, "authorization", 13) == 0))
-                rc = append_line(t, k, v);
+    if (authorization != NULL) {
+        bytes += 13 + 3 + an;
+        lines++;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (bytes > t->hcap) {
+                char *d = malloc(bytes);
+                if (d == NULL)
+                    return -1;
+                if (t->hbuf != NULL)
+                    free(t->hbuf); /* wiped by free_req_headers */
+                t->hbuf = d;
+                t->hcap = bytes;
+            }
+            if (lines > t->hncap) {
+                struct curl_slist *n = realloc(t->hnodes, lines * sizeof *n);
+                if (n == NULL)
+                    return -1;
+                t->hnodes = n;
+                t->hncap = lines;
+            }
+            t->hn = 0;
         }
-        lua_pop(L, 1);
-        if (rc != 0) {
-            lua_pop(L, 1);
-            return rc;
+        if (idx != 0) {
+            lua_pushnil(L);
+            while (lua_next(L, idx) != 0) {
+                if (!usable_pair(L, authorization, &k, &kn, &v, &vn)) {
+                    lua_pop(L, 2);
+                    return -2;
+                }
+                if (pass == 0) {
+                    bytes += kn + 3 + vn;
+                    lines++;
+                } else {
+                    put_line(t, k, kn, v, vn);
+                }
+                lua_pop(L, 1);
+            }
         }
     }
-    if (idx == 0)
-        lua_pop(L, 1);
-    if (authorization != NULL && append_line(t, "Authorization", authorization) != 0)
-        return -1;
-    /* libcurl would otherwise wait for 100-continue on larger POST bodies. */
-    {
-        struct curl_slist *next = curl_slist_append(t->req_headers, "Expect:");
-        if (next == NULL)
-            return -1;
-        t->req_headers = next;
-    }
+    if (authorization != NULL)
+        put_line(t, "Authorization", 13, authorization, an);
+    memcpy(t->hbuf + t->hlen, "Expect:", sizeof "Expect:");
+    t->hnodes[t->hn].data = t->hbuf + t->hlen;
+    t->hnodes[t->hn].next = NULL;
+    if (t->hn > 0)
+        t->hnodes[t->hn - 1].next = &t->hnodes[t->hn];
+    t->hlen += sizeof "Expect:";
+    t->hn++;
+    t->req_headers = t->hnodes;
     return 0;
 }
 
 /* The response headers api.call reads (Retry-After and the Date it is
  * measured from) and the ones a caller may: the only ones built for a
  * library call, whose table is otherwise thrown away. */
-static int wanted_header(const char *name, size_t len)
+static const char *wanted_header(const char *name, size_t len)
 {
     static const char *const names[] = { "retry-after", "date", "content-type", "location" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i]) == len && strncasecmp(names[i], name, len) == 0)
-            return 1;
-    return 0;
+            return names[i];
+    return NULL;
 }
 
 /* Pushes the response headers as a table of lower-case names (with few, only
@@ -354,17 +405,22 @@ static void push_headers(lua_State *L, const vn_buf *b, int few)
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
         const char *colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon != NULL && colon > p && (!few || wanted_header(p, (size_t)(colon - p)))) {
+        const char *known = colon != NULL && colon > p && few ? wanted_header(p, (size_t)(colon - p)) : NULL;
+        if (colon != NULL && colon > p && (!few || known != NULL)) {
             const char *v = colon + 1, *ve = line_end;
-            luaL_Buffer name;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
             while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
-            luaL_buffinit(L, &name);
-            for (const char *c = p; c < colon; c++)
-                luaL_addchar(&name, (char)tolower((unsigned char)*c));
-            luaL_pushresult(&name);
+            if (known != NULL) { /* already lower case */
+                lua_pushstring(L, known);
+            } else {
+                luaL_Buffer name;
+                luaL_buffinit(L, &name);
+                for (const char *c = p; c < colon; c++)
+                    luaL_addchar(&name, (char)tolower((unsigned char)*c));
+                luaL_pushresult(&name);
+            }
             lua_pushvalue(L, -1);
             lua_rawget(L, -3);
             if (lua_isnil(L, -1)) {
@@ -498,31 +554,29 @@ static void set_proxy(CURL *e, const vn_http_config *cfg, const char *protocols)
 {
     if (strcmp(protocols, "https") != 0)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
-    else if (cfg->proxy)
+    else /* NULL: libcurl's default, the environment's proxy */
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
 }
 
-/* The method, its body, and the guard that sends a POST or PATCH at most once. */
+/* The method, its body, and the guard that sends a POST or PATCH at most
+ * once. Every call sets the method in full (the handle is not reset): GET
+ * drops an earlier body, and the custom verb is set or cleared each time. */
 static int set_method(vn_transfer *t, const char *method, const char *body, size_t body_len)
 {
     CURL *e = t->easy;
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
     t->once_only = !vn_method_idempotent(method);
     t->started = t->left = t->resend_refused = t->headers_done = 0;
     t->request_mark = 0;
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
-    if (strcmp(method, "GET") == 0) {
+    if (get || (body == NULL && !post)) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-        return 0;
-    }
-    if (strcmp(method, "POST") != 0)
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    if (body != NULL || strcmp(method, "POST") == 0) {
+    } else {
         /* The size first: COPYPOSTFIELDS then copies that many bytes (NULs too). */
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
         if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK)
             return -1;
     }
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, get || post ? NULL : method);
     return 0;
 }
 
@@ -591,7 +645,8 @@ int vn_busy_error(lua_State *L)
  * in C; only its own transport, and only to its api_host or network_host.
  * Redirects are never followed: the caller sees the 3xx and its location.
  */
-int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, const char *who)
+int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, vn_url_memo *memo,
+                 const char *who)
 {
     const char *why, *bad;
     int idx, client_idx, has_auth = 0;
@@ -629,7 +684,7 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
     if (strcmp(sp->method, "GET") && strcmp(sp->method, "POST") && strcmp(sp->method, "DELETE") &&
         strcmp(sp->method, "PATCH") && strcmp(sp->method, "PUT"))
         return luaL_error(L, "%s: unsupported method '%s'", who, sp->method);
-    if ((why = url_policy(sp->url, sp->url_len, &sp->protocols)) != NULL)
+    if ((why = url_policy(sp->url, sp->url_len, &sp->protocols, memo)) != NULL)
         return vn_error_push(L, "transport", "insecure_url", 0, "refused URL: it %s", why);
     if (sp->headers_idx != 0 &&
         (why = check_headers(L, sp->headers_idx, who, &bad, &has_auth)) != NULL)
@@ -643,6 +698,45 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, con
             return luaL_error(L, "%s: %s", who, why);
     }
     return 0;
+}
+
+/* The options every transfer on this handle shares, set once per easy
+ * handle (curl_easy_reset per call cost ~20 setopts and libcurl's own
+ * re-allocations): redirects off, TLS verified, the callbacks into t.
+ * vn_transfer_prepare sets only what a call changes, and each of those on
+ * every call, so nothing of one call reaches the next. */
+static void transfer_configure(vn_transfer *t, const vn_http_config *cfg)
+{
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* HTTP/2 when TLS's ALPN offers it (many transfers, one connection and
+     * one handshake), HTTP/1.1 otherwise and always for plain http. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
+    if (cfg->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+    /* One trust store, the CA file (ca_file, else the system bundle), and
+     * no CA directory: Debian's libcurl adds /etc/ssl/certs by default, which
+     * both trusts more than a given ca_file and stops libcurl from caching the
+     * parsed store, so every new connection parsed the whole file again. */
+    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    if (cfg->user_agent)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
+    if (cfg->interface_name)
+        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->interface_name);
+    t->configured = 1;
+    t->protocols = NULL;
 }
 
 int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
@@ -666,43 +760,24 @@ int vn_transfer_prepare(lua_State *L, vn_transfer *t, const vn_http_config *cfg,
         return -1;
     }
 
-    curl_easy_reset(e);
+    if (!t->configured)
+        transfer_configure(t, cfg);
     t->few_headers = sp->client != NULL;
     t->errbuf[0] = '\0';
     buf_reset(&t->body, (size_t)sp->max_body);
     buf_reset(&t->headers, VN_MAX_HEADER_BYTES);
     /* libcurl copies every string option, so the spec may go once this returns. */
     curl_easy_setopt(e, CURLOPT_URL, sp->url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, sp->protocols);
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    /* The protocol limit and the proxy rule that follows from it change
+     * only when the scheme does (sp->protocols is a literal: it outlives t). */
+    if (t->protocols == NULL || strcmp(t->protocols, sp->protocols) != 0) {
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, sp->protocols);
+        set_proxy(e, cfg, sp->protocols);
+        t->protocols = sp->protocols;
+    }
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, sp->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, sp->connect_ms);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    /* HTTP/2 when TLS's ALPN offers it (many transfers, one connection and
-     * one handshake), HTTP/1.1 otherwise and always for plain http. */
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->req_headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->body);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    if (cfg->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-    /* One trust store, the CA file (ca_file, else the system bundle), and
-     * no CA directory: Debian's libcurl adds /etc/ssl/certs by default, which
-     * both trusts more than a given ca_file and stops libcurl from caching the
-     * parsed store, so every new connection parsed the whole file again. */
-    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    set_proxy(e, cfg, sp->protocols);
-    if (cfg->user_agent)
-        curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
-    if (cfg->interface_name)
-        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->interface_name);
     if (set_method(t, sp->method, sp->body, sp->body_len) != 0) {
         vn_failure_set(f, "transport", "out_of_memory", "out of memory");
         return -1;
@@ -802,7 +877,7 @@ static int http_send(lua_State *L)
         return vn_busy_error(L);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.http")) != 0)
+    if ((n = vn_spec_read(L, 2, 1, &sp, &h->url_memo, "vonage.http")) != 0)
         return n;
     /* Reading the spec may have run Lua (a finalizer) that closed us. */
     if (http_is_closed(h))

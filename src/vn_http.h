@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "vn_error.h"
+#include "vn_url.h"
 
 #define VN_HTTP_TNAME "vonage.http"
 
@@ -29,7 +30,13 @@ typedef struct vn_http_config {
  * this struct, so it must not move while a transfer runs. */
 typedef struct vn_transfer {
     CURL *easy;
-    struct curl_slist *req_headers; /* anchored here so a raise cannot leak it */
+    struct curl_slist *req_headers; /* hnodes once built, else NULL */
+    /* The request's header lines and their list nodes, kept across
+     * transfers (wiped after each: they hold the Authorization). */
+    char *hbuf;
+    size_t hlen, hcap;
+    struct curl_slist *hnodes;
+    size_t hn, hncap;
     vn_buf body, headers;
     char errbuf[CURL_ERROR_SIZE];
     /* What vn_http.c's callbacks learn of the request's way out (see on_prereq). */
@@ -40,6 +47,8 @@ typedef struct vn_transfer {
     int headers_done;   /* the blank line ending the last header block arrived */
     long request_mark;  /* CURLINFO_REQUEST_SIZE when the last attempt began */
     int few_headers;    /* the library's own call (spec.client): only the headers it reads */
+    int configured;     /* the handle's constant options are set (vn_http.c) */
+    const char *protocols; /* the protocol limit (and proxy rule) set last */
 } vn_transfer;
 
 /* Reads ca_file, proxy, user_agent, interface from the table at idx into cfg
@@ -64,12 +73,15 @@ typedef struct vn_spec {
  * at transport_idx. Returns 0, or 3 after pushing nil, msg, err for a policy
  * refusal (nothing sent). Raises on misuse (wrong types, unknown method).
  * It may run Lua (an allocation can run a finalizer), so it touches no
- * transfer: the caller re-checks its object afterwards.
+ * transfer: the caller re-checks its object afterwards. memo (the
+ * transport's own) spares libcurl's parse of an origin already checked
+ * (vn_url_check_memo).
  */
-int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, const char *who);
+int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, vn_url_memo *memo,
+                 const char *who);
 
 /*
- * Phase two: sets t->easy up for sp (reset first), the Authorization header
+ * Phase two: sets t->easy up for sp (its constant options once), the Authorization header
  * of sp->client included. Runs no Lua code and cannot raise; returns 0, or
  * -1 with f set (the caller releases t, then pushes f).
  */

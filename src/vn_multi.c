@@ -74,6 +74,7 @@ typedef struct vn_multi {
     lua_Integer next_id;
     int busy;          /* result is reading a slot while Lua may run (a finalizer) */
     int close_pending; /* close() came meanwhile: done when that call ends */
+    vn_url_memo url_memo; /* the origin its URL checks last passed */
 } vn_multi;
 
 static int multi_is_closed(const vn_multi *m)
@@ -95,6 +96,17 @@ static vn_slot *find_slot(vn_multi *m, lua_Integer id)
         if (m->slots[i]->state != SLOT_FREE && m->slots[i]->id == id)
             return m->slots[i];
     return NULL;
+}
+
+/* Counts the sockets libcurl opens to connect: each is a new connection
+ * (and, over TLS, a handshake). No Lua here. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+    vn_multi *m = clientp;
+    (void)fd;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        m->connections_opened++;
+    return CURL_SOCKOPT_OK;
 }
 
 /* A free slot with an easy handle; raises only with nothing unanchored. */
@@ -125,7 +137,14 @@ static vn_slot *take_free_slot(lua_State *L, vn_multi *m)
     if ((s->t.easy = curl_easy_init()) == NULL) {
         free(s);
         luaL_error(L, "vonage.multi: curl_easy_init failed");
+        return NULL; /* not reached: luaL_error raises */
     }
+    /* What ties the handle to this multi and slot, set once: the handle is
+     * kept (not reset) across the slot's transfers. */
+    curl_easy_setopt(s->t.easy, CURLOPT_PRIVATE, (void *)s);
+    curl_easy_setopt(s->t.easy, CURLOPT_SHARE, m->share);
+    curl_easy_setopt(s->t.easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(s->t.easy, CURLOPT_SOCKOPTDATA, (void *)m);
     m->slots[m->nslots++] = s;
     return s;
 }
@@ -239,17 +258,6 @@ static long long monotonic_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Counts the sockets libcurl opens to connect: each is a new connection
- * (and, over TLS, a handshake). No Lua here. */
-static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
-{
-    vn_multi *m = clientp;
-    (void)fd;
-    if (purpose == CURLSOCKTYPE_IPCXN)
-        m->connections_opened++;
-    return CURL_SOCKOPT_OK;
-}
-
 /* m:start(spec) -> id | nil, msg, err   (spec as for http:send; nothing is
  * sent until m:perform) */
 static int multi_start(lua_State *L)
@@ -266,7 +274,7 @@ static int multi_start(lua_State *L)
     /* The spec first: reading it may run Lua (a finalizer) that closes us,
      * and no slot is held yet. From the slot on, no Lua runs until it is
      * registered or released. */
-    if ((n = vn_spec_read(L, 2, 1, &sp, "vonage.multi")) != 0)
+    if ((n = vn_spec_read(L, 2, 1, &sp, &m->url_memo, "vonage.multi")) != 0)
         return n;
     if (multi_is_closed(m))
         return closed_error(L);
@@ -275,16 +283,12 @@ static int multi_start(lua_State *L)
         vn_transfer_release(&s->t);
         return vn_failure_push(L, &f);
     }
-    curl_easy_setopt(s->t.easy, CURLOPT_PRIVATE, (void *)s);
     /* https transfers started together wait for the one connection being
      * set up, to multiplex on it over HTTP/2, instead of each opening its
      * own; should ALPN pick HTTP/1.1, libcurl frees the waiters one by one.
      * Plain http is HTTP/1.1 only, and libcurl would hold every waiter there
      * until a transfer ends. */
     curl_easy_setopt(s->t.easy, CURLOPT_PIPEWAIT, strcmp(sp.protocols, "https") == 0 ? 1L : 0L);
-    curl_easy_setopt(s->t.easy, CURLOPT_SHARE, m->share);
-    curl_easy_setopt(s->t.easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-    curl_easy_setopt(s->t.easy, CURLOPT_SOCKOPTDATA, (void *)m);
     s->id = m->next_id++;
     s->paced = strcmp(sp.protocols, "https") == 0;
     if (s->paced) {

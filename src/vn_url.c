@@ -161,6 +161,12 @@ static const char *curl_agrees(const char *url, const vn_url *u, enum host_kind 
 
 const char *vn_url_check(const char *url, size_t len, vn_url_purpose purpose, vn_url *out)
 {
+    return vn_url_check_memo(url, len, purpose, out, NULL);
+}
+
+const char *vn_url_check_memo(const char *url, size_t len, vn_url_purpose purpose, vn_url *out,
+                              vn_url_memo *memo)
+{
     size_t i, a, e, port_at;
     enum host_kind kind = HOST_NAME;
     unsigned char v4[4] = {0, 0, 0, 0};
@@ -274,7 +280,14 @@ const char *vn_url_check(const char *url, size_t len, vn_url_purpose purpose, vn
     }
     if (!out->https && !loopback)
         return R_HTTP;
-    return curl_agrees(url, out, kind, &v6);
+    if (memo != NULL && memo->len == e && memcmp(memo->origin, url, e) == 0)
+        return NULL;
+    why = curl_agrees(url, out, kind, &v6);
+    if (memo != NULL && why == NULL && e <= sizeof memo->origin) {
+        memcpy(memo->origin, url, e);
+        memo->len = e;
+    }
+    return why;
 }
 
 /* core.check_url(url, purpose) -> scheme, host, port, target | nil, reason

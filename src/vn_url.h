@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <lua.h>
 
+#define VN_URL_MEMO_BYTES 320
+
 typedef enum vn_url_purpose {
     VN_URL_API,      /* a request the client sends: no #fragment (it is never sent) */
     VN_URL_REDIRECT, /* a URL a device follows: a #fragment may carry the outcome */
@@ -30,6 +32,21 @@ typedef struct vn_url {
  * other than https") and never quotes the URL. Does no I/O.
  */
 const char *vn_url_check(const char *url, size_t len, vn_url_purpose purpose, vn_url *out);
+
+/* The origin (scheme "://" authority) of the last URL a transport's checks
+ * passed, libcurl's reading of it included: len 0 when none. */
+typedef struct vn_url_memo {
+    char origin[VN_URL_MEMO_BYTES];
+    size_t len;
+} vn_url_memo;
+
+/* vn_url_check, but libcurl's own reading of the URL (a whole parse) is
+ * skipped when the URL's origin is byte for byte the one memo holds:
+ * libcurl ends the authority at the first '/', '?' or '#', as this check
+ * does, so it reads that origin as it did before. Every other rule runs
+ * on every URL. memo is updated after a full check passes. */
+const char *vn_url_check_memo(const char *url, size_t len, vn_url_purpose purpose, vn_url *out,
+                              vn_url_memo *memo);
 
 int vn_url_open(lua_State *L);
 

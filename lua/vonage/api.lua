@@ -64,15 +64,54 @@ local function request_id_of(path, body, err)
 end
 
 -- Each exchange's attempt number and start, beside its spec (the spec
--- itself goes to the transport, which gets only the fields it documents).
+-- itself goes to the transport, which gets only the fields it documents);
+-- kept only for a client with an on_log, the one reader.
 local progress = setmetatable({}, { __mode = "k" })
+
+-- What every call reads of its client, read once per client through the C
+-- __index: a client's fields are read-only (vonage.client raises on a
+-- write), so none of these can change; `closed` can, and is read per call.
+-- hosts[name] holds each origin as first asked for (o.host); headers[ctype]
+-- the library's own request headers for the C transports, which only read
+-- them (the others get a fresh table per call: they add Authorization).
+local settings_of = setmetatable({}, { __mode = "k" })
+local function settings(client)
+  local s = settings_of[client]
+  if s then return s end
+  s = { transport = client.transport, kind = transport_kind(client), retries = client.retries or 0,
+        timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
+        max_response_bytes = client.max_response_bytes, on_log = client.on_log,
+        clock = client.clock, user_agent = client.user_agent or M.USER_AGENT,
+        hosts = {}, headers = {} }
+  settings_of[client] = s
+  return s
+end
+
+-- now(client) of vonage.clock, from the settings: the client's clock option
+-- when it has one, else the wall clock.
+local function auth_now(s)
+  local clock = s.clock
+  if clock then return floor(clock()) end
+  return now()
+end
+
+local NO_BODY = false -- the headers key of a call without a body
+
+local function request_headers(s, ctype)
+  local shared = s.kind == "c" and s.headers[ctype or NO_BODY]
+  if shared then return shared end
+  local headers = { ["Accept"] = "application/json", ["User-Agent"] = s.user_agent,
+                    ["Content-Type"] = ctype or nil }
+  if s.kind == "c" then s.headers[ctype or NO_BODY] = headers end
+  return headers
+end
 
 -- on_log(level, line, event): event holds op, method, path (ids as :id),
 -- status, duration_ms, attempt, code (err.code; nil on success) and
 -- request_id; built only when there is an on_log. Never a secret, a phone
 -- number or a body: every value is computed here from those few fields.
 local function log(client, level, line, op, spec, fields)
-  local on_log = client.on_log
+  local on_log = settings(client).on_log
   if not on_log then return end
   local t = progress[spec] or {}
   local event = { op = op, method = spec.method, path = route(spec.path), attempt = t.attempt or 1 }
@@ -162,16 +201,17 @@ end
 -- idempotent request answered 429 or 503 with a Retry-After; a wait that
 -- would not end before the deadline is not begun.
 function M.send(client, op, spec, retries)
-  local transport = client.transport
-  local send = transport_kind(client) == "resty" and resty_send or transport.send
-  retries = retries or client.retries or 0
+  local s = settings(client)
+  local transport = s.transport
+  local send = s.kind == "resty" and resty_send or transport.send
+  retries = retries or s.retries
   local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
-  local t = progress[spec] or { started_ms = now_ms() }
-  progress[spec] = t
+  local t = s.on_log and (progress[spec] or { started_ms = now_ms() })
+  if t then progress[spec] = t end
   local deadline = now_ms() + timeout
   local attempt = 0
   while true do
-    t.attempt = attempt + 1
+    if t then t.attempt = attempt + 1 end
     local left = deadline - now_ms()
     if left < 1 then
       local _, msg, err = errors.fail("transport", "timeout",
@@ -210,8 +250,9 @@ function M.send(client, op, spec, retries)
   end
 end
 
--- call(client, o) -> status, decoded body (table or nil) | nil, msg, err
--- One exchange; o holds, by name:
+-- call(client, o [, path, payload]) -> status, decoded body (table or nil) | nil, msg, err
+-- One exchange; path and payload, when given, stand for o.path and
+-- o.payload (so an operation's o can be one table made once); o holds, by name:
 --   op       the operation's name, the prefix of every message ("check")
 --   method   "GET", "POST", "PATCH" or "DELETE"
 --   host     the client field holding the origin ("api_host", "network_host")
@@ -225,45 +266,50 @@ end
 --   on_error(op, status, decoded, codes) maps a non-2xx answer (default
 --            errors.from_response); codes maps a status to err.code
 -- A 2xx answer whose body is not a JSON object is a bad_response.
-function M.call(client, o)
-  local op, method, path, payload = o.op, o.method, o.path, o.payload
+function M.call(client, o, path, payload)
+  local op, method = o.op, o.method
+  path, payload = path or o.path, payload or o.payload
   if client.closed then
     return errors.fail("transport", "closed", op .. ": the client is closed")
   end
-  local headers = {
-    ["Accept"] = "application/json",
-    ["User-Agent"] = client.user_agent or M.USER_AGENT,
-  }
-  local body
+  local s = settings(client)
+  local body, ctype
   if payload ~= nil and o.form then
-    body = url.query(payload)
-    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    body, ctype = url.query(payload), "application/x-www-form-urlencoded"
   elseif payload ~= nil then
-    body = json.encode(payload)
-    headers["Content-Type"] = "application/json"
+    body, ctype = json.encode(payload), "application/json"
   end
+  local origin = s.hosts[o.host]
+  if origin == nil then
+    origin = client[o.host]
+    s.hosts[o.host] = origin
+  end
+  -- The C transports add the client's Authorization in C (spec.client);
+  -- a ready value (an OAuth token) or another transport's goes in headers.
+  local c_auth = not o.authorization and s.kind == "c"
+  local headers = o.authorization and { ["Accept"] = "application/json", ["User-Agent"] = s.user_agent,
+                                        ["Content-Type"] = ctype, ["Authorization"] = o.authorization }
+                  or request_headers(s, ctype)
   local spec = {
-    method = method, url = client[o.host] .. path, path = path,
+    method = method, url = origin .. path, path = path,
     headers = headers, body = body,
-    timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
-    max_response_bytes = client.max_response_bytes,
+    timeout_ms = s.timeout_ms, connect_timeout_ms = s.connect_timeout_ms,
+    max_response_bytes = s.max_response_bytes,
+    client = c_auth and client or nil, auth = c_auth and o.auth or nil,
+    auth_time = c_auth and auth_now(s) or nil,
   }
-  if o.authorization then
-    headers["Authorization"] = o.authorization
-  elseif transport_kind(client) == "c" then
-    spec.client, spec.auth, spec.auth_time = client, o.auth, now(client)
-  else
-    local value, msg, err = authorize(client, now(client), o.auth)
+  if not o.authorization and not c_auth then
+    local value, msg, err = authorize(client, auth_now(s), o.auth)
     if not value then return nil, op .. ": " .. msg, err end
     headers["Authorization"] = value
   end
-  progress[spec] = { started_ms = now_ms() }
+  if s.on_log then progress[spec] = { started_ms = now_ms() } end
   local status, resp_headers, raw = M.send(client, op, spec, o.retries)
   spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
   if not status then return nil, resp_headers, raw end -- here: the message and err
 
   local first, second, err = M.outcome(op, status, resp_headers, raw, o)
-  if client.on_log then -- the line and its event are built only for a reader
+  if s.on_log then -- the line and its event are built only for a reader
     log(client, "debug", format("%s %s -> %d", method, path, status), op, spec,
         { status = status, code = err and err.code or nil,
           request_id = request_id_of(path, first and second, err) })

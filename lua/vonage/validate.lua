@@ -173,12 +173,15 @@ end
 -- Checks t against a schema { field = { type, rule..., required = bool } }.
 -- Returns true, or the validation error triple for the first broken rule (a
 -- missing required value included); a wrong type or unknown field raises.
--- The labels ("workflow[0].to") are built only for a failure.
-function M.check(op, t, schema, prefix)
+-- The labels ("workflow[0].to") are built only for a failure. skip names
+-- one field of t that is no part of the schema (a step's "channel"), so t
+-- is checked as it is, not copied without it.
+function M.check(op, t, schema, prefix, skip)
   prefix = prefix or ""
   for k in pairs(t) do
-    if type(k) ~= "string" or schema[k] == nil then -- raises, naming the field
-      M.known_fields(op, t, schema, prefix ~= "" and (" in " .. prefix:sub(1, -2)) or nil)
+    if (type(k) ~= "string" or schema[k] == nil) and k ~= skip then -- raises, naming the field
+      errors.misuse(op, format("unknown field '%s'%s", tostring(k),
+                               prefix ~= "" and (" in " .. prefix:sub(1, -2)) or ""))
     end
   end
   for _, field in ipairs(fields_of(schema)) do

@@ -40,6 +40,14 @@ local CHECK_SCHEMA = {
 local STEP, STEP_PREFIX = {}, {}
 for i = 1, 3 do STEP[i] = format("workflow[%d]", i - 1) STEP_PREFIX[i] = STEP[i] .. "." end
 
+-- Each operation's exchange, made once (api.call only reads it; the path
+-- and payload of a call are passed beside it).
+local START_CALL = { op = "start_verification", method = "POST", host = "api_host", path = "/v2/verify",
+                     codes = { [409] = "concurrent" } }
+local CHECK_CALL = { op = "check", method = "POST", host = "api_host" }
+local NEXT_CALL = { op = "next_workflow", method = "POST", host = "api_host",
+                    codes = { [409] = "no_more_workflows" } }
+
 local function check_workflow(op, workflow)
   local n = #workflow
   for k in pairs(workflow) do
@@ -63,9 +71,7 @@ local function check_workflow(op, workflow)
     if name == "silent_auth" and i ~= 1 then
       return errors.invalid(op, where .. ".channel", "silent_auth may only be the first channel")
     end
-    local fields = {}
-    for k, v in pairs(step) do if k ~= "channel" then fields[k] = v end end
-    local ok, msg, err = validate.check(op, fields, schema, STEP_PREFIX[i])
+    local ok, msg, err = validate.check(op, step, schema, STEP_PREFIX[i], "channel")
     if not ok then return nil, msg, err end
   end
   return true
@@ -121,9 +127,7 @@ function M.start_verification(client, params)
 
   -- The start's only 409 is a verification in flight to the same number,
   -- whichever slug the API names it with (#concurrent, or #conflict live).
-  local status, body, e = api.call(client, { op = op, method = "POST", host = "api_host",
-                                                 path = "/v2/verify", payload = payload,
-                                                 codes = { [409] = "concurrent" } })
+  local status, body, e = api.call(client, START_CALL, nil, payload)
   if not status then return nil, body, e end
   if type(body) ~= "table" or not validate.is_uuid(body.request_id) then
     return errors.bad_response(op, status, format("HTTP %d without a valid request_id", status))
@@ -169,10 +173,10 @@ end
 -- @usage local status, msg, err = req:check("1234")
 function M.check(req, code)
   local op = "check"
-  local ok, msg, err = validate.check(op, { code = code }, CHECK_SCHEMA)
+  local payload = { code = code } -- checked, then sent: one table
+  local ok, msg, err = validate.check(op, payload, CHECK_SCHEMA)
   if not ok then return nil, msg, err end
-  local status, body, e = api.call(req.client, { op = op, method = "POST", host = "api_host",
-                                                     path = path(req), payload = { code = code } })
+  local status, body, e = api.call(req.client, CHECK_CALL, path(req), payload)
   if not status then
     if e.code == "too_many_attempts" then set_state(req, "failed") end
     return nil, body, e
@@ -195,6 +199,8 @@ local function cancel_refused(op, status, decoded)
   return nothing, msg, err
 end
 
+local CANCEL_CALL = { op = "cancel", method = "DELETE", host = "api_host", on_error = cancel_refused }
+
 --- Cancels the verification.
 -- @function request:cancel
 -- @treturn boolean true
@@ -204,8 +210,7 @@ function M.cancel(req)
   -- A cancel's 409: the second event (the next channel) has already begun,
   -- or (the same problem type; only its detail tells) the first 30 seconds
   -- after the start have not yet passed: cancel_too_late, cancel_too_early.
-  local status, body, e = api.call(req.client, { op = "cancel", method = "DELETE", host = "api_host",
-                                                     path = path(req), on_error = cancel_refused })
+  local status, body, e = api.call(req.client, CANCEL_CALL, path(req))
   if not status then return nil, body, e end
   set_state(req, "cancelled")
   return true
@@ -216,9 +221,7 @@ end
 -- @treturn boolean true
 -- @return nil, msg, err on failure (`no_more_workflows` when none is left)
 function M.next_workflow(req)
-  local status, body, e = api.call(req.client, { op = "next_workflow", method = "POST", host = "api_host",
-                                                     path = path(req, "/next_workflow"),
-                                                     codes = { [409] = "no_more_workflows" } })
+  local status, body, e = api.call(req.client, NEXT_CALL, path(req, "/next_workflow"))
   if not status then return nil, body, e end
   set_state(req, req.status, true) -- on to the workflow's next channel, if it has one
   return true
