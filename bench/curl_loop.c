@@ -2,7 +2,7 @@
  * does, with the same requests and the same headers.
  *   curl_loop easy  BASE N KEY APP_ID      N flows (start + check) one at a time -> seconds
  *   curl_loop multi BASE N KEY APP_ID W    N flows, W in flight on one multi -> seconds p99_ms
- *   curl_loop get   URL N                  N keep-alive GETs -> seconds peak_rss_kib
+ *   curl_loop get   URL N [KEY APP_ID]     N keep-alive GETs (with the JWT) -> seconds peak_rss_kib
  *   curl_loop tokens N SECRET BODY         N distinct Vonage-style HS256 tokens for BODY, one a line
  *   curl_loop verify N SECRET BODY < tokens  HS256 + SHA-256 payload_hash of each -> seconds
  * A flow: POST /v2/verify {brand, code, workflow: [sms]} then POST /v2/verify/ID {code}.
@@ -236,12 +236,12 @@ static int multi_flows(long n, const char *auth, int window)
     return 0;
 }
 
-static int get_loop(const char *url, long n)
+static int get_loop(const char *url, long n, const char *auth)
 {
     struct slot s;
     struct rusage ru;
     double t0 = now_s();
-    slot_init(&s, "Accept: application/json");
+    slot_init(&s, auth);
     curl_easy_setopt(s.easy, CURLOPT_URL, url);
     for (long i = 0; i < n; i++) {
         s.resp_len = 0;
@@ -319,7 +319,9 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "multi") && argc == 7)
         rc = multi_flows(atol(argv[3]), bearer(argv[4], argv[5]), atoi(argv[6]));
     else if (!strcmp(argv[1], "get") && argc == 4)
-        rc = get_loop(argv[2], atol(argv[3]));
+        rc = get_loop(argv[2], atol(argv[3]), "Accept: application/json");
+    else if (!strcmp(argv[1], "get") && argc == 6) /* with the module's Authorization, signed once */
+        rc = get_loop(argv[2], atol(argv[3]), bearer(argv[4], argv[5]));
     else if (!strcmp(argv[1], "tokens") && argc == 5)
         rc = tokens(atol(argv[2]), argv[3], argv[4]);
     else if (!strcmp(argv[1], "verify") && argc == 5)
