@@ -1,8 +1,9 @@
 --- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts); the
 -- OpenResty receiver vonage.webhook.ngx_handler is in vonage.webhook_receiver.
 --
--- Fails closed, in this order: token shape, JOSE header, secret, signature
--- (all in C, core.webhook_check), then the claims, payload_hash and the body;
+-- Fails closed, in this order: token shape, JOSE header, secret, signature,
+-- the claims and payload_hash (all in one C call, core.webhook_verify), then
+-- the body;
 -- the jti is recorded last, once nothing else can fail, so a delivery refused
 -- for any reason (a memory error included) is processed when Vonage retries.
 -- Messages name what failed, never the token, the secret or the body.
@@ -13,11 +14,13 @@ local errors = require "vonage.errors"
 local json = require "vonage.json"
 local validate = require "vonage.validate"
 local store_mod = require "vonage.store"
-local now = require("vonage.clock").now
+local clock_source = require("vonage.clock").source
 
-local type, ipairs, pairs, next, pcall, tostring, getmetatable =
-      type, ipairs, pairs, next, pcall, tostring, getmetatable
+local type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable =
+      type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable
 local format = string.format
+local webhook_key, webhook_verify, client_webhook_verify =
+      core.webhook_key, core.webhook_verify, core.client_webhook_verify
 
 local M = {}
 
@@ -97,49 +100,66 @@ local function check_options(op, opts)
 end
 
 -- -------------------------------------------------------------------------
--- Claims (step 5)
+-- Plans
 -- -------------------------------------------------------------------------
 
-local function check_claims(claims, opts)
-  if type(claims) ~= "table" then return fail("invalid_claims", "the token payload is not a JSON object") end
-  if claims.iss ~= "Vonage" then return fail("invalid_claims", "iss must be \"Vonage\"") end
-  -- C already refused fractions and exponents in number literals.
-  local iat = claims.iat
-  if not validate.is_integer(iat) then return fail("invalid_claims", "iat must be an integer") end
-  local t = now(opts.client) -- the client's clock, when verify_webhook passed one
-  if iat < t - (opts.max_age or DEFAULT_MAX_AGE) then
-    return fail("expired", "iat is older than the accepted window")
-  end
-  if iat > t + (opts.max_ahead or DEFAULT_MAX_AHEAD) then
-    return fail("not_yet_valid", "iat is in the future")
-  end
-  if claims.exp ~= nil then
-    if not validate.is_integer(claims.exp) then return fail("invalid_claims", "exp must be an integer") end
-    if claims.exp <= t then return fail("expired", "the token has expired (exp)") end
-  end
-  if claims.nbf ~= nil then
-    if not validate.is_integer(claims.nbf) then return fail("invalid_claims", "nbf must be an integer") end
-    if claims.nbf > t + (opts.max_ahead or DEFAULT_MAX_AHEAD) then
-      return fail("not_yet_valid", "the token is not valid yet (nbf)")
+-- What verify needs from one opts table, worked out once: a plan. It is
+-- reused while the table holds exactly the same fields (one pass of next()
+-- compares them with a copy), so a field changed, added or removed is
+-- checked again, and refused with the same message, before the next call.
+-- A table with a metatable (fields it may not hold itself) is checked on
+-- every call. Weak keys: a plan lives as long as its opts table (or client).
+local plans = setmetatable({}, { __mode = "k" })        -- opts -> plan (verify)
+local client_plans = setmetatable({}, { __mode = "k" }) -- opts or client -> plan (verify_webhook)
+M._plans_made = 0 -- for the specs: how many times options were checked in full
+
+-- The plan for the checked options; filed as cache[key] unless watched has a
+-- metatable. by_client: the client the plan was made for (verify_webhook).
+local function build_plan(checked, watched, cache, key, by_client)
+  local fields, n = {}, 0
+  if watched ~= nil then
+    for k, v in next, watched do
+      fields[k], n = v, n + 1
     end
   end
-  local jti = claims.jti
-  if type(jti) ~= "string" or jti == "" or #jti > 256 then
-    return fail("invalid_claims", "jti must be a non-empty string")
+  local client = checked.client
+  local plan = {
+    fields = fields, n = n, by_client = by_client,
+    -- not when filed under the client: a value naming its weak key would
+    -- keep it alive (LuaJIT's weak tables are not ephemerons)
+    client = key ~= client and client or nil,
+    -- the secret stays in C: a copy in the key, keyed once for HMAC
+    key = client == nil and webhook_key(checked.signature_secret) or nil,
+    now = clock_source(client),
+    api_key = checked.api_key, application_id = checked.application_id,
+    max_age = checked.max_age or DEFAULT_MAX_AGE, max_ahead = checked.max_ahead or DEFAULT_MAX_AHEAD,
+    replay_store = checked.replay_store, ttl = M._replay_ttl(checked),
+  }
+  if watched == nil or getmetatable(watched) == nil then cache[key] = plan end
+  return plan
+end
+
+-- new_plan(op, checked, watched, cache, key[, by_client]) -> plan | nil on a
+-- memory error: checks the options `checked` (raises as check_options does)
+-- and files a plan that stays valid while `watched` (the caller's own table,
+-- or nil) keeps the same fields.
+local function new_plan(op, checked, watched, cache, key, by_client)
+  check_options(op, checked)
+  M._plans_made = M._plans_made + 1
+  local ok, plan = pcall(build_plan, checked, watched, cache, key, by_client)
+  if ok then return plan end
+  if errors.is_memory_error(plan) then return nil end
+  error(plan, 0)
+end
+
+local function unchanged(plan, opts)
+  if getmetatable(opts) ~= nil then return false end
+  local fields, n = plan.fields, 0
+  for k, v in next, opts do
+    if fields[k] ~= v then return false end
+    n = n + 1
   end
-  if claims.api_key ~= nil and type(claims.api_key) ~= "string" then
-    return fail("invalid_claims", "api_key must be a string")
-  end
-  if claims.application_id ~= nil and type(claims.application_id) ~= "string" then
-    return fail("invalid_claims", "application_id must be a string")
-  end
-  if opts.api_key and claims.api_key ~= opts.api_key then
-    return fail("wrong_account", "api_key is not the configured one")
-  end
-  if opts.application_id and claims.application_id ~= opts.application_id then
-    return fail("wrong_account", "application_id is not the configured one")
-  end
-  return true
+  return n == plan.n
 end
 
 -- -------------------------------------------------------------------------
@@ -249,32 +269,26 @@ end
 
 -- The checks in their order, the replay record last. Raises only what
 -- something it calls raises.
-local function checked_event(raw_body, authorization, opts)
-  local claims_json, hash, err
-  if opts.client then
-    claims_json, hash, err = core.client_webhook_check(opts.client, authorization, raw_body)
+local function checked_event(raw_body, authorization, plan, client)
+  local jti, iat, api_key, application_id
+  if not client then
+    jti, iat, api_key, application_id = webhook_verify(plan.key, authorization, raw_body, plan.now(),
+      plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   else
-    claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
+    jti, iat, api_key, application_id = client_webhook_verify(client, authorization, raw_body, plan.now(),
+      plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   end
-  if not claims_json then return nil, hash, err end
-  local claims = json.decode(claims_json)
-  local ok, msg
-  ok, msg, err = check_claims(claims, opts)
-  if not ok then return nil, msg, err end
-  if hash == "missing" then return fail("invalid_claims", "payload_hash must be a string") end
-  if hash ~= "ok" then return fail("payload_hash_mismatch", "payload_hash does not match the body") end
-  local event
-  event, msg, err = typed_body(raw_body)
+  if not jti then return nil, iat, api_key end -- nil, msg, err
+  local event, msg, err = typed_body(raw_body)
   if not event then return nil, msg, err end
-  event.claims = { jti = claims.jti, iat = json.integer(claims.iat), api_key = claims.api_key,
-                  application_id = claims.application_id }
-  local store = opts.replay_store
+  event.claims = { jti = jti, iat = iat, api_key = api_key, application_id = application_id }
+  local store = plan.replay_store
   if not store then
     default_store = default_store or default_replay_store()
     store = default_store
   end
   -- Remember a jti as long as its iat could still pass the window.
-  local fresh, why = store:add(claims.jti, M._replay_ttl(opts))
+  local fresh, why = store:add(jti, plan.ttl)
   if fresh == nil then return fail("replay_store", "the replay store failed: " .. tostring(why)) end
   if not fresh then return fail("replay", "this token (jti) was seen before") end
   return event
@@ -296,19 +310,30 @@ end
 -- @usage local event, msg, err = vonage.webhook.verify(body, headers.authorization,
 --   { signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET") })
 -- if not event then return reject(401, msg) end
-function M.verify(raw_body, authorization, opts)
-  local op = "vonage.webhook.verify"
-  validate.typed(op, "raw_body", raw_body, "string", true)
-  check_options(op, opts)
+local VERIFY = "vonage.webhook.verify"
+
+local function out_of_memory()
+  return fail("out_of_memory", "not enough memory to process the event (not recorded: its retry will be)")
+end
+
+local function verify_with(raw_body, authorization, plan, client)
   if type(authorization) ~= "string" then
     return fail("malformed", "no Authorization header")
   end
-  local ok, event, msg, err = pcall(checked_event, raw_body, authorization, opts)
+  local ok, event, msg, err = pcall(checked_event, raw_body, authorization, plan, client)
   if ok then return event, msg, err end
-  if errors.is_memory_error(event) then
-    return fail("out_of_memory", "not enough memory to process the event (not recorded: its retry will be)")
-  end
+  if errors.is_memory_error(event) then return out_of_memory() end
   error(event, 0)
+end
+
+function M.verify(raw_body, authorization, opts)
+  if type(raw_body) ~= "string" then validate.typed(VERIFY, "raw_body", raw_body, "string", true) end
+  local plan = plans[opts]
+  if plan == nil or not unchanged(plan, opts) then
+    plan = new_plan(VERIFY, opts, opts, plans, opts)
+    if plan == nil then return out_of_memory() end
+  end
+  return verify_with(raw_body, authorization, plan, plan.client)
 end
 
 --- vonage.webhook.verify with the signature_secret the client holds in C.
@@ -320,9 +345,23 @@ end
 -- @return nil, msg, err on failure (kind `webhook`)
 -- @usage local event, msg, err = client:verify_webhook(body, headers.authorization)
 function M.verify_webhook(client, raw_body, authorization, opts)
-  local with_client = { client = client }
-  for k, v in pairs(opts or {}) do with_client[k] = v end
-  return M.verify(raw_body, authorization, with_client)
+  if type(raw_body) ~= "string" then validate.typed(VERIFY, "raw_body", raw_body, "string", true) end
+  if opts == nil then
+    local plan = client_plans[client]
+    if plan == nil then
+      plan = new_plan(VERIFY, { client = client }, nil, client_plans, client)
+      if plan == nil then return out_of_memory() end
+    end
+    return verify_with(raw_body, authorization, plan, client)
+  end
+  local plan = client_plans[opts]
+  if plan == nil or plan.by_client ~= client or not unchanged(plan, opts) then
+    local with_client = { client = client }
+    for k, v in pairs(opts) do with_client[k] = v end -- opts may name another client: that one is used
+    plan = new_plan(VERIFY, with_client, opts, client_plans, opts, client)
+    if plan == nil then return out_of_memory() end
+  end
+  return verify_with(raw_body, authorization, plan, plan.client)
 end
 
 --- An OpenResty receiver: a function for content_by_lua (the code is in
