@@ -1,7 +1,8 @@
 /*
- * libFuzzer target for signed webhooks: the C token checks (src/vn_webhook.c)
- * and, for every token they accept, the Lua claim checks and body typing
- * (lua/vonage/webhook.lua) in an embedded lua_State, against the real module.
+ * libFuzzer target for signed webhooks: the C token and claim checks
+ * (src/vn_webhook.c, vn_webhook_verify) and, for every token they accept, the
+ * Lua body typing (lua/vonage/webhook.lua) in an embedded lua_State, against
+ * the real module.
  *
  * Input layout: one mode byte, then
  *   mode % 4 == 0: the Authorization header, optionally 0xff and the body:
@@ -16,10 +17,13 @@
  *                  flips one signature bit, to keep bad signatures coming.
  * Without 0xfe the whole part is the claims, under {"alg":"HS256","typ":"JWT"}.
  *
- * The Lua side runs with os.time fixed at FUZZ_NOW (the seeds' iat), so a
- * crash reproduces. Oracles: no sanitizer report; vn_webhook_check always
- * gives a code or bounded claims; verify never raises and fails exactly when
- * and how the C check fails, else with one of the Lua side's codes.
+ * Both run with the clock fixed at FUZZ_NOW (the seeds' iat), so a crash
+ * reproduces. Oracles: no sanitizer report; vn_webhook_verify always gives a
+ * code, or claims within its result's bounds (a jti of 1 to 256 bytes, an
+ * integer iat inside the window); one key reused for every input gives the
+ * same outcome as a fresh key every 64th input; verify never raises and fails
+ * exactly when and how the C check fails, else with one of the Lua side's
+ * codes (invalid_body, replay).
  * WEBHOOK_FUZZ_STATS=1 prints how many inputs passed the signature at exit.
  */
 #include "../src/vn_webhook.h"
@@ -186,8 +190,8 @@ static void check_lua(const char *auth, size_t auth_len, const uint8_t *body, si
             abort();
         if (rc != 0 && strcmp(code, result->code) != 0)
             abort(); /* the C refusal must come through unchanged */
-        if (rc == 0 && is_signature_failure(code))
-            abort();
+        if (rc == 0 && strcmp(code, "invalid_body") != 0 && strcmp(code, "replay") != 0)
+            abort(); /* only the body and the replay record are Lua's to refuse */
         if (strcmp(code, "invalid_body") == 0)
             bodies++;
     }
@@ -199,6 +203,8 @@ static void check_lua(const char *auth, size_t auth_len, const uint8_t *body, si
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static vn_webhook_result result;
+    static vn_webhook_key key; /* kept across inputs, as a plan keeps it */
+    static const vn_webhook_policy policy = { FUZZ_NOW, 300, 60, NULL, NULL, 0, 0 };
     static char auth_buf[MAX_AUTH];
     const char *auth;
     const uint8_t *rest, *split, *body;
@@ -234,13 +240,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         auth = auth_buf;
     }
 
-    rc = vn_webhook_check(auth, auth_len, (const unsigned char *)FUZZ_SECRET, sizeof FUZZ_SECRET - 1,
-                          body, body_len, &result);
+    rc = vn_webhook_verify(&key, (const unsigned char *)FUZZ_SECRET, sizeof FUZZ_SECRET - 1,
+                           auth, auth_len, body, body_len, &policy, &result);
     /* Every outcome is complete: a code on failure, claims within bounds on success. */
     if (rc != 0 && (result.code == NULL || result.message == NULL))
         __builtin_trap();
-    if (rc == 0 && result.claims_len > sizeof result.claims_json)
+    if (rc == 0 && (result.payload_len > sizeof result.payload || result.jti == NULL || result.jti_len == 0 ||
+                    result.jti_len > 256 || result.jti < result.strings ||
+                    result.jti + result.jti_len > result.strings + sizeof result.strings ||
+                    result.iat < FUZZ_NOW - 300 || result.iat > FUZZ_NOW + 60))
         __builtin_trap();
+    /* The kept key answers as a fresh one would. */
+    if (inputs % 64 == 0) {
+        static vn_webhook_result fresh_result;
+        vn_webhook_key fresh = { NULL, NULL, NULL };
+        int fresh_rc = vn_webhook_verify(&fresh, (const unsigned char *)FUZZ_SECRET, sizeof FUZZ_SECRET - 1,
+                                         auth, auth_len, body, body_len, &policy, &fresh_result);
+        vn_webhook_key_clear(&fresh);
+        if (fresh_rc != rc || (rc != 0 && strcmp(fresh_result.code, result.code) != 0) ||
+            (rc == 0 && (fresh_result.jti_len != result.jti_len ||
+                         memcmp(fresh_result.jti, result.jti, result.jti_len) != 0)))
+            __builtin_trap();
+    }
     if (rc == 0 || !is_signature_failure(result.code))
         signed_ok++;
     check_lua(auth, auth_len, body, body_len, rc, &result);

@@ -428,4 +428,208 @@ describe("vonage.webhook", function()
       assert.equals("signature_secret", body.invalid_parameters[1].name)
     end)
   end)
+
+  describe("checks its options once per opts table", function()
+    local webhook = vonage.webhook
+
+    it("while the table keeps its fields, and again, naming the field, once one changes", function()
+      local o = opts { api_key = SANDBOX_API_KEY }
+      local made = webhook._plans_made
+      for _ = 1, 3 do -- a new table each time: checked each time
+        local body, auth = forge()
+        assert(webhook.verify(body, auth, opts()))
+      end
+      assert.equals(made + 3, webhook._plans_made)
+      made = webhook._plans_made
+      for _ = 1, 5 do
+        local body, auth = forge()
+        assert(webhook.verify(body, auth, o))
+      end
+      assert.equals(made + 1, webhook._plans_made)
+      -- a bad value, an unknown field or a removed one raises as on a first call
+      local body, auth = forge()
+      o.max_age = "5"
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be an integer (got string)")
+      o.max_age = 0
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be between 1 and 86400 seconds")
+      o.max_age, o.secret = nil, SECRET
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: unknown field 'secret'")
+      o.secret, o.signature_secret = nil, nil
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: signature_secret (or a client configured with one) is required")
+      o.signature_secret = "short"
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: signature_secret must be at least 16 bytes")
+      -- a good change is followed: another api_key, then another secret
+      o.signature_secret, o.api_key = SECRET, "another-key"
+      refused("wrong_account", body, auth, o)
+      o.api_key, o.signature_secret = SANDBOX_API_KEY, SECRET .. "x"
+      refused("bad_signature", body, auth, o)
+      o.signature_secret = SECRET
+      made = webhook._plans_made
+      assert(webhook.verify(body, auth, o))
+      assert.equals(made + 1, webhook._plans_made)
+    end)
+
+    it("on every call for a table with a metatable, whose fields may live elsewhere", function()
+      local defaults = { max_age = "5" }
+      local o = setmetatable(opts(), { __index = defaults })
+      local body, auth = forge()
+      local made = webhook._plans_made
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be an integer (got string)")
+      defaults.max_age = 7200
+      body, auth = forge { claims = { iat = os.time() - 3600 } }
+      assert(webhook.verify(body, auth, o))
+      defaults.max_age = 60
+      body, auth = forge { claims = { iat = os.time() - 3600 } }
+      refused("expired", body, auth, o)
+      assert.equals(made + 3, webhook._plans_made)
+    end)
+
+    it("for a client, per client and per opts table, and never past client:close()", function()
+      local store = vonage.store.memory()
+      local client = H.client { signature_secret = SECRET }
+      local made = webhook._plans_made
+      for _ = 1, 3 do
+        local body, auth = forge()
+        assert(client:verify_webhook(body, auth))
+      end
+      local o = { replay_store = store }
+      for _ = 1, 3 do
+        local body, auth = forge()
+        assert(client:verify_webhook(body, auth, o))
+      end
+      assert.equals(made + 2, webhook._plans_made)
+      -- the same opts with another client: that client's secret
+      local other = H.client { signature_secret = SECRET:upper() }
+      local _, _, err = other:verify_webhook(forge())
+      assert.equals("bad_signature", err.code)
+      local body, auth = forge()
+      _, _, err = other:verify_webhook(body, auth, o)
+      assert.equals("bad_signature", err.code)
+      assert(client:verify_webhook(body, auth, o))
+      o.max_age = "5"
+      assert.has_error(function() client:verify_webhook(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be an integer (got string)")
+      o.max_age = nil
+      client:close()
+      body, auth = forge()
+      _, _, err = client:verify_webhook(body, auth)
+      assert.equals("closed", err.code)
+      _, _, err = client:verify_webhook(body, auth, o)
+      assert.equals("closed", err.code)
+    end)
+
+    it("keeping the secret in C: the key a plan holds shows nothing", function()
+      local key = core.webhook_key(SECRET)
+      assert.equals("vonage.webhook_key", tostring(key))
+      assert.equals("vonage.webhook_key", getmetatable(key))
+      local body, auth = forge()
+      local jti, iat = core.webhook_verify(key, auth, body, os.time(), 300, 60)
+      assert.equals(36, #jti)
+      assert.equals(math.floor(iat), iat)
+    end)
+  end)
+
+  describe("refuses a token that fails any one claim check, after tokens that passed", function()
+    local NOW = os.time()
+    local BIG = "9007199254740992" -- 2^53: cjson's double would not be an integer
+    -- { claims JSON after the good ones (a repeated name counts last), code, message }
+    local cases = {
+      { '"iss":"Vonag"', "invalid_claims", 'iss must be "Vonage"' },
+      { '"iss":1', "invalid_claims", 'iss must be "Vonage"' },
+      { '"iss":null', "invalid_claims", 'iss must be "Vonage"' },
+      { '"iat":"' .. NOW .. '"', "invalid_claims", "iat must be an integer" },
+      { '"iat":null', "invalid_claims", "iat must be an integer" },
+      { '"iat":' .. BIG, "invalid_claims", "iat must be an integer" },
+      { '"iat":' .. (NOW - 301), "expired", "iat is older than the accepted window" },
+      { '"iat":' .. (NOW + 61), "not_yet_valid", "iat is in the future" },
+      { '"exp":"x"', "invalid_claims", "exp must be an integer" },
+      { '"exp":null', "invalid_claims", "exp must be an integer" },
+      { '"exp":-' .. BIG, "invalid_claims", "exp must be an integer" },
+      { '"exp":1.5', "invalid_claims", "exp must be an integer" },
+      { '"exp":' .. (NOW - 1), "expired", "the token has expired (exp)" },
+      { '"nbf":{}', "invalid_claims", "nbf must be an integer" },
+      { '"nbf":' .. (NOW + 61), "not_yet_valid", "the token is not valid yet (nbf)" },
+      { '"jti":""', "invalid_claims", "jti must be a non-empty string" },
+      { '"jti":"' .. ("j"):rep(257) .. '"', "invalid_claims", "jti must be a non-empty string" },
+      { '"jti":42', "invalid_claims", "jti must be a non-empty string" },
+      { '"api_key":7', "invalid_claims", "api_key must be a string" },
+      { '"api_key":null', "invalid_claims", "api_key must be a string" },
+      { '"application_id":[]', "invalid_claims", "application_id must be a string" },
+      { '"api_key":"another-key"', "wrong_account", "api_key is not the configured one" },
+      { '"application_id":"another-app"', "wrong_account", "application_id is not the configured one" },
+      { '"payload_hash":5', "invalid_claims", "payload_hash must be a string" },
+      { '"payload_hash":"' .. ("0"):rep(64) .. '"', "payload_hash_mismatch", "payload_hash does not match the body" },
+    }
+    local body = '{"type":"event","request_id":"r-1","triggered_at":"t","channel":"sms","status":"completed"}'
+    local hash = core.hex(core.sha256(body))
+    -- the good claims, with `extra` replacing (or, for a repeated name, following) one of them
+    local function claims(extra, jti)
+      local good = {
+        '"iss":"Vonage"', '"iat":' .. NOW, '"jti":"' .. jti .. '"', '"api_key":"' .. SANDBOX_API_KEY .. '"',
+        '"application_id":"' .. H.APP_ID .. '"', '"payload_hash":"' .. hash .. '"',
+      }
+      local name = extra and extra:match('^"([^"]+)"')
+      for i, c in ipairs(good) do
+        -- iss, jti, api_key and application_id repeat (the last counts); the others are replaced
+        local repeatable = name == "iss" or name == "jti" or name == "api_key" or name == "application_id"
+        if name and not repeatable and c:match('^"([^"]+)"') == name then good[i] = extra end
+      end
+      if name and (name == "iss" or name == "jti" or name == "api_key" or name == "application_id") then
+        good[#good + 1] = extra
+      elseif name and not table.concat(good, ","):find('"' .. name .. '":', 1, true) then
+        good[#good + 1] = extra
+      end
+      return "{" .. table.concat(good, ",") .. "}"
+    end
+
+    it("for each claim, with the C checks' own message, and accepts the edges", function()
+      local o = opts { api_key = SANDBOX_API_KEY, application_id = H.APP_ID }
+      for i, case in ipairs(cases) do
+        local _, ok_auth = forge { body = body, raw_claims = claims(nil, "ok-" .. i) }
+        local event = assert(vonage.webhook.verify(body, ok_auth, o))
+        assert.equals("ok-" .. i, event.claims.jti)
+        local _, auth = forge { body = body, raw_claims = claims(case[1], "bad-" .. i) }
+        local msg = refused(case[2], body, auth, o)
+        assert.equals("webhook: " .. case[3], msg, case[1])
+      end
+      -- the edges that pass: the largest exact integer, an escaped iss, the last of two jti
+      local _, auth = forge { body = body, raw_claims = claims('"exp":9007199254740991', "edge-1") }
+      assert.equals("edge-1", assert(vonage.webhook.verify(body, auth, o)).claims.jti)
+      _, auth = forge { body = body, raw_claims = claims('"iss":"\\u0056onage"', "edge-2") }
+      assert(vonage.webhook.verify(body, auth, o))
+      _, auth = forge { body = body, raw_claims = claims('"jti":"\\u00e9-last"', "edge-first") }
+      local event = assert(vonage.webhook.verify(body, auth, o))
+      assert.equals("\195\169-last", event.claims.jti)
+      assert.same({ jti = "\195\169-last", iat = NOW, api_key = SANDBOX_API_KEY, application_id = H.APP_ID },
+        event.claims)
+      local math_type = rawget(math, "type") -- Lua 5.3+: cjson gave a float, verify an integer
+      if math_type then assert.equals("integer", math_type(event.claims.iat)) end
+      _, auth = forge { body = body, raw_claims = claims('"iat":' .. (NOW - 300), "edge-3") }
+      assert(vonage.webhook.verify(body, auth, o))
+      _, auth = forge { body = body, raw_claims = claims('"iat":' .. (NOW + 60), "edge-4") }
+      assert(vonage.webhook.verify(body, auth, o))
+    end)
+
+    it("through a client too", function()
+      local client = H.client { signature_secret = SECRET }
+      local o = { api_key = SANDBOX_API_KEY, replay_store = vonage.store.memory() }
+      for i, case in ipairs(cases) do
+        local _, auth = forge { body = body, raw_claims = claims(case[1], "client-" .. i) }
+        if case[1]:find("application_id", 1, true) and case[2] == "wrong_account" then
+          assert(client:verify_webhook(body, auth, o)) -- no application_id configured here
+        else
+          local event, msg, err = client:verify_webhook(body, auth, o)
+          assert.is_nil(event)
+          assert.equals(case[2], err.code)
+          assert.equals("webhook: " .. case[3], msg)
+        end
+      end
+    end)
+  end)
 end)

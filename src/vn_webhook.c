@@ -33,6 +33,26 @@ static int fail(vn_webhook_result *out, const char *code, const char *message)
 
 /* ------------------------------------------------------------ base64url */
 
+/* vn_b64url_value as a table: the decoder's inner loop reads it per character. */
+static const signed char B64URL[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 /* Strict unpadded base64url into out (cap bytes); -1 unless s is the one
  * canonical encoding of some byte string that fits. */
 static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
@@ -43,7 +63,7 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
     if (n % 4 == 1)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int v = vn_b64url_value((unsigned char)s[i]);
+        int v = B64URL[(unsigned char)s[i]];
         if (v < 0)
             return -1;
         acc = (acc << 6 | (unsigned)v) & 0xffffff;

@@ -19,6 +19,7 @@ local clock_source = require("vonage.clock").source
 local type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable =
       type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable
 local format = string.format
+local null = json.null
 local webhook_key, webhook_verify, client_webhook_verify =
       core.webhook_key, core.webhook_verify, core.client_webhook_verify
 
@@ -144,8 +145,8 @@ end
 -- and files a plan that stays valid while `watched` (the caller's own table,
 -- or nil) keeps the same fields.
 local function new_plan(op, checked, watched, cache, key, by_client)
-  check_options(op, checked)
   M._plans_made = M._plans_made + 1
+  check_options(op, checked)
   local ok, plan = pcall(build_plan, checked, watched, cache, key, by_client)
   if ok then return plan end
   if errors.is_memory_error(plan) then return nil end
@@ -172,7 +173,7 @@ end
 
 local function opt_string(t, k, max)
   local v = t[k]
-  if v == nil or v == json.null then return true, nil end
+  if v == nil or v == null then return true, nil end
   if type(v) ~= "string" or #v > (max or 256) then return false end
   return true, v
 end
@@ -207,14 +208,34 @@ local EVENT_REQUIRED, EVENT_OPTIONAL = { "request_id", "triggered_at", "channel"
 local SUMMARY_REQUIRED, SUMMARY_OPTIONAL = { "request_id", "submitted_at", "status" }, { "client_ref" }
 local STEP_REQUIRED, STEP_OPTIONAL = { "channel", "status" }, { "initiated_at" }
 
+-- A string field of a body: the string; nil when absent or null; false when
+-- it is not a string of at most 256 bytes (what opt_string refuses).
+local function field(t, k)
+  local v = t[k]
+  if v == nil or v == null then return nil end
+  if type(v) ~= "string" or #v > 256 then return false end
+  return v
+end
+
+-- Only once a field is known to be wrong: the message strings() gives for
+-- the first wrong one, in the order the names are listed.
+local function first_bad(src, required, optional, prefix)
+  local _, msg, err = strings(src, {}, required, true, prefix)
+  if msg == nil then _, msg, err = strings(src, {}, optional, false, prefix) end
+  return nil, msg, err
+end
+
 local function typed_event(body)
-  local event = { type = "event" }
-  local ok, msg, err = strings(body, event, EVENT_REQUIRED, true, "")
-  if not ok then return nil, msg, err end
-  ok, msg, err = strings(body, event, EVENT_OPTIONAL, false, "")
-  if not ok then return nil, msg, err end
-  if not is_status(event.status) then return bad_body("status", "must be a status name") end
-  if event.status == "action_pending" then
+  local request_id, triggered_at, channel, status =
+        field(body, "request_id"), field(body, "triggered_at"), field(body, "channel"), field(body, "status")
+  local finalized_at, client_ref = field(body, "finalized_at"), field(body, "client_ref")
+  if not (request_id and triggered_at and channel and status) or finalized_at == false or client_ref == false then
+    return first_bad(body, EVENT_REQUIRED, EVENT_OPTIONAL, "")
+  end
+  if not is_status(status) then return bad_body("status", "must be a status name") end
+  local event = { type = "event", request_id = request_id, triggered_at = triggered_at, channel = channel,
+                  status = status, finalized_at = finalized_at, client_ref = client_ref }
+  if status == "action_pending" then
     local url = check_url_of(body.action)
     if type(url) ~= "string" or #url > 2048 or not url:match("^https?://[%w%.%-%[%]:]+/[!-~]*$") then
       return bad_body("action.check_url", "must be an http(s) URL")
@@ -226,31 +247,32 @@ local function typed_event(body)
 end
 
 local function typed_summary(body)
-  local summary = { type = "summary" }
-  local ok, msg, err = strings(body, summary, SUMMARY_REQUIRED, true, "")
-  if not ok then return nil, msg, err end
-  ok, msg, err = strings(body, summary, SUMMARY_OPTIONAL, false, "")
-  if not ok then return nil, msg, err end
-  if not is_status(summary.status) then return bad_body("status", "must be a status name") end
-  summary.channel_timeout = json.integer(body.channel_timeout)
-  if body.channel_timeout ~= nil and not summary.channel_timeout then
+  local request_id, submitted_at, status = field(body, "request_id"), field(body, "submitted_at"), field(body, "status")
+  local client_ref = field(body, "client_ref")
+  if not (request_id and submitted_at and status) or client_ref == false then
+    return first_bad(body, SUMMARY_REQUIRED, SUMMARY_OPTIONAL, "")
+  end
+  if not is_status(status) then return bad_body("status", "must be a status name") end
+  local channel_timeout = json.integer(body.channel_timeout)
+  if body.channel_timeout ~= nil and not channel_timeout then
     return bad_body("channel_timeout", "must be an integer")
   end
-  if type(body.workflow) ~= "table" or (next(body.workflow) ~= nil and body.workflow[1] == nil) then
+  local steps = body.workflow
+  if type(steps) ~= "table" or (next(steps) ~= nil and steps[1] == nil) then
     return bad_body("workflow", "must be an array")
   end
-  summary.workflow = {}
-  for i, step in ipairs(body.workflow) do
-    local prefix = format("workflow[%d].", i - 1)
-    if type(step) ~= "table" then return bad_body(prefix:sub(1, -2), "must be an object") end
-    local out = {}
-    ok, msg, err = strings(step, out, STEP_REQUIRED, true, prefix)
-    if not ok then return nil, msg, err end
-    ok, msg, err = strings(step, out, STEP_OPTIONAL, false, prefix)
-    if not ok then return nil, msg, err end
-    summary.workflow[i] = out
+  local workflow = {}
+  for i, step in ipairs(steps) do
+    if type(step) ~= "table" then return bad_body(format("workflow[%d]", i - 1), "must be an object") end
+    local channel, step_status, initiated_at =
+          field(step, "channel"), field(step, "status"), field(step, "initiated_at")
+    if not (channel and step_status) or initiated_at == false then
+      return first_bad(step, STEP_REQUIRED, STEP_OPTIONAL, format("workflow[%d].", i - 1))
+    end
+    workflow[i] = { channel = channel, status = step_status, initiated_at = initiated_at }
   end
-  return summary
+  return { type = "summary", request_id = request_id, submitted_at = submitted_at, status = status,
+           client_ref = client_ref, channel_timeout = channel_timeout, workflow = workflow }
 end
 
 local function typed_body(raw_body)
