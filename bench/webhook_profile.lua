@@ -47,10 +47,6 @@ local stages = {
     local verify = vonage.webhook.verify
     return function(i) assert(verify(BODY, TOKS[i], opts)) end
   end },
-  { "core.webhook_verify (C: token, claims, hash)", function()
-    local check, key, now = core.webhook_verify, core.webhook_key(SECRET), os.time()
-    return function(i) assert(check(key, TOKS[i], BODY, now, 300, 60, "devkey01")) end
-  end },
   { "json.decode(body)", function()
     local decode = json.decode
     return function() decode(BODY) end
@@ -60,6 +56,12 @@ local stages = {
     return function(i) store:add("k" .. i, 360) end
   end },
 }
+if core.webhook_verify then -- not in builds before it (to compare with them)
+  table.insert(stages, 2, { "core.webhook_verify (C: token, claims, hash)", function()
+    local check, key, now = core.webhook_verify, core.webhook_key(SECRET), os.time()
+    return function(i) assert(check(key, TOKS[i], BODY, now, 300, 60, "devkey01")) end
+  end })
+end
 if core.sha256 then
   stages[#stages + 1] = { "core.sha256(body)", function()
     local sha = core.sha256

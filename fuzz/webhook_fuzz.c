@@ -23,7 +23,8 @@
  * integer iat inside the window); one key reused for every input gives the
  * same outcome as a fresh key every 64th input; verify never raises and fails
  * exactly when and how the C check fails, else with one of the Lua side's
- * codes (invalid_body, replay).
+ * codes (invalid_body, replay); and every body core.webhook_event types
+ * is typed the same by the Lua typing (webhook._typed_body).
  * WEBHOOK_FUZZ_STATS=1 prints how many inputs passed the signature at exit.
  */
 #include "../src/vn_webhook.h"
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int luaopen_vonage_core(lua_State *L);
 
 static lua_State *L;
-static unsigned long inputs, signed_ok, bodies, typed;
+static unsigned long inputs, signed_ok, bodies, typed, typed_in_c;
 
 static const char *const lua_setup =
     "local now = ...\n"
@@ -59,16 +60,29 @@ static const char *const lua_setup =
     /* a store that forgets, so a mutated body with a seed's jti is typed */
     "local opts = { signature_secret = '" FUZZ_SECRET "',\n"
     "  replay_store = { add = function() return true end, delete = function() end } }\n"
-    "return function(body, auth) return webhook.verify(body, auth, opts) end\n";
+    "local core, typed_body = require 'vonage.core', webhook._typed_body\n"
+    /* the C typing of a plain event must be the Lua typing's table, field for field */
+    "local function same(a, b)\n"
+    "  for k, v in pairs(a) do if b[k] ~= v then return false end end\n"
+    "  for k, v in pairs(b) do if a[k] ~= v then return false end end\n"
+    "  return true\n"
+    "end\n"
+    "local function body_check(body)\n"
+    "  local c = core.webhook_event(body)\n"
+    "  if c == nil then return 0 end\n"
+    "  local l = typed_body(body)\n"
+    "  return type(l) == 'table' and same(c, l) and 1 or -1\n"
+    "end\n"
+    "return function(body, auth) return webhook.verify(body, auth, opts) end, body_check\n";
 
 static void print_stats(void)
 {
     fprintf(stderr, "webhook_fuzz: %lu inputs, %lu passed the signature, %lu reached the body typing, "
-            "%lu typed as events\n", inputs, signed_ok, bodies, typed);
+            "%lu typed as events, %lu bodies typed in C as in Lua\n", inputs, signed_ok, bodies, typed, typed_in_c);
 }
 
-/* The verify function from lua_setup, kept in the registry. */
-static int verify_ref = LUA_NOREF;
+/* The functions from lua_setup, kept in the registry. */
+static int verify_ref = LUA_NOREF, body_check_ref = LUA_NOREF;
 
 static void lua_init(void)
 {
@@ -81,10 +95,11 @@ static void lua_init(void)
         abort();
     }
     lua_pushinteger(L, FUZZ_NOW);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
         fprintf(stderr, "webhook_fuzz: %s (LUA_PATH must reach lua/)\n", lua_tostring(L, -1));
         abort();
     }
+    body_check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     verify_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (getenv("WEBHOOK_FUZZ_STATS"))
         atexit(print_stats);
@@ -161,6 +176,23 @@ static int is_signature_failure(const char *code)
     return strcmp(code, "malformed") == 0 || strcmp(code, "unsupported_alg") == 0 ||
            strcmp(code, "unsupported_header") == 0 || strcmp(code, "no_secret") == 0 ||
            strcmp(code, "bad_signature") == 0 || strcmp(code, "internal") == 0;
+}
+
+/* Every body, signed or not: when C types it, Lua types it the same. */
+static void check_body(const uint8_t *body, size_t body_len)
+{
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, body_check_ref);
+    lua_pushlstring(L, (const char *)body, body_len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fprintf(stderr, "webhook_fuzz: the body check raised: %s\n", lua_tostring(L, -1));
+        abort();
+    }
+    if (lua_tointeger(L, -1) < 0)
+        abort(); /* the C typing differs from the Lua typing */
+    if (lua_tointeger(L, -1) > 0)
+        typed_in_c++;
+    lua_settop(L, top);
 }
 
 /* Runs verify(body, auth) in Lua and checks it against the C outcome. */
@@ -265,5 +297,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0 || !is_signature_failure(result.code))
         signed_ok++;
     check_lua(auth, auth_len, body, body_len, rc, &result);
+    check_body(body, body_len);
     return 0;
 }

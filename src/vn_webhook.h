@@ -91,8 +91,9 @@ typedef struct {
  * application_id]] from stack index first on; raises on a wrong type. */
 void vn_webhook_read_args(lua_State *L, int first, vn_webhook_args *args);
 
-/* Runs vn_webhook_verify and pushes jti, iat, api_key, application_id
- * (returns 4; the last two may be nil) or nil, msg, err (returns 3). */
+/* Runs vn_webhook_verify and pushes jti, iat, api_key, application_id, and
+ * the body typed when it is a plain event (returns 5; the last three may be
+ * nil: the Lua side then types the body) or nil, msg, err (returns 3). */
 int vn_webhook_push_verify(lua_State *L, vn_webhook_key *key, const unsigned char *secret,
                            size_t secret_len, const vn_webhook_args *args);
 
