@@ -57,26 +57,35 @@ static const signed char B64URL[256] = {
  * canonical encoding of some byte string that fits. */
 static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 {
-    unsigned acc = 0;
-    int bits = 0;
-    size_t used = 0;
-    if (n % 4 == 1)
+    const unsigned char *in = (const unsigned char *)s;
+    size_t rem = n % 4, used = 0, i;
+    size_t total = n / 4 * 3 + (rem == 3 ? 2 : rem == 2 ? 1 : 0);
+    if (rem == 1 || total > cap)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = B64URL[(unsigned char)s[i]];
-        if (v < 0)
+    /* four characters, three bytes at a time */
+    for (i = 0; i + 4 <= n; i += 4) {
+        int a = B64URL[in[i]], b = B64URL[in[i + 1]], c = B64URL[in[i + 2]], d = B64URL[in[i + 3]];
+        unsigned v;
+        if ((a | b | c | d) < 0)
             return -1;
-        acc = (acc << 6 | (unsigned)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (used == cap)
-                return -1;
-            out[used++] = (unsigned char)(acc >> bits & 0xff);
-        }
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
+        out[used++] = (unsigned char)(v >> 16);
+        out[used++] = (unsigned char)(v >> 8 & 0xff);
+        out[used++] = (unsigned char)(v & 0xff);
     }
-    if ((acc & ((1u << bits) - 1)) != 0)
-        return -1;
+    /* the tail: its unused low bits must be zero (the one canonical form) */
+    if (rem >= 2) {
+        int a = B64URL[in[i]], b = B64URL[in[i + 1]], c = rem == 3 ? B64URL[in[i + 2]] : 0;
+        unsigned v;
+        if ((a | b | c) < 0)
+            return -1;
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;
+        if ((rem == 2 && (v & 0xffff)) || (rem == 3 && (v & 0xff)))
+            return -1;
+        out[used++] = (unsigned char)(v >> 16);
+        if (rem == 3)
+            out[used++] = (unsigned char)(v >> 8 & 0xff);
+    }
     return (long)used;
 }
 
@@ -88,6 +97,18 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
 typedef struct {
     const unsigned char *p, *end;
 } cursor;
+
+/* 1 for the bytes a JSON string holds as they are (not '"', '\\' or a control). */
+static const unsigned char JSON_PLAIN[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
 
 static void skip_ws(cursor *c)
 {
@@ -141,52 +162,58 @@ static void put_utf8(char *out, size_t cap, size_t *len, unsigned cp)
  * did not fit). out may be NULL to skip. */
 static int read_string(cursor *c, char *out, size_t cap, size_t *len)
 {
-    *len = 0;
-    if (c->p >= c->end || *c->p != '"')
+    const unsigned char *p = c->p, *end = c->end;
+    size_t n = 0;
+    if (p >= end || *p != '"')
         return -1;
-    c->p++;
-    while (c->p < c->end) {
-        unsigned char ch = *c->p++;
-        if (ch == '"')
-            return 0;
-        if (ch < 0x20)
+    p++;
+    for (;;) {
+        /* a run of plain bytes, copied at once */
+        const unsigned char *run = p;
+        unsigned char ch;
+        while (p < end && JSON_PLAIN[*p])
+            p++;
+        if (out != NULL && n < cap)
+            memcpy(out + n, run, (size_t)(p - run) < cap - n ? (size_t)(p - run) : cap - n);
+        n += (size_t)(p - run);
+        if (p >= end || *p < 0x20)
             return -1;
-        if (ch != '\\') {
-            put(out, cap, len, ch);
-            continue;
-        }
-        if (c->p >= c->end)
+        if (*p++ == '"')
+            break;
+        if (p >= end)
             return -1;
-        ch = *c->p++;
+        ch = *p++;
         switch (ch) {
-        case '"': case '\\': case '/': put(out, cap, len, ch); break;
-        case 'b': put(out, cap, len, '\b'); break;
-        case 'f': put(out, cap, len, '\f'); break;
-        case 'n': put(out, cap, len, '\n'); break;
-        case 'r': put(out, cap, len, '\r'); break;
-        case 't': put(out, cap, len, '\t'); break;
+        case '"': case '\\': case '/': put(out, cap, &n, ch); break;
+        case 'b': put(out, cap, &n, '\b'); break;
+        case 'f': put(out, cap, &n, '\f'); break;
+        case 'n': put(out, cap, &n, '\n'); break;
+        case 'r': put(out, cap, &n, '\r'); break;
+        case 't': put(out, cap, &n, '\t'); break;
         case 'u': {
             unsigned cp, low;
-            if (c->end - c->p < 4 || hex4(c->p, &cp) != 0)
+            if (end - p < 4 || hex4(p, &cp) != 0)
                 return -1;
-            c->p += 4;
+            p += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' ||
-                    hex4(c->p + 2, &low) != 0 || low < 0xdc00 || low > 0xdfff)
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &low) != 0 ||
+                    low < 0xdc00 || low > 0xdfff)
                     return -1;
-                c->p += 6;
+                p += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
             } else if (cp >= 0xdc00 && cp <= 0xdfff) {
                 return -1;
             }
-            put_utf8(out, cap, len, cp);
+            put_utf8(out, cap, &n, cp);
             break;
         }
         default:
             return -1;
         }
     }
-    return -1;
+    c->p = p;
+    *len = n;
+    return 0;
 }
 
 static int is_digit(const cursor *c)
