@@ -524,6 +524,23 @@ describe("vonage.webhook", function()
       assert.equals("closed", err.code)
     end)
 
+    it("refuses a signature in any base64url but its one canonical form", function()
+      local A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      local body, auth = forge()
+      assert(webhook.verify(body, auth, opts()))
+      local head, sig = auth:match("^(.*%.)([^.]+)$")
+      assert.equals(43, #sig) -- 32 bytes: the last character carries 2 unused bits
+      local last = A:find(sig:sub(-1), 1, true) - 1
+      assert.equals(0, last % 4)
+      for bits = 1, 3 do -- the same 32 bytes, with unused bits set
+        refused("bad_signature", body, head .. sig:sub(1, -2) .. A:sub(last + bits + 1, last + bits + 1))
+      end
+      refused("bad_signature", body, head .. sig .. "A") -- 44 characters: 33 bytes
+      refused("bad_signature", body, head .. sig:sub(1, -2)) -- 42: 31 bytes
+      refused("bad_signature", body, head .. sig:sub(1, -3) .. "=" .. sig:sub(-1)) -- not the alphabet
+      refused("malformed", body, head:gsub("^Bearer ", "Bearer =") .. sig)
+    end)
+
     it("keeping the secret in C: the key a plan holds shows nothing", function()
       local key = core.webhook_key(SECRET)
       assert.equals("vonage.webhook_key", tostring(key))
