@@ -474,6 +474,23 @@ describe("vonage.webhook", function()
       assert.equals(made + 1, webhook._plans_made)
     end)
 
+    it("and takes another replay store even when the two compare equal by __eq", function()
+      local same = { __eq = function() return true end }
+      local function store()
+        local real = vonage.store.memory()
+        return setmetatable({ add = function(_, k, ttl) return real:add(k, ttl) end,
+                              delete = function(_, k) real:delete(k) end }, same)
+      end
+      local first, second = store(), store()
+      assert.is_true(first == second)
+      local o = opts { replay_store = first }
+      local body, auth = forge()
+      assert(webhook.verify(body, auth, o))
+      refused("replay", body, auth, o)
+      o.replay_store = second
+      assert(webhook.verify(body, auth, o)) -- new to the second store
+    end)
+
     it("on every call for a table with a metatable, whose fields may live elsewhere", function()
       local defaults = { max_age = "5" }
       local o = setmetatable(opts(), { __index = defaults })

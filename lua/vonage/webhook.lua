@@ -16,8 +16,8 @@ local validate = require "vonage.validate"
 local store_mod = require "vonage.store"
 local clock_source = require("vonage.clock").source
 
-local type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable =
-      type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable
+local type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable, rawequal =
+      type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable, rawequal
 local format = string.format
 local null = json.null
 local webhook_key, webhook_verify, client_webhook_verify =
@@ -157,7 +157,7 @@ local function unchanged(plan, opts)
   if getmetatable(opts) ~= nil then return false end
   local fields, n = plan.fields, 0
   for k, v in next, opts do
-    if fields[k] ~= v then return false end
+    if not rawequal(fields[k], v) then return false end -- not a store's own __eq
     n = n + 1
   end
   return n == plan.n
