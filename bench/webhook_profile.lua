@@ -1,8 +1,9 @@
 -- The webhook row of make bench, taken apart: vonage.webhook.verify (all
 -- checks, distinct tokens) against the raw OpenSSL loop of curl_loop.c, and
--- the time of each stage on its own, in µs per token. No sandbox needed.
--- usage: lua bench/webhook_profile.lua C_LOOP   (TOKENS, RUNS size it)
--- e.g.   . scripts/env.sh; cc ... -o /tmp/curl_loop bench/curl_loop.c; lua5.4 bench/webhook_profile.lua /tmp/curl_loop
+-- the time of each stage on its own, in us per token. No sandbox needed.
+-- usage: lua bench/webhook_profile.lua C_LOOP   (TOKENS, RUNS size it), with
+-- LUA_PATH/LUA_CPATH reaching lua/ and the build, and C_LOOP bench/curl_loop.c
+-- built as bench/run builds it (make bench leaves it in build/bench/curl_loop).
 local vonage = require "vonage"
 local core = require "vonage.core"
 local json = require "vonage.json"
