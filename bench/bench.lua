@@ -6,6 +6,7 @@
 --   multi:      WINDOW flows in flight, multi transport vs the C multi loop; and
 --               the p99 latency of one call
 --   webhook:    vonage.webhook.verify (all checks, distinct tokens) vs HS256 + SHA-256
+--               (bench/webhook_profile.lua times its stages one by one)
 --   cold start: a new process that requires vonage and runs one flow vs the C loop's
 --   peak RSS:   over RSS_N calls through api.call (a process of its own) vs the C loop's GETs; flat: RSS after
 --               a tenth of them vs after all

@@ -51,6 +51,12 @@ local seeds = {
   signed(event, claims(), '{"alg":"HS256","crit":["exp"]}'),
   signed(event, nil, nil, 3),
   string.char(2) .. claims() .. "\255" .. event, -- the default header
+  -- the claim checks C makes: a repeated string claim (the last counts),
+  -- integers at the edge of what a double holds, escapes in the strings
+  signed(event, claims(',"jti":"\\u00e9\\ud83d\\ude00","api_key":null')),
+  signed(event, claims(',"iss":"Vonag","iss":"\\u0056onage","application_id":7')),
+  signed(event, claims(',"exp":9007199254740991,"nbf":-9007199254740992')),
+  signed(event, '{"iat":' .. (NOW - 300) .. ',"iss":"Vonage","jti":"' .. ("j"):rep(256) .. '","payload_hash":"$HASH"}'),
   -- whole tokens as sent (mode 0)
   "\0" .. token(HEADER, claims():gsub("%$HASH", core.hex(core.sha256(event)))) .. "\255" .. event,
   "\0" .. token(HEADER, claims(), "wrong-secret") .. "\255" .. event,

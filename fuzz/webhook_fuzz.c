@@ -1,7 +1,8 @@
 /*
- * libFuzzer target for signed webhooks: the C token checks (src/vn_webhook.c)
- * and, for every token they accept, the Lua claim checks and body typing
- * (lua/vonage/webhook.lua) in an embedded lua_State, against the real module.
+ * libFuzzer target for signed webhooks: the C token and claim checks
+ * (src/vn_webhook.c, vn_webhook_verify) and, for every token they accept, the
+ * Lua body typing (lua/vonage/webhook.lua) in an embedded lua_State, against
+ * the real module.
  *
  * Input layout: one mode byte, then
  *   mode % 4 == 0: the Authorization header, optionally 0xff and the body:
@@ -16,10 +17,14 @@
  *                  flips one signature bit, to keep bad signatures coming.
  * Without 0xfe the whole part is the claims, under {"alg":"HS256","typ":"JWT"}.
  *
- * The Lua side runs with os.time fixed at FUZZ_NOW (the seeds' iat), so a
- * crash reproduces. Oracles: no sanitizer report; vn_webhook_check always
- * gives a code or bounded claims; verify never raises and fails exactly when
- * and how the C check fails, else with one of the Lua side's codes.
+ * Both run with the clock fixed at FUZZ_NOW (the seeds' iat), so a crash
+ * reproduces. Oracles: no sanitizer report; vn_webhook_verify always gives a
+ * code, or claims within its result's bounds (a jti of 1 to 256 bytes, an
+ * integer iat inside the window); one key reused for every input gives the
+ * same outcome as a fresh key every 64th input; verify never raises and fails
+ * exactly when and how the C check fails, else with one of the Lua side's
+ * codes (invalid_body, replay); and every body core.webhook_event types
+ * is typed the same by the Lua typing (webhook._typed_body).
  * WEBHOOK_FUZZ_STATS=1 prints how many inputs passed the signature at exit.
  */
 #include "../src/vn_webhook.h"
@@ -46,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int luaopen_vonage_core(lua_State *L);
 
 static lua_State *L;
-static unsigned long inputs, signed_ok, bodies, typed;
+static unsigned long inputs, signed_ok, bodies, typed, typed_in_c;
 
 static const char *const lua_setup =
     "local now = ...\n"
@@ -55,16 +60,29 @@ static const char *const lua_setup =
     /* a store that forgets, so a mutated body with a seed's jti is typed */
     "local opts = { signature_secret = '" FUZZ_SECRET "',\n"
     "  replay_store = { add = function() return true end, delete = function() end } }\n"
-    "return function(body, auth) return webhook.verify(body, auth, opts) end\n";
+    "local core, typed_body = require 'vonage.core', webhook._typed_body\n"
+    /* the C typing of a plain event must be the Lua typing's table, field for field */
+    "local function same(a, b)\n"
+    "  for k, v in pairs(a) do if b[k] ~= v then return false end end\n"
+    "  for k, v in pairs(b) do if a[k] ~= v then return false end end\n"
+    "  return true\n"
+    "end\n"
+    "local function body_check(body)\n"
+    "  local c = core.webhook_event(body)\n"
+    "  if c == nil then return 0 end\n"
+    "  local l = typed_body(body)\n"
+    "  return type(l) == 'table' and same(c, l) and 1 or -1\n"
+    "end\n"
+    "return function(body, auth) return webhook.verify(body, auth, opts) end, body_check\n";
 
 static void print_stats(void)
 {
     fprintf(stderr, "webhook_fuzz: %lu inputs, %lu passed the signature, %lu reached the body typing, "
-            "%lu typed as events\n", inputs, signed_ok, bodies, typed);
+            "%lu typed as events, %lu bodies typed in C as in Lua\n", inputs, signed_ok, bodies, typed, typed_in_c);
 }
 
-/* The verify function from lua_setup, kept in the registry. */
-static int verify_ref = LUA_NOREF;
+/* The functions from lua_setup, kept in the registry. */
+static int verify_ref = LUA_NOREF, body_check_ref = LUA_NOREF;
 
 static void lua_init(void)
 {
@@ -77,10 +95,11 @@ static void lua_init(void)
         abort();
     }
     lua_pushinteger(L, FUZZ_NOW);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
         fprintf(stderr, "webhook_fuzz: %s (LUA_PATH must reach lua/)\n", lua_tostring(L, -1));
         abort();
     }
+    body_check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     verify_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (getenv("WEBHOOK_FUZZ_STATS"))
         atexit(print_stats);
@@ -159,6 +178,23 @@ static int is_signature_failure(const char *code)
            strcmp(code, "bad_signature") == 0 || strcmp(code, "internal") == 0;
 }
 
+/* Every body, signed or not: when C types it, Lua types it the same. */
+static void check_body(const uint8_t *body, size_t body_len)
+{
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, body_check_ref);
+    lua_pushlstring(L, (const char *)body, body_len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fprintf(stderr, "webhook_fuzz: the body check raised: %s\n", lua_tostring(L, -1));
+        abort();
+    }
+    if (lua_tointeger(L, -1) < 0)
+        abort(); /* the C typing differs from the Lua typing */
+    if (lua_tointeger(L, -1) > 0)
+        typed_in_c++;
+    lua_settop(L, top);
+}
+
 /* Runs verify(body, auth) in Lua and checks it against the C outcome. */
 static void check_lua(const char *auth, size_t auth_len, const uint8_t *body, size_t body_len,
                       int rc, const vn_webhook_result *result)
@@ -186,8 +222,8 @@ static void check_lua(const char *auth, size_t auth_len, const uint8_t *body, si
             abort();
         if (rc != 0 && strcmp(code, result->code) != 0)
             abort(); /* the C refusal must come through unchanged */
-        if (rc == 0 && is_signature_failure(code))
-            abort();
+        if (rc == 0 && strcmp(code, "invalid_body") != 0 && strcmp(code, "replay") != 0)
+            abort(); /* only the body and the replay record are Lua's to refuse */
         if (strcmp(code, "invalid_body") == 0)
             bodies++;
     }
@@ -199,6 +235,8 @@ static void check_lua(const char *auth, size_t auth_len, const uint8_t *body, si
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static vn_webhook_result result;
+    static vn_webhook_key key; /* kept across inputs, as a plan keeps it */
+    static const vn_webhook_policy policy = { FUZZ_NOW, 300, 60, NULL, NULL, 0, 0 };
     static char auth_buf[MAX_AUTH];
     const char *auth;
     const uint8_t *rest, *split, *body;
@@ -234,15 +272,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         auth = auth_buf;
     }
 
-    rc = vn_webhook_check(auth, auth_len, (const unsigned char *)FUZZ_SECRET, sizeof FUZZ_SECRET - 1,
-                          body, body_len, &result);
+    rc = vn_webhook_verify(&key, (const unsigned char *)FUZZ_SECRET, sizeof FUZZ_SECRET - 1,
+                           auth, auth_len, body, body_len, &policy, &result);
     /* Every outcome is complete: a code on failure, claims within bounds on success. */
     if (rc != 0 && (result.code == NULL || result.message == NULL))
         __builtin_trap();
-    if (rc == 0 && result.claims_len > sizeof result.claims_json)
+    if (rc == 0 && (result.payload_len > sizeof result.payload || result.jti == NULL || result.jti_len == 0 ||
+                    result.jti_len > 256 || result.jti < result.strings ||
+                    result.jti + result.jti_len > result.strings + sizeof result.strings ||
+                    result.iat < FUZZ_NOW - 300 || result.iat > FUZZ_NOW + 60))
         __builtin_trap();
+    /* The kept key answers as a fresh one would. */
+    if (inputs % 64 == 0) {
+        static vn_webhook_result fresh_result;
+        vn_webhook_key fresh = { NULL, NULL, NULL };
+        int fresh_rc = vn_webhook_verify(&fresh, (const unsigned char *)FUZZ_SECRET, sizeof FUZZ_SECRET - 1,
+                                         auth, auth_len, body, body_len, &policy, &fresh_result);
+        vn_webhook_key_clear(&fresh);
+        if (fresh_rc != rc || (rc != 0 && strcmp(fresh_result.code, result.code) != 0) ||
+            (rc == 0 && (fresh_result.jti_len != result.jti_len ||
+                         memcmp(fresh_result.jti, result.jti, result.jti_len) != 0)))
+            __builtin_trap();
+    }
     if (rc == 0 || !is_signature_failure(result.code))
         signed_ok++;
     check_lua(auth, auth_len, body, body_len, rc, &result);
+    check_body(body, body_len);
     return 0;
 }

@@ -428,4 +428,306 @@ describe("vonage.webhook", function()
       assert.equals("signature_secret", body.invalid_parameters[1].name)
     end)
   end)
+
+  describe("checks its options once per opts table", function()
+    local webhook = vonage.webhook
+
+    it("while the table keeps its fields, and again, naming the field, once one changes", function()
+      local o = opts { api_key = SANDBOX_API_KEY }
+      local made = webhook._plans_made
+      for _ = 1, 3 do -- a new table each time: checked each time
+        local body, auth = forge()
+        assert(webhook.verify(body, auth, opts()))
+      end
+      assert.equals(made + 3, webhook._plans_made)
+      made = webhook._plans_made
+      for _ = 1, 5 do
+        local body, auth = forge()
+        assert(webhook.verify(body, auth, o))
+      end
+      assert.equals(made + 1, webhook._plans_made)
+      -- a bad value, an unknown field or a removed one raises as on a first call
+      local body, auth = forge()
+      o.max_age = "5"
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be an integer (got string)")
+      o.max_age = 0
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be between 1 and 86400 seconds")
+      o.max_age, o.secret = nil, SECRET
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: unknown field 'secret'")
+      o.secret, o.signature_secret = nil, nil
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: signature_secret (or a client configured with one) is required")
+      o.signature_secret = "short"
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: signature_secret must be at least 16 bytes")
+      -- a good change is followed: another api_key, then another secret
+      o.signature_secret, o.api_key = SECRET, "another-key"
+      refused("wrong_account", body, auth, o)
+      o.api_key, o.signature_secret = SANDBOX_API_KEY, SECRET .. "x"
+      refused("bad_signature", body, auth, o)
+      o.signature_secret = SECRET
+      made = webhook._plans_made
+      assert(webhook.verify(body, auth, o))
+      assert.equals(made + 1, webhook._plans_made)
+    end)
+
+    it("and takes another replay store even when the two compare equal by __eq", function()
+      local same = { __eq = function() return true end }
+      local function store()
+        local real = vonage.store.memory()
+        return setmetatable({ add = function(_, k, ttl) return real:add(k, ttl) end,
+                              delete = function(_, k) real:delete(k) end }, same)
+      end
+      local first, second = store(), store()
+      assert.is_true(first == second)
+      local o = opts { replay_store = first }
+      local body, auth = forge()
+      assert(webhook.verify(body, auth, o))
+      refused("replay", body, auth, o)
+      o.replay_store = second
+      assert(webhook.verify(body, auth, o)) -- new to the second store
+    end)
+
+    it("on every call for a table with a metatable, whose fields may live elsewhere", function()
+      local defaults = { max_age = "5" }
+      local o = setmetatable(opts(), { __index = defaults })
+      local body, auth = forge()
+      local made = webhook._plans_made
+      assert.has_error(function() webhook.verify(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be an integer (got string)")
+      defaults.max_age = 7200
+      body, auth = forge { claims = { iat = os.time() - 3600 } }
+      assert(webhook.verify(body, auth, o))
+      defaults.max_age = 60
+      body, auth = forge { claims = { iat = os.time() - 3600 } }
+      refused("expired", body, auth, o)
+      assert.equals(made + 3, webhook._plans_made)
+    end)
+
+    it("for a client, per client and per opts table, and never past client:close()", function()
+      local store = vonage.store.memory()
+      local client = H.client { signature_secret = SECRET }
+      local made = webhook._plans_made
+      for _ = 1, 3 do
+        local body, auth = forge()
+        assert(client:verify_webhook(body, auth))
+      end
+      local o = { replay_store = store }
+      for _ = 1, 3 do
+        local body, auth = forge()
+        assert(client:verify_webhook(body, auth, o))
+      end
+      assert.equals(made + 2, webhook._plans_made)
+      -- the same opts with another client: that client's secret
+      local other = H.client { signature_secret = SECRET:upper() }
+      local _, _, err = other:verify_webhook(forge())
+      assert.equals("bad_signature", err.code)
+      local body, auth = forge()
+      _, _, err = other:verify_webhook(body, auth, o)
+      assert.equals("bad_signature", err.code)
+      assert(client:verify_webhook(body, auth, o))
+      o.max_age = "5"
+      assert.has_error(function() client:verify_webhook(body, auth, o) end,
+        "vonage: vonage.webhook.verify: max_age must be an integer (got string)")
+      o.max_age = nil
+      client:close()
+      body, auth = forge()
+      _, _, err = client:verify_webhook(body, auth)
+      assert.equals("closed", err.code)
+      _, _, err = client:verify_webhook(body, auth, o)
+      assert.equals("closed", err.code)
+    end)
+
+    it("refuses a signature in any base64url but its one canonical form", function()
+      local A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+      local body, auth = forge()
+      assert(webhook.verify(body, auth, opts()))
+      local head, sig = auth:match("^(.*%.)([^.]+)$")
+      assert.equals(43, #sig) -- 32 bytes: the last character carries 2 unused bits
+      local last = A:find(sig:sub(-1), 1, true) - 1
+      assert.equals(0, last % 4)
+      for bits = 1, 3 do -- the same 32 bytes, with unused bits set
+        refused("bad_signature", body, head .. sig:sub(1, -2) .. A:sub(last + bits + 1, last + bits + 1))
+      end
+      refused("bad_signature", body, head .. sig .. "A") -- 44 characters: 33 bytes
+      refused("bad_signature", body, head .. sig:sub(1, -2)) -- 42: 31 bytes
+      refused("bad_signature", body, head .. sig:sub(1, -3) .. "=" .. sig:sub(-1)) -- not the alphabet
+      refused("malformed", body, head:gsub("^Bearer ", "Bearer =") .. sig)
+    end)
+
+    it("keeping the secret in C: the key a plan holds shows nothing", function()
+      local key = core.webhook_key(SECRET)
+      assert.equals("vonage.webhook_key", tostring(key))
+      assert.equals("vonage.webhook_key", getmetatable(key))
+      local body, auth = forge()
+      local jti, iat = core.webhook_verify(key, auth, body, os.time(), 300, 60)
+      assert.equals(36, #jti)
+      assert.equals(math.floor(iat), iat)
+    end)
+  end)
+
+  describe("refuses a token that fails any one claim check, after tokens that passed", function()
+    local BIG = "9007199254740992" -- 2^53: cjson's double would not be an integer
+    -- { claims JSON after the good ones (a repeated name counts last), code, message }, around now;
+    -- the times are far enough from the window's edges for the clock to tick meanwhile
+    local function cases(now)
+      return {
+        { '"iss":"Vonag"', "invalid_claims", 'iss must be "Vonage"' },
+        { '"iss":1', "invalid_claims", 'iss must be "Vonage"' },
+        { '"iss":null', "invalid_claims", 'iss must be "Vonage"' },
+        { '"iat":"' .. now .. '"', "invalid_claims", "iat must be an integer" },
+        { '"iat":null', "invalid_claims", "iat must be an integer" },
+        { '"iat":' .. BIG, "invalid_claims", "iat must be an integer" },
+        { '"iat":' .. (now - 400), "expired", "iat is older than the accepted window" },
+        { '"iat":' .. (now + 120), "not_yet_valid", "iat is in the future" },
+        { '"exp":"x"', "invalid_claims", "exp must be an integer" },
+        { '"exp":null', "invalid_claims", "exp must be an integer" },
+        { '"exp":-' .. BIG, "invalid_claims", "exp must be an integer" },
+        { '"exp":1.5', "invalid_claims", "exp must be an integer" },
+        { '"exp":' .. (now - 10), "expired", "the token has expired (exp)" },
+        { '"nbf":{}', "invalid_claims", "nbf must be an integer" },
+        { '"nbf":' .. (now + 120), "not_yet_valid", "the token is not valid yet (nbf)" },
+        { '"jti":""', "invalid_claims", "jti must be a non-empty string" },
+        { '"jti":"' .. ("j"):rep(257) .. '"', "invalid_claims", "jti must be a non-empty string" },
+        { '"jti":42', "invalid_claims", "jti must be a non-empty string" },
+        { '"api_key":7', "invalid_claims", "api_key must be a string" },
+        { '"api_key":null', "invalid_claims", "api_key must be a string" },
+        { '"application_id":[]', "invalid_claims", "application_id must be a string" },
+        { '"api_key":"another-key"', "wrong_account", "api_key is not the configured one" },
+        { '"application_id":"another-app"', "wrong_account", "application_id is not the configured one" },
+        { '"payload_hash":5', "invalid_claims", "payload_hash must be a string" },
+        { '"payload_hash":"' .. ("0"):rep(64) .. '"', "payload_hash_mismatch",
+          "payload_hash does not match the body" },
+      }
+    end
+    local body = '{"type":"event","request_id":"r-1","triggered_at":"t","channel":"sms","status":"completed"}'
+    local hash = core.hex(core.sha256(body))
+    local REPEATABLE = { iss = true, jti = true, api_key = true, application_id = true }
+    -- the good claims at iat = now, with `extra` replacing one of them or, for the
+    -- string claims, repeating it after (a decoder keeps the last)
+    local function claims(now, extra, jti)
+      local good = {
+        '"iss":"Vonage"', '"iat":' .. now, '"jti":"' .. jti .. '"', '"api_key":"' .. SANDBOX_API_KEY .. '"',
+        '"application_id":"' .. H.APP_ID .. '"', '"payload_hash":"' .. hash .. '"',
+      }
+      local name, replaced = extra and extra:match('^"([^"]+)"'), false
+      for i, c in ipairs(good) do
+        if name and not REPEATABLE[name] and c:match('^"([^"]+)"') == name then good[i], replaced = extra, true end
+      end
+      if name and not replaced then good[#good + 1] = extra end
+      return "{" .. table.concat(good, ",") .. "}"
+    end
+
+    it("for each claim, with the C checks' own message", function()
+      local o = opts { api_key = SANDBOX_API_KEY, application_id = H.APP_ID }
+      local now = os.time()
+      for i, case in ipairs(cases(now)) do
+        local _, ok_auth = forge { body = body, raw_claims = claims(now, nil, "ok-" .. i) }
+        local event = assert(vonage.webhook.verify(body, ok_auth, o))
+        assert.equals("ok-" .. i, event.claims.jti)
+        local _, auth = forge { body = body, raw_claims = claims(now, case[1], "bad-" .. i) }
+        local msg = refused(case[2], body, auth, o)
+        assert.equals("webhook: " .. case[3], msg, case[1])
+      end
+      -- what passes: the largest exact integer, an escaped iss, the last of two jti
+      local _, auth = forge { body = body, raw_claims = claims(now, '"exp":9007199254740991', "edge-1") }
+      assert.equals("edge-1", assert(vonage.webhook.verify(body, auth, o)).claims.jti)
+      _, auth = forge { body = body, raw_claims = claims(now, '"iss":"\\u0056onage"', "edge-2") }
+      assert(vonage.webhook.verify(body, auth, o))
+      _, auth = forge { body = body, raw_claims = claims(now, '"jti":"\\u00e9-last"', "edge-first") }
+      local event = assert(vonage.webhook.verify(body, auth, o))
+      assert.same({ jti = "\195\169-last", iat = now, api_key = SANDBOX_API_KEY, application_id = H.APP_ID },
+        event.claims)
+      local math_type = rawget(math, "type") -- Lua 5.3+: cjson gave a float, verify an integer
+      if math_type then assert.equals("integer", math_type(event.claims.iat)) end
+    end)
+
+    it("through a client too, and on its clock to the second at the window's edges", function()
+      local NOW = 1700000000
+      local client = H.client { signature_secret = SECRET, clock = function() return NOW + 0.5 end }
+      local o = { api_key = SANDBOX_API_KEY, replay_store = vonage.store.memory() }
+      for i, case in ipairs(cases(NOW)) do
+        local _, auth = forge { body = body, raw_claims = claims(NOW, case[1], "client-" .. i) }
+        if case[1]:find("application_id", 1, true) and case[2] == "wrong_account" then
+          assert(client:verify_webhook(body, auth, o)) -- no application_id configured here
+        else
+          local event, msg, err = client:verify_webhook(body, auth, o)
+          assert.is_nil(event)
+          assert.equals(case[2], err.code)
+          assert.equals("webhook: " .. case[3], msg)
+        end
+      end
+      -- { claim, passes }: iat in [now - 300, now + 60], exp > now, nbf <= now + 60
+      local edges = {
+        { '"iat":' .. (NOW - 300), true }, { '"iat":' .. (NOW - 301), false },
+        { '"iat":' .. (NOW + 60), true }, { '"iat":' .. (NOW + 61), false },
+        { '"exp":' .. (NOW + 1), true }, { '"exp":' .. NOW, false },
+        { '"nbf":' .. (NOW + 60), true }, { '"nbf":' .. (NOW + 61), false },
+      }
+      for i, edge in ipairs(edges) do
+        local _, auth = forge { body = body, raw_claims = claims(NOW, edge[1], "edge-" .. i) }
+        assert.equals(edge[2], client:verify_webhook(body, auth, o) ~= nil, edge[1])
+      end
+    end)
+  end)
+
+  describe("types a plain event in C, as the Lua typing does, and leaves the rest to it", function()
+    local typed_body = vonage.webhook._typed_body
+    local E = '"type":"event","request_id":"r-1","triggered_at":"t","channel":"sms","status":"completed"'
+    -- { body, whether C types it itself }
+    local bodies = {
+      { "{" .. E .. "}", true },
+      { "{" .. E .. ',"finalized_at":"f","client_ref":"c","extra":[1,{"a":null}]}', true },
+      { "{" .. E .. ',"finalized_at":null,"client_ref":null}', true },
+      { ' {"typ\\u0065":"event","request_id":"\\u00e9\\ud83d\\ude00\\n","triggered_at":"t","channel":"sms",'
+        .. '"status":"completed"} ', true },
+      { "{" .. E .. ',"client_ref":"' .. ("c"):rep(256) .. '"}', true },
+      { "{" .. E .. ',"client_ref":"' .. ("c"):rep(257) .. '"}', false },
+      { "{" .. E .. ',"client_ref":5}', false },
+      { "{" .. E .. ',"request_id":"again"}', false }, -- repeated: the Lua decoder keeps the last
+      { "{" .. E .. ',"type":"summary"}', false },
+      { '{"type":"event","triggered_at":"t","channel":"sms","status":"completed"}', false },
+      { '{"type":"event","request_id":null,"triggered_at":"t","channel":"sms","status":"completed"}', false },
+      { (("{" .. E .. "}"):gsub('"completed"', '"action_pending"')), false },
+      { (("{" .. E .. "}"):gsub('"completed"', '"compl-eted"')), false },
+      { (("{" .. E .. "}"):gsub('"completed"', '""')), false },
+      { (("{" .. E .. "}"):gsub('"t"', '"\1"')), false }, -- a raw control byte: cjson's call
+      { '{"type":"summary","request_id":"r","submitted_at":"t","status":"s","workflow":[]}', false },
+      { "[{" .. E .. "}]", false },
+      { "{" .. E .. "} x", false },
+      { "{" .. E .. ',"deep":' .. ("["):rep(40) .. ("]"):rep(40) .. "}", false },
+      { "not json", false },
+    }
+
+    it("for each body, with the same table or none", function()
+      local by_c = 0
+      for i, case in ipairs(bodies) do
+        local c = core.webhook_event(case[1])
+        assert.equals(case[2], c ~= nil, "body " .. i)
+        if c then
+          by_c = by_c + 1
+          assert.same(typed_body(case[1]), c)
+        end
+      end
+      assert.equals(5, by_c)
+    end)
+
+    it("through verify, only after every token check, with claims added", function()
+      local body = "{" .. E .. ',"client_ref":"order-42"}'
+      local _, good = forge { body = body }
+      local event = assert(vonage.webhook.verify(body, good, opts()))
+      assert.equals(36, #event.claims.jti)
+      event.claims = nil
+      assert.same({ type = "event", request_id = "r-1", triggered_at = "t", channel = "sms", status = "completed",
+                    client_ref = "order-42" }, event)
+      -- a plain event still fails a bad token first, and a bad body second
+      refused("payload_hash_mismatch", body, select(2, forge { body = "{" .. E .. "}" }))
+      local _, auth = forge { body = "{" .. E .. ',"client_ref":5}' }
+      local msg = refused("invalid_body", "{" .. E .. ',"client_ref":5}', auth)
+      assert.equals("webhook: client_ref must be a string", msg)
+    end)
+  end)
 end)

@@ -44,6 +44,7 @@ struct vn_client {
     size_t basic_len;
     unsigned char *signature_secret; /* HS256 key of signed webhooks */
     size_t signature_secret_len;
+    vn_webhook_key webhook_key; /* its OpenSSL state, made by the first webhook check */
     char *api_key; /* an identifier, shown by tostring */
     char *jwt_sub, *jwt_grants_json;
     long jwt_ttl;
@@ -102,6 +103,7 @@ static void wipe(vn_client *c)
     vn_jwt_free_key(c->key);
     vn_free_secret(c->basic, c->basic_len);
     vn_free_secret(c->signature_secret, c->signature_secret_len);
+    vn_webhook_key_clear(&c->webhook_key);
     free(c->application_id);
     free(c->api_key);
     free(c->jwt_sub);
@@ -552,22 +554,22 @@ static int core_transport_kind(lua_State *L)
     return 1;
 }
 
-/* core.client_webhook_check(client, authorization, raw_body)
- *   -> claims_json, hash state | nil, msg, err -- with the secret held here
+/* core.client_webhook_verify(client, authorization, body, now, max_age, max_ahead[, api_key[, application_id]])
+ *   -> jti, iat, api_key, application_id | nil, msg, err -- with the secret held here
  * (for lua/vonage/webhook.lua; not a method: it is no part of the client API) */
-static int client_webhook_check(lua_State *L)
+static int client_webhook_verify(lua_State *L)
 {
     vn_client *c = vn_client_check(L, 1);
+    vn_webhook_args args;
     /* Converted first: a conversion allocates, and a finalizer it runs may
      * close the client, freeing the secret the check is about to read. */
-    luaL_checklstring(L, 2, NULL);
-    luaL_checklstring(L, 3, NULL);
+    vn_webhook_read_args(L, 2, &args);
     if (c->closed)
         return vn_error_push(L, "transport", "closed", 0, "the client is closed");
     if (c->signature_secret == NULL)
         return vn_error_push(L, "webhook", "no_secret", 0,
                              "the client has no signature_secret to verify webhooks with");
-    return vn_webhook_push_check(L, 2, 3, c->signature_secret, c->signature_secret_len);
+    return vn_webhook_push_verify(L, &c->webhook_key, c->signature_secret, c->signature_secret_len, &args);
 }
 
 /* client.<field>: methods first, then the non-secret settings, then `auth`. */
@@ -649,8 +651,8 @@ int vn_client_open(lua_State *L)
     vn_newclass_fields(L, VN_CLIENT_TNAME, client_metamethods, client_index, "client_class");
     lua_pushcfunction(L, client_close);
     lua_setfield(L, -2, "client_close");
-    lua_pushcfunction(L, client_webhook_check);
-    lua_setfield(L, -2, "client_webhook_check");
+    lua_pushcfunction(L, client_webhook_verify);
+    lua_setfield(L, -2, "client_webhook_verify");
     /* This load's token: a full userdata no Lua code reads, random so that no
      * other load (even at the same address, after this one is collected)
      * has it. */

@@ -5,7 +5,7 @@
  * unsigned tokens and it sizes stack buffers by the token's length. This file
  * parses the token itself, decides the algorithm itself (HS256, never what the
  * token asks for), and keeps every buffer a fixed size bounded by the 8 KiB
- * token limit. vn_webhook_check() uses no Lua, so the fuzzer can drive it.
+ * token limit. vn_webhook_verify() uses no Lua, so the fuzzer can drive it.
  */
 #include "vn_webhook.h"
 #include "vn_compat.h"
@@ -17,7 +17,8 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #define SHA256_LEN 32
 #define MAX_SECRET VN_MAX_SIGNATURE_SECRET
@@ -32,30 +33,59 @@ static int fail(vn_webhook_result *out, const char *code, const char *message)
 
 /* ------------------------------------------------------------ base64url */
 
+/* vn_b64url_value as a table: the decoder's inner loop reads it per character. */
+static const signed char B64URL[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
 /* Strict unpadded base64url into out (cap bytes); -1 unless s is the one
  * canonical encoding of some byte string that fits. */
 static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 {
-    unsigned acc = 0;
-    int bits = 0;
-    size_t used = 0;
-    if (n % 4 == 1)
+    const unsigned char *in = (const unsigned char *)s;
+    size_t rem = n % 4, used = 0, i;
+    size_t total = n / 4 * 3 + (rem == 3 ? 2 : rem == 2 ? 1 : 0);
+    if (rem == 1 || total > cap)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = vn_b64url_value((unsigned char)s[i]);
-        if (v < 0)
+    /* four characters, three bytes at a time */
+    for (i = 0; i + 4 <= n; i += 4) {
+        int a = B64URL[in[i]], b = B64URL[in[i + 1]], c = B64URL[in[i + 2]], d = B64URL[in[i + 3]];
+        unsigned v;
+        if ((a | b | c | d) < 0)
             return -1;
-        acc = (acc << 6 | (unsigned)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (used == cap)
-                return -1;
-            out[used++] = (unsigned char)(acc >> bits & 0xff);
-        }
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
+        out[used++] = (unsigned char)(v >> 16);
+        out[used++] = (unsigned char)(v >> 8 & 0xff);
+        out[used++] = (unsigned char)(v & 0xff);
     }
-    if ((acc & ((1u << bits) - 1)) != 0)
-        return -1;
+    /* the tail: its unused low bits must be zero (the one canonical form) */
+    if (rem >= 2) {
+        int a = B64URL[in[i]], b = B64URL[in[i + 1]], c = rem == 3 ? B64URL[in[i + 2]] : 0;
+        unsigned v;
+        if ((a | b | c) < 0)
+            return -1;
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;
+        if ((rem == 2 && (v & 0xffff)) || (rem == 3 && (v & 0xff)))
+            return -1;
+        out[used++] = (unsigned char)(v >> 16);
+        if (rem == 3)
+            out[used++] = (unsigned char)(v >> 8 & 0xff);
+    }
     return (long)used;
 }
 
@@ -67,6 +97,18 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
 typedef struct {
     const unsigned char *p, *end;
 } cursor;
+
+/* 1 for the bytes a JSON string holds as they are (not '"', '\\' or a control). */
+static const unsigned char JSON_PLAIN[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
 
 static void skip_ws(cursor *c)
 {
@@ -120,52 +162,58 @@ static void put_utf8(char *out, size_t cap, size_t *len, unsigned cp)
  * did not fit). out may be NULL to skip. */
 static int read_string(cursor *c, char *out, size_t cap, size_t *len)
 {
-    *len = 0;
-    if (c->p >= c->end || *c->p != '"')
+    const unsigned char *p = c->p, *end = c->end;
+    size_t n = 0;
+    if (p >= end || *p != '"')
         return -1;
-    c->p++;
-    while (c->p < c->end) {
-        unsigned char ch = *c->p++;
-        if (ch == '"')
-            return 0;
-        if (ch < 0x20)
+    p++;
+    for (;;) {
+        /* a run of plain bytes, copied at once */
+        const unsigned char *run = p;
+        unsigned char ch;
+        while (p < end && JSON_PLAIN[*p])
+            p++;
+        if (out != NULL && n < cap)
+            memcpy(out + n, run, (size_t)(p - run) < cap - n ? (size_t)(p - run) : cap - n);
+        n += (size_t)(p - run);
+        if (p >= end || *p < 0x20)
             return -1;
-        if (ch != '\\') {
-            put(out, cap, len, ch);
-            continue;
-        }
-        if (c->p >= c->end)
+        if (*p++ == '"')
+            break;
+        if (p >= end)
             return -1;
-        ch = *c->p++;
+        ch = *p++;
         switch (ch) {
-        case '"': case '\\': case '/': put(out, cap, len, ch); break;
-        case 'b': put(out, cap, len, '\b'); break;
-        case 'f': put(out, cap, len, '\f'); break;
-        case 'n': put(out, cap, len, '\n'); break;
-        case 'r': put(out, cap, len, '\r'); break;
-        case 't': put(out, cap, len, '\t'); break;
+        case '"': case '\\': case '/': put(out, cap, &n, ch); break;
+        case 'b': put(out, cap, &n, '\b'); break;
+        case 'f': put(out, cap, &n, '\f'); break;
+        case 'n': put(out, cap, &n, '\n'); break;
+        case 'r': put(out, cap, &n, '\r'); break;
+        case 't': put(out, cap, &n, '\t'); break;
         case 'u': {
             unsigned cp, low;
-            if (c->end - c->p < 4 || hex4(c->p, &cp) != 0)
+            if (end - p < 4 || hex4(p, &cp) != 0)
                 return -1;
-            c->p += 4;
+            p += 4;
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u' ||
-                    hex4(c->p + 2, &low) != 0 || low < 0xdc00 || low > 0xdfff)
+                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &low) != 0 ||
+                    low < 0xdc00 || low > 0xdfff)
                     return -1;
-                c->p += 6;
+                p += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
             } else if (cp >= 0xdc00 && cp <= 0xdfff) {
                 return -1;
             }
-            put_utf8(out, cap, len, cp);
+            put_utf8(out, cap, &n, cp);
             break;
         }
         default:
             return -1;
         }
     }
-    return -1;
+    c->p = p;
+    *len = n;
+    return 0;
 }
 
 static int is_digit(const cursor *c)
@@ -368,11 +416,30 @@ static int header_member(void *ctx, const char *key, size_t key_len, cursor *c)
 
 /* ------------------------------------------------------------ the claims */
 
+/* A claim as the checks see it: absent, of the wanted type, or something else
+ * (null included, as a decoder would give it). */
+enum { CLAIM_ABSENT, CLAIM_OK, CLAIM_OTHER };
+
+typedef struct {
+    int state, seen;
+    double value; /* an integer literal within +-(2^53 - 1) */
+} time_claim;
+
+typedef struct {
+    int state;
+    const char *text; /* decoded, in the result's strings[] */
+    size_t len;
+} string_claim;
+
 typedef struct {
     const unsigned char *body_hash; /* SHA-256 of the body, 32 bytes */
-    int hash_seen, iat_seen, exp_seen, nbf_seen;
+    int hash_seen, iss_ok;
     enum vn_payload_hash payload_hash;
     const char *bad_number; /* the time claim that was a non-integer number */
+    time_claim iat, exp, nbf;
+    string_claim jti, api_key, application_id;
+    char *strings; /* decoded strings go here: together never longer than the payload */
+    size_t strings_used, strings_cap;
 } claims_info;
 
 /* Lower-case hex of the digest compared with the claim in constant time:
@@ -397,54 +464,191 @@ static int hash_member(claims_info *ci, cursor *c)
     return 0;
 }
 
-static int time_member(claims_info *ci, const char *name, int *seen, cursor *c)
+/* An integer literal's value when it is one a double holds exactly (what a
+ * JSON decoder gives, and the Lua checks accept: |v| < 2^53); else -1. */
+static int integer_value(const unsigned char *p, const unsigned char *end, double *value)
+{
+    const long long limit = (1LL << 53) - 1;
+    long long v = 0;
+    int negative = p < end && *p == '-';
+    for (p += negative; p < end; p++) {
+        if (v > (limit - (*p - '0')) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *value = negative ? (double)-v : (double)v;
+    return 0;
+}
+
+static int time_member(claims_info *ci, const char *name, time_claim *t, cursor *c)
 {
     int integer;
-    if ((*seen)++)
+    if (t->seen++)
         return -1;
     if (c->p < c->end && (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))) {
+        const unsigned char *start = c->p;
         if (read_number(c, &integer) != 0)
             return -1;
-        if (!integer && ci->bad_number == NULL)
-            ci->bad_number = name;
+        if (!integer) {
+            if (ci->bad_number == NULL)
+                ci->bad_number = name;
+            t->state = CLAIM_OTHER;
+        } else {
+            t->state = integer_value(start, c->p, &t->value) == 0 ? CLAIM_OK : CLAIM_OTHER;
+        }
         return 0;
     }
-    return skip_value(c, 2); /* not a number: the Lua side names the type */
+    t->state = CLAIM_OTHER;
+    return skip_value(c, 2);
+}
+
+/* A string claim, decoded; a repeated one is the last (as a decoder reads it). */
+static int string_member(claims_info *ci, string_claim *s, cursor *c)
+{
+    size_t len;
+    char *to = ci->strings + ci->strings_used;
+    size_t cap = ci->strings_cap - ci->strings_used;
+    if (c->p >= c->end || *c->p != '"') {
+        s->state = CLAIM_OTHER;
+        return skip_value(c, 2);
+    }
+    if (read_string(c, to, cap, &len) != 0 || len > cap)
+        return -1;
+    s->state = CLAIM_OK;
+    s->text = to;
+    s->len = len;
+    ci->strings_used += len;
+    return 0;
 }
 
 static int claims_member(void *ctx, const char *key, size_t key_len, cursor *c)
 {
     claims_info *ci = ctx;
-    if (key_is(key, key_len, "payload_hash")) {
-        if (ci->hash_seen++)
-            return -1;
-        return hash_member(ci, c);
+    switch (key_len) {
+    case 3:
+        if (key_is(key, key_len, "iat"))
+            return time_member(ci, "iat", &ci->iat, c);
+        if (key_is(key, key_len, "exp"))
+            return time_member(ci, "exp", &ci->exp, c);
+        if (key_is(key, key_len, "nbf"))
+            return time_member(ci, "nbf", &ci->nbf, c);
+        if (key_is(key, key_len, "jti"))
+            return string_member(ci, &ci->jti, c);
+        if (key_is(key, key_len, "iss"))
+            return string_equals(c, "Vonage", &ci->iss_ok);
+        break;
+    case 7:
+        if (key_is(key, key_len, "api_key"))
+            return string_member(ci, &ci->api_key, c);
+        break;
+    case 12:
+        if (key_is(key, key_len, "payload_hash")) {
+            if (ci->hash_seen++)
+                return -1;
+            return hash_member(ci, c);
+        }
+        break;
+    case 14:
+        if (key_is(key, key_len, "application_id"))
+            return string_member(ci, &ci->application_id, c);
+        break;
+    default:
+        break;
     }
-    if (key_is(key, key_len, "iat"))
-        return time_member(ci, "iat", &ci->iat_seen, c);
-    if (key_is(key, key_len, "exp"))
-        return time_member(ci, "exp", &ci->exp_seen, c);
-    if (key_is(key, key_len, "nbf"))
-        return time_member(ci, "nbf", &ci->nbf_seen, c);
     return skip_value(c, 2);
+}
+
+static int same(const string_claim *s, const char *want, size_t want_len)
+{
+    return s->state == CLAIM_OK && s->len == want_len && memcmp(s->text, want, want_len) == 0;
+}
+
+/* The claim checks, in the order their messages promise. */
+static int check_claims(const claims_info *ci, const vn_webhook_policy *p, vn_webhook_result *out)
+{
+    if (!ci->iss_ok)
+        return fail(out, "invalid_claims", "webhook: iss must be \"Vonage\"");
+    if (ci->iat.state != CLAIM_OK)
+        return fail(out, "invalid_claims", "webhook: iat must be an integer");
+    if (ci->iat.value < p->now - p->max_age)
+        return fail(out, "expired", "webhook: iat is older than the accepted window");
+    if (ci->iat.value > p->now + p->max_ahead)
+        return fail(out, "not_yet_valid", "webhook: iat is in the future");
+    if (ci->exp.state == CLAIM_OTHER)
+        return fail(out, "invalid_claims", "webhook: exp must be an integer");
+    if (ci->exp.state == CLAIM_OK && ci->exp.value <= p->now)
+        return fail(out, "expired", "webhook: the token has expired (exp)");
+    if (ci->nbf.state == CLAIM_OTHER)
+        return fail(out, "invalid_claims", "webhook: nbf must be an integer");
+    if (ci->nbf.state == CLAIM_OK && ci->nbf.value > p->now + p->max_ahead)
+        return fail(out, "not_yet_valid", "webhook: the token is not valid yet (nbf)");
+    if (ci->jti.state != CLAIM_OK || ci->jti.len == 0 || ci->jti.len > 256)
+        return fail(out, "invalid_claims", "webhook: jti must be a non-empty string");
+    if (ci->api_key.state == CLAIM_OTHER)
+        return fail(out, "invalid_claims", "webhook: api_key must be a string");
+    if (ci->application_id.state == CLAIM_OTHER)
+        return fail(out, "invalid_claims", "webhook: application_id must be a string");
+    if (p->api_key != NULL && !same(&ci->api_key, p->api_key, p->api_key_len))
+        return fail(out, "wrong_account", "webhook: api_key is not the configured one");
+    if (p->application_id != NULL && !same(&ci->application_id, p->application_id, p->application_id_len))
+        return fail(out, "wrong_account", "webhook: application_id is not the configured one");
+    if (ci->payload_hash == VN_HASH_MISSING)
+        return fail(out, "invalid_claims", "webhook: payload_hash must be a string");
+    if (ci->payload_hash != VN_HASH_OK)
+        return fail(out, "payload_hash_mismatch", "webhook: payload_hash does not match the body");
+    return 0;
+}
+
+/* ----------------------------------------------------------- the key */
+
+void vn_webhook_key_clear(vn_webhook_key *key)
+{
+    EVP_MAC_CTX_free(key->mac);
+    EVP_MD_CTX_free(key->sha);
+    EVP_MD_free(key->md);
+    key->mac = NULL;
+    key->sha = NULL;
+    key->md = NULL;
+}
+
+static int key_init(vn_webhook_key *key, const unsigned char *secret, size_t secret_len)
+{
+    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    key->mac = hmac != NULL ? EVP_MAC_CTX_new(hmac) : NULL;
+    EVP_MAC_free(hmac); /* the context holds its own reference */
+    key->sha = EVP_MD_CTX_new();
+    key->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (key->mac == NULL || key->sha == NULL || key->md == NULL ||
+        EVP_MAC_init(key->mac, secret, secret_len, params) != 1) {
+        vn_webhook_key_clear(key);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------- the checker */
 
-int vn_webhook_check(const char *authorization, size_t auth_len,
-                     const unsigned char *secret, size_t secret_len,
-                     const unsigned char *body, size_t body_len,
-                     vn_webhook_result *out)
+int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t secret_len,
+                      const char *authorization, size_t auth_len,
+                      const unsigned char *body, size_t body_len,
+                      const vn_webhook_policy *policy, vn_webhook_result *out)
 {
     unsigned char header[VN_WEBHOOK_MAX_SEGMENT];
-    unsigned char signature[SHA256_LEN + 1], mac[EVP_MAX_MD_SIZE], body_hash[SHA256_LEN];
-    unsigned int mac_len = 0, hash_len = 0;
+    unsigned char signature[SHA256_LEN + 1], mac[EVP_MAX_MD_SIZE], body_hash[EVP_MAX_MD_SIZE];
+    size_t mac_len = 0;
+    unsigned int hash_len = 0;
     const char *token, *dot1, *dot2, *end;
     long header_len, payload_len;
     header_info hi = { 0, 0, 0, 0, 0 };
     claims_info ci;
 
-    memset(out, 0, sizeof *out);
+    out->code = out->message = NULL;
+    out->jti = out->api_key = out->application_id = NULL;
+    out->jti_len = out->api_key_len = out->application_id_len = out->payload_len = 0;
+    out->iat = 0;
 
     /* 1. Bearer <token>: bounded, no NUL, three non-empty base64url segments */
     if (authorization == NULL || memchr(authorization, '\0', auth_len) != NULL)
@@ -480,11 +684,13 @@ int vn_webhook_check(const char *authorization, size_t auth_len,
     if (secret == NULL || secret_len == 0 || secret_len > MAX_SECRET)
         return fail(out, "no_secret", "webhook: no signature secret is configured");
 
-    /* 4. The signature, in constant time */
+    /* 4. The signature, in constant time, with the key made once */
     if (b64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), signature, sizeof signature) != SHA256_LEN)
         return fail(out, "bad_signature", "webhook: the signature does not match");
-    if (HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)token,
-             (size_t)(dot2 - token), mac, &mac_len) == NULL || mac_len != SHA256_LEN) {
+    if ((key->mac == NULL && key_init(key, secret, secret_len) != 0) ||
+        EVP_MAC_init(key->mac, NULL, 0, NULL) != 1 ||
+        EVP_MAC_update(key->mac, (const unsigned char *)token, (size_t)(dot2 - token)) != 1 ||
+        EVP_MAC_final(key->mac, mac, &mac_len, sizeof mac) != 1 || mac_len != SHA256_LEN) {
         ERR_clear_error();
         return fail(out, "internal", "webhook: HMAC-SHA256 failed");
     }
@@ -493,17 +699,20 @@ int vn_webhook_check(const char *authorization, size_t auth_len,
 
     /* 5. Signed claims: a strict JSON object; time claims integers */
     payload_len = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1),
-                                (unsigned char *)out->claims_json, sizeof out->claims_json);
+                                (unsigned char *)out->payload, sizeof out->payload);
     if (payload_len < 0)
         return fail(out, "invalid_claims", "webhook: the token payload is not base64url");
-    if (EVP_Digest(body, body_len, body_hash, &hash_len, EVP_sha256(), NULL) != 1) {
+    if (EVP_DigestInit_ex2(key->sha, key->md, NULL) != 1 || EVP_DigestUpdate(key->sha, body, body_len) != 1 ||
+        EVP_DigestFinal_ex(key->sha, body_hash, &hash_len) != 1 || hash_len != SHA256_LEN) {
         ERR_clear_error();
         return fail(out, "internal", "webhook: SHA-256 failed");
     }
     memset(&ci, 0, sizeof ci);
     ci.body_hash = body_hash;
     ci.payload_hash = VN_HASH_MISSING;
-    if (walk_document((const unsigned char *)out->claims_json, (size_t)payload_len,
+    ci.strings = out->strings;
+    ci.strings_cap = sizeof out->strings;
+    if (walk_document((const unsigned char *)out->payload, (size_t)payload_len,
                       claims_member, &ci) != 0)
         return fail(out, "invalid_claims", "webhook: the token payload is not a JSON object");
     if (ci.bad_number != NULL)
@@ -511,46 +720,232 @@ int vn_webhook_check(const char *authorization, size_t auth_len,
                     ci.bad_number[0] == 'i' ? "webhook: iat must be an integer"
                     : ci.bad_number[0] == 'e' ? "webhook: exp must be an integer"
                     : "webhook: nbf must be an integer");
+    out->payload_len = (size_t)payload_len;
 
-    out->claims_len = (size_t)payload_len;
-    out->payload_hash = ci.payload_hash;
+    /* 6. The claims against the policy, payload_hash last */
+    if (check_claims(&ci, policy, out) != 0)
+        return -1;
+    out->jti = ci.jti.text;
+    out->jti_len = ci.jti.len;
+    out->iat = ci.iat.value;
+    if (ci.api_key.state == CLAIM_OK) {
+        out->api_key = ci.api_key.text;
+        out->api_key_len = ci.api_key.len;
+    }
+    if (ci.application_id.state == CLAIM_OK) {
+        out->application_id = ci.application_id.text;
+        out->application_id_len = ci.application_id.len;
+    }
     return 0;
+}
+
+/* ------------------------------------------------------------ the body */
+
+/* The common body, an event that is not action_pending, typed here as
+ * webhook.lua's typed_event would type it; anything else (a summary, an
+ * action, a field that is wrong, a repeated field, JSON this reader is
+ * stricter about than lua-cjson) is left to the Lua typing, which also gives
+ * every message. So this accepts a subset of what Lua accepts, the same way. */
+#define EVENT_FIELDS 6
+#define EVENT_FIELD_MAX 256
+static const char *const event_names[EVENT_FIELDS] = {
+    "request_id", "triggered_at", "channel", "status", "finalized_at", "client_ref"
+};
+enum { F_STATUS = 3, F_REQUIRED = 4 };
+
+typedef struct {
+    int count[EVENT_FIELDS], present[EVENT_FIELDS], type_seen, type_ok, plain;
+    size_t len[EVENT_FIELDS];
+    char text[EVENT_FIELDS][EVENT_FIELD_MAX];
+} event_info;
+
+static int event_member(void *ctx, const char *key, size_t key_len, cursor *c)
+{
+    event_info *ev = ctx;
+    if (key_is(key, key_len, "type")) {
+        if (ev->type_seen++)
+            ev->plain = 0;
+        return string_equals(c, "event", &ev->type_ok);
+    }
+    for (int i = 0; i < EVENT_FIELDS; i++) {
+        if (!key_is(key, key_len, event_names[i]))
+            continue;
+        if (ev->count[i]++)
+            ev->plain = 0;
+        if (c->p < c->end && *c->p == '"') {
+            if (read_string(c, ev->text[i], EVENT_FIELD_MAX, &ev->len[i]) != 0)
+                return -1;
+            if (ev->len[i] > EVENT_FIELD_MAX)
+                ev->plain = 0;
+            ev->present[i] = 1;
+            return 0;
+        }
+        if (c->p < c->end && *c->p == 'n')
+            return literal(c, "null"); /* null reads as absent */
+        ev->plain = 0;
+        return skip_value(c, 2);
+    }
+    return skip_value(c, 2);
+}
+
+static int is_status_name(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Pushes the typed event and returns 1, or pushes nothing and returns 0. */
+static int push_event(lua_State *L, const unsigned char *body, size_t body_len)
+{
+    event_info ev;
+    memset(ev.count, 0, sizeof ev.count);
+    memset(ev.present, 0, sizeof ev.present);
+    ev.type_seen = ev.type_ok = 0;
+    ev.plain = 1;
+    if (walk_document(body, body_len, event_member, &ev) != 0 || !ev.plain || !ev.type_ok)
+        return 0;
+    for (int i = 0; i < F_REQUIRED; i++)
+        if (!ev.present[i])
+            return 0;
+    if (!is_status_name(ev.text[F_STATUS], ev.len[F_STATUS]) ||
+        (ev.len[F_STATUS] == 14 && memcmp(ev.text[F_STATUS], "action_pending", 14) == 0))
+        return 0;
+    lua_createtable(L, 0, EVENT_FIELDS + 2);
+    lua_pushliteral(L, "event");
+    lua_setfield(L, -2, "type");
+    for (int i = 0; i < EVENT_FIELDS; i++) {
+        if (!ev.present[i])
+            continue;
+        lua_pushlstring(L, ev.text[i], ev.len[i]);
+        lua_setfield(L, -2, event_names[i]);
+    }
+    return 1;
 }
 
 /* ---------------------------------------------------------- Lua binding */
 
-int vn_webhook_push_check(lua_State *L, int auth_idx, int body_idx,
-                          const unsigned char *secret, size_t secret_len)
+#define VN_WEBHOOK_KEY_TNAME "vonage.webhook_key"
+
+/* A module-level key: the secret's copy (it stays in C) and its OpenSSL state. */
+typedef struct {
+    vn_webhook_key key;
+    size_t secret_len;
+    unsigned char *secret;
+} webhook_key_ud;
+
+void vn_webhook_read_args(lua_State *L, int first, vn_webhook_args *args)
 {
-    static const char *const hash_states[] = { "missing", "mismatch", "ok" };
-    size_t auth_len, body_len;
-    const char *authorization = luaL_checklstring(L, auth_idx, &auth_len);
-    const char *body = luaL_checklstring(L, body_idx, &body_len);
-    vn_webhook_result result;
-    if (vn_webhook_check(authorization, auth_len, secret, secret_len,
-                         (const unsigned char *)body, body_len, &result) != 0)
-        return vn_error_push(L, "webhook", result.code, 0, "%s", result.message);
-    lua_pushlstring(L, result.claims_json, result.claims_len);
-    lua_pushstring(L, hash_states[result.payload_hash]);
-    return 2;
+    vn_webhook_policy *p = &args->policy;
+    args->authorization = luaL_checklstring(L, first, &args->auth_len);
+    args->body = luaL_checklstring(L, first + 1, &args->body_len);
+    p->now = luaL_checknumber(L, first + 2);
+    p->max_age = luaL_checknumber(L, first + 3);
+    p->max_ahead = luaL_checknumber(L, first + 4);
+    p->api_key = luaL_optlstring(L, first + 5, NULL, &p->api_key_len);
+    p->application_id = luaL_optlstring(L, first + 6, NULL, &p->application_id_len);
 }
 
-/* core.webhook_check(authorization, body, secret)
- *   -> claims_json, "ok"|"missing"|"mismatch" | nil, msg, err */
-static int core_webhook_check(lua_State *L)
+int vn_webhook_push_verify(lua_State *L, vn_webhook_key *key, const unsigned char *secret,
+                           size_t secret_len, const vn_webhook_args *args)
 {
-    size_t secret_len;
-    const char *secret = luaL_checklstring(L, 3, &secret_len);
-    return vn_webhook_push_check(L, 1, 2, (const unsigned char *)secret, secret_len);
+    vn_webhook_result result;
+    if (vn_webhook_verify(key, secret, secret_len, args->authorization, args->auth_len,
+                          (const unsigned char *)args->body, args->body_len, &args->policy, &result) != 0)
+        return vn_error_push(L, "webhook", result.code, 0, "%s", result.message);
+    lua_pushlstring(L, result.jti, result.jti_len);
+    lua_pushinteger(L, (lua_Integer)result.iat);
+    if (result.api_key != NULL)
+        lua_pushlstring(L, result.api_key, result.api_key_len);
+    else
+        lua_pushnil(L);
+    if (result.application_id != NULL)
+        lua_pushlstring(L, result.application_id, result.application_id_len);
+    else
+        lua_pushnil(L);
+    /* Only once every check on the token passed: the body comes after them. */
+    if (!push_event(L, (const unsigned char *)args->body, args->body_len))
+        lua_pushnil(L);
+    return 5;
 }
+
+/* core.webhook_event(body) -> the typed event | nil when the Lua typing must
+ * decide (the body alone; for the specs and the fuzzer) */
+static int core_webhook_event(lua_State *L)
+{
+    size_t n;
+    const char *body = luaL_checklstring(L, 1, &n);
+    if (!push_event(L, (const unsigned char *)body, n))
+        lua_pushnil(L);
+    return 1;
+}
+
+/* core.webhook_key(secret) -> a vonage.webhook_key holding a copy of secret
+ * and, after its first check, the keyed HMAC state; it never hands either back */
+static int core_webhook_key(lua_State *L)
+{
+    size_t n;
+    const char *secret = luaL_checklstring(L, 1, &n);
+    webhook_key_ud *k = vn_newobject(L, sizeof *k, VN_WEBHOOK_KEY_TNAME);
+    if ((k->secret = (unsigned char *)vn_strdup_len(secret, n)) == NULL)
+        return luaL_error(L, "not enough memory");
+    k->secret_len = n;
+    return 1;
+}
+
+/* __gc: the keyed state and the secret's copy wiped and freed */
+static int webhook_key_gc(lua_State *L)
+{
+    webhook_key_ud *k = luaL_checkudata(L, 1, VN_WEBHOOK_KEY_TNAME);
+    vn_webhook_key_clear(&k->key);
+    vn_free_secret(k->secret, k->secret_len);
+    k->secret = NULL;
+    k->secret_len = 0;
+    return 0;
+}
+
+/* tostring(key) -> "vonage.webhook_key": never the secret */
+static int webhook_key_tostring(lua_State *L)
+{
+    lua_pushliteral(L, VN_WEBHOOK_KEY_TNAME);
+    return 1;
+}
+
+/* core.webhook_verify(key, authorization, body, now, max_age, max_ahead[, api_key[, application_id]])
+ *   -> jti, iat, api_key|nil, application_id|nil, event|nil | nil, msg, err */
+static int core_webhook_verify(lua_State *L)
+{
+    webhook_key_ud *k = luaL_checkudata(L, 1, VN_WEBHOOK_KEY_TNAME);
+    vn_webhook_args args;
+    vn_webhook_read_args(L, 2, &args);
+    return vn_webhook_push_verify(L, &k->key, k->secret, k->secret_len, &args);
+}
+
+static const luaL_Reg webhook_key_metamethods[] = {
+    {"__gc", webhook_key_gc},
+    {"__tostring", webhook_key_tostring},
+    {NULL, NULL},
+};
 
 static const luaL_Reg webhook_functions[] = {
-    {"webhook_check", core_webhook_check},
+    {"webhook_key", core_webhook_key},
+    {"webhook_verify", core_webhook_verify},
+    {"webhook_event", core_webhook_event},
     {NULL, NULL},
 };
 
 int vn_webhook_open(lua_State *L)
 {
+    vn_newclass(L, VN_WEBHOOK_KEY_TNAME, NULL, webhook_key_metamethods);
+    luaL_getmetatable(L, VN_WEBHOOK_KEY_TNAME);
+    lua_pushliteral(L, VN_WEBHOOK_KEY_TNAME); /* getmetatable(key) hides __gc */
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
     vn_setfuncs(L, webhook_functions);
     return 0;
 }

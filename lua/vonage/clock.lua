@@ -14,4 +14,13 @@ function M.now(client)
   return ngx and ngx.time() or os_time()
 end
 
+-- source([client]) -> a function giving now(client), with the choice made
+-- once (for a caller that reads the clock on every call: webhook.verify).
+function M.source(client)
+  local clock = client and client.clock
+  if clock then return function() return floor(clock()) end end
+  local ngx = rawget(_G, "ngx")
+  return ngx and ngx.time or os_time
+end
+
 return M

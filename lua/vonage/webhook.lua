@@ -1,9 +1,10 @@
 --- Signed webhooks: vonage.webhook.verify(raw_body, authorization, opts); the
 -- OpenResty receiver vonage.webhook.ngx_handler is in vonage.webhook_receiver.
 --
--- Fails closed, in this order: token shape, JOSE header, secret, signature
--- (all in C, core.webhook_check), then the claims, payload_hash and the body;
--- the jti is recorded last, once nothing else can fail, so a delivery refused
+-- Fails closed, in this order: token shape, JOSE header, secret, signature,
+-- the claims and payload_hash (all in one C call, core.webhook_verify), then
+-- the body (typed by that call too when it is a plain event, else here); the
+-- jti is recorded last, once nothing else can fail, so a delivery refused
 -- for any reason (a memory error included) is processed when Vonage retries.
 -- Messages name what failed, never the token, the secret or the body.
 -- The `webhook` codes are listed in vonage.errors.
@@ -13,11 +14,14 @@ local errors = require "vonage.errors"
 local json = require "vonage.json"
 local validate = require "vonage.validate"
 local store_mod = require "vonage.store"
-local now = require("vonage.clock").now
+local clock_source = require("vonage.clock").source
 
-local type, ipairs, pairs, next, pcall, tostring, getmetatable =
-      type, ipairs, pairs, next, pcall, tostring, getmetatable
+local type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable, rawequal =
+      type, ipairs, pairs, next, pcall, tostring, getmetatable, setmetatable, rawequal
 local format = string.format
+local null = json.null
+local webhook_key, webhook_verify, client_webhook_verify =
+      core.webhook_key, core.webhook_verify, core.client_webhook_verify
 
 local M = {}
 
@@ -97,49 +101,66 @@ local function check_options(op, opts)
 end
 
 -- -------------------------------------------------------------------------
--- Claims (step 5)
+-- Plans
 -- -------------------------------------------------------------------------
 
-local function check_claims(claims, opts)
-  if type(claims) ~= "table" then return fail("invalid_claims", "the token payload is not a JSON object") end
-  if claims.iss ~= "Vonage" then return fail("invalid_claims", "iss must be \"Vonage\"") end
-  -- C already refused fractions and exponents in number literals.
-  local iat = claims.iat
-  if not validate.is_integer(iat) then return fail("invalid_claims", "iat must be an integer") end
-  local t = now(opts.client) -- the client's clock, when verify_webhook passed one
-  if iat < t - (opts.max_age or DEFAULT_MAX_AGE) then
-    return fail("expired", "iat is older than the accepted window")
-  end
-  if iat > t + (opts.max_ahead or DEFAULT_MAX_AHEAD) then
-    return fail("not_yet_valid", "iat is in the future")
-  end
-  if claims.exp ~= nil then
-    if not validate.is_integer(claims.exp) then return fail("invalid_claims", "exp must be an integer") end
-    if claims.exp <= t then return fail("expired", "the token has expired (exp)") end
-  end
-  if claims.nbf ~= nil then
-    if not validate.is_integer(claims.nbf) then return fail("invalid_claims", "nbf must be an integer") end
-    if claims.nbf > t + (opts.max_ahead or DEFAULT_MAX_AHEAD) then
-      return fail("not_yet_valid", "the token is not valid yet (nbf)")
+-- What verify needs from one opts table, worked out once: a plan. It is
+-- reused while the table holds exactly the same fields (one pass of next()
+-- compares them with a copy), so a field changed, added or removed is
+-- checked again, and refused with the same message, before the next call.
+-- A table with a metatable (fields it may not hold itself) is checked on
+-- every call. Weak keys: a plan lives as long as its opts table (or client).
+local plans = setmetatable({}, { __mode = "k" })        -- opts -> plan (verify)
+local client_plans = setmetatable({}, { __mode = "k" }) -- opts or client -> plan (verify_webhook)
+M._plans_made = 0 -- for the specs: how many times options were checked in full
+
+-- The plan for the checked options; filed as cache[key] unless watched has a
+-- metatable. by_client: the client the plan was made for (verify_webhook).
+local function build_plan(checked, watched, cache, key, by_client)
+  local fields, n = {}, 0
+  if watched ~= nil then
+    for k, v in next, watched do
+      fields[k], n = v, n + 1
     end
   end
-  local jti = claims.jti
-  if type(jti) ~= "string" or jti == "" or #jti > 256 then
-    return fail("invalid_claims", "jti must be a non-empty string")
+  local client = checked.client
+  local plan = {
+    fields = fields, n = n, by_client = by_client,
+    -- not when filed under the client: a value naming its weak key would
+    -- keep it alive (LuaJIT's weak tables are not ephemerons)
+    client = key ~= client and client or nil,
+    -- the secret stays in C: a copy in the key, keyed once for HMAC
+    key = client == nil and webhook_key(checked.signature_secret) or nil,
+    now = clock_source(client),
+    api_key = checked.api_key, application_id = checked.application_id,
+    max_age = checked.max_age or DEFAULT_MAX_AGE, max_ahead = checked.max_ahead or DEFAULT_MAX_AHEAD,
+    replay_store = checked.replay_store, ttl = M._replay_ttl(checked),
+  }
+  if watched == nil or getmetatable(watched) == nil then cache[key] = plan end
+  return plan
+end
+
+-- new_plan(op, checked, watched, cache, key[, by_client]) -> plan | nil on a
+-- memory error: checks the options `checked` (raises as check_options does)
+-- and files a plan that stays valid while `watched` (the caller's own table,
+-- or nil) keeps the same fields.
+local function new_plan(op, checked, watched, cache, key, by_client)
+  M._plans_made = M._plans_made + 1
+  check_options(op, checked)
+  local ok, plan = pcall(build_plan, checked, watched, cache, key, by_client)
+  if ok then return plan end
+  if errors.is_memory_error(plan) then return nil end
+  error(plan, 0)
+end
+
+local function unchanged(plan, opts)
+  if getmetatable(opts) ~= nil then return false end
+  local fields, n = plan.fields, 0
+  for k, v in next, opts do
+    if not rawequal(fields[k], v) then return false end -- not a store's own __eq
+    n = n + 1
   end
-  if claims.api_key ~= nil and type(claims.api_key) ~= "string" then
-    return fail("invalid_claims", "api_key must be a string")
-  end
-  if claims.application_id ~= nil and type(claims.application_id) ~= "string" then
-    return fail("invalid_claims", "application_id must be a string")
-  end
-  if opts.api_key and claims.api_key ~= opts.api_key then
-    return fail("wrong_account", "api_key is not the configured one")
-  end
-  if opts.application_id and claims.application_id ~= opts.application_id then
-    return fail("wrong_account", "application_id is not the configured one")
-  end
-  return true
+  return n == plan.n
 end
 
 -- -------------------------------------------------------------------------
@@ -152,7 +173,7 @@ end
 
 local function opt_string(t, k, max)
   local v = t[k]
-  if v == nil or v == json.null then return true, nil end
+  if v == nil or v == null then return true, nil end
   if type(v) ~= "string" or #v > (max or 256) then return false end
   return true, v
 end
@@ -187,14 +208,34 @@ local EVENT_REQUIRED, EVENT_OPTIONAL = { "request_id", "triggered_at", "channel"
 local SUMMARY_REQUIRED, SUMMARY_OPTIONAL = { "request_id", "submitted_at", "status" }, { "client_ref" }
 local STEP_REQUIRED, STEP_OPTIONAL = { "channel", "status" }, { "initiated_at" }
 
+-- A string field of a body: the string; nil when absent or null; false when
+-- it is not a string of at most 256 bytes (what opt_string refuses).
+local function field(t, k)
+  local v = t[k]
+  if v == nil or v == null then return nil end
+  if type(v) ~= "string" or #v > 256 then return false end
+  return v
+end
+
+-- Only once a field is known to be wrong: the message strings() gives for
+-- the first wrong one, in the order the names are listed.
+local function first_bad(src, required, optional, prefix)
+  local _, msg, err = strings(src, {}, required, true, prefix)
+  if msg == nil then _, msg, err = strings(src, {}, optional, false, prefix) end
+  return nil, msg, err
+end
+
 local function typed_event(body)
-  local event = { type = "event" }
-  local ok, msg, err = strings(body, event, EVENT_REQUIRED, true, "")
-  if not ok then return nil, msg, err end
-  ok, msg, err = strings(body, event, EVENT_OPTIONAL, false, "")
-  if not ok then return nil, msg, err end
-  if not is_status(event.status) then return bad_body("status", "must be a status name") end
-  if event.status == "action_pending" then
+  local request_id, triggered_at, channel, status =
+        field(body, "request_id"), field(body, "triggered_at"), field(body, "channel"), field(body, "status")
+  local finalized_at, client_ref = field(body, "finalized_at"), field(body, "client_ref")
+  if not (request_id and triggered_at and channel and status) or finalized_at == false or client_ref == false then
+    return first_bad(body, EVENT_REQUIRED, EVENT_OPTIONAL, "")
+  end
+  if not is_status(status) then return bad_body("status", "must be a status name") end
+  local event = { type = "event", request_id = request_id, triggered_at = triggered_at, channel = channel,
+                  status = status, finalized_at = finalized_at, client_ref = client_ref }
+  if status == "action_pending" then
     local url = check_url_of(body.action)
     if type(url) ~= "string" or #url > 2048 or not url:match("^https?://[%w%.%-%[%]:]+/[!-~]*$") then
       return bad_body("action.check_url", "must be an http(s) URL")
@@ -206,31 +247,32 @@ local function typed_event(body)
 end
 
 local function typed_summary(body)
-  local summary = { type = "summary" }
-  local ok, msg, err = strings(body, summary, SUMMARY_REQUIRED, true, "")
-  if not ok then return nil, msg, err end
-  ok, msg, err = strings(body, summary, SUMMARY_OPTIONAL, false, "")
-  if not ok then return nil, msg, err end
-  if not is_status(summary.status) then return bad_body("status", "must be a status name") end
-  summary.channel_timeout = json.integer(body.channel_timeout)
-  if body.channel_timeout ~= nil and not summary.channel_timeout then
+  local request_id, submitted_at, status = field(body, "request_id"), field(body, "submitted_at"), field(body, "status")
+  local client_ref = field(body, "client_ref")
+  if not (request_id and submitted_at and status) or client_ref == false then
+    return first_bad(body, SUMMARY_REQUIRED, SUMMARY_OPTIONAL, "")
+  end
+  if not is_status(status) then return bad_body("status", "must be a status name") end
+  local channel_timeout = json.integer(body.channel_timeout)
+  if body.channel_timeout ~= nil and not channel_timeout then
     return bad_body("channel_timeout", "must be an integer")
   end
-  if type(body.workflow) ~= "table" or (next(body.workflow) ~= nil and body.workflow[1] == nil) then
+  local steps = body.workflow
+  if type(steps) ~= "table" or (next(steps) ~= nil and steps[1] == nil) then
     return bad_body("workflow", "must be an array")
   end
-  summary.workflow = {}
-  for i, step in ipairs(body.workflow) do
-    local prefix = format("workflow[%d].", i - 1)
-    if type(step) ~= "table" then return bad_body(prefix:sub(1, -2), "must be an object") end
-    local out = {}
-    ok, msg, err = strings(step, out, STEP_REQUIRED, true, prefix)
-    if not ok then return nil, msg, err end
-    ok, msg, err = strings(step, out, STEP_OPTIONAL, false, prefix)
-    if not ok then return nil, msg, err end
-    summary.workflow[i] = out
+  local workflow = {}
+  for i, step in ipairs(steps) do
+    if type(step) ~= "table" then return bad_body(format("workflow[%d]", i - 1), "must be an object") end
+    local channel, step_status, initiated_at =
+          field(step, "channel"), field(step, "status"), field(step, "initiated_at")
+    if not (channel and step_status) or initiated_at == false then
+      return first_bad(step, STEP_REQUIRED, STEP_OPTIONAL, format("workflow[%d].", i - 1))
+    end
+    workflow[i] = { channel = channel, status = step_status, initiated_at = initiated_at }
   end
-  return summary
+  return { type = "summary", request_id = request_id, submitted_at = submitted_at, status = status,
+           client_ref = client_ref, channel_timeout = channel_timeout, workflow = workflow }
 end
 
 local function typed_body(raw_body)
@@ -249,32 +291,30 @@ end
 
 -- The checks in their order, the replay record last. Raises only what
 -- something it calls raises.
-local function checked_event(raw_body, authorization, opts)
-  local claims_json, hash, err
-  if opts.client then
-    claims_json, hash, err = core.client_webhook_check(opts.client, authorization, raw_body)
+local function checked_event(raw_body, authorization, plan, client)
+  -- the body comes typed when it is a plain event, else Lua types it
+  local jti, iat, api_key, application_id, event
+  if not client then
+    jti, iat, api_key, application_id, event = webhook_verify(plan.key, authorization, raw_body, plan.now(),
+      plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   else
-    claims_json, hash, err = core.webhook_check(authorization, raw_body, opts.signature_secret)
+    jti, iat, api_key, application_id, event = client_webhook_verify(client, authorization, raw_body, plan.now(),
+      plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   end
-  if not claims_json then return nil, hash, err end
-  local claims = json.decode(claims_json)
-  local ok, msg
-  ok, msg, err = check_claims(claims, opts)
-  if not ok then return nil, msg, err end
-  if hash == "missing" then return fail("invalid_claims", "payload_hash must be a string") end
-  if hash ~= "ok" then return fail("payload_hash_mismatch", "payload_hash does not match the body") end
-  local event
-  event, msg, err = typed_body(raw_body)
-  if not event then return nil, msg, err end
-  event.claims = { jti = claims.jti, iat = json.integer(claims.iat), api_key = claims.api_key,
-                  application_id = claims.application_id }
-  local store = opts.replay_store
+  if not jti then return nil, iat, api_key end -- nil, msg, err
+  if not event then
+    local msg, err
+    event, msg, err = typed_body(raw_body)
+    if not event then return nil, msg, err end
+  end
+  event.claims = { jti = jti, iat = iat, api_key = api_key, application_id = application_id }
+  local store = plan.replay_store
   if not store then
     default_store = default_store or default_replay_store()
     store = default_store
   end
   -- Remember a jti as long as its iat could still pass the window.
-  local fresh, why = store:add(claims.jti, M._replay_ttl(opts))
+  local fresh, why = store:add(jti, plan.ttl)
   if fresh == nil then return fail("replay_store", "the replay store failed: " .. tostring(why)) end
   if not fresh then return fail("replay", "this token (jti) was seen before") end
   return event
@@ -296,19 +336,30 @@ end
 -- @usage local event, msg, err = vonage.webhook.verify(body, headers.authorization,
 --   { signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET") })
 -- if not event then return reject(401, msg) end
-function M.verify(raw_body, authorization, opts)
-  local op = "vonage.webhook.verify"
-  validate.typed(op, "raw_body", raw_body, "string", true)
-  check_options(op, opts)
+local VERIFY = "vonage.webhook.verify"
+
+local function out_of_memory()
+  return fail("out_of_memory", "not enough memory to process the event (not recorded: its retry will be)")
+end
+
+local function verify_with(raw_body, authorization, plan, client)
   if type(authorization) ~= "string" then
     return fail("malformed", "no Authorization header")
   end
-  local ok, event, msg, err = pcall(checked_event, raw_body, authorization, opts)
+  local ok, event, msg, err = pcall(checked_event, raw_body, authorization, plan, client)
   if ok then return event, msg, err end
-  if errors.is_memory_error(event) then
-    return fail("out_of_memory", "not enough memory to process the event (not recorded: its retry will be)")
-  end
+  if errors.is_memory_error(event) then return out_of_memory() end
   error(event, 0)
+end
+
+function M.verify(raw_body, authorization, opts)
+  if type(raw_body) ~= "string" then validate.typed(VERIFY, "raw_body", raw_body, "string", true) end
+  local plan = plans[opts]
+  if plan == nil or not unchanged(plan, opts) then
+    plan = new_plan(VERIFY, opts, opts, plans, opts)
+    if plan == nil then return out_of_memory() end
+  end
+  return verify_with(raw_body, authorization, plan, plan.client)
 end
 
 --- vonage.webhook.verify with the signature_secret the client holds in C.
@@ -320,9 +371,23 @@ end
 -- @return nil, msg, err on failure (kind `webhook`)
 -- @usage local event, msg, err = client:verify_webhook(body, headers.authorization)
 function M.verify_webhook(client, raw_body, authorization, opts)
-  local with_client = { client = client }
-  for k, v in pairs(opts or {}) do with_client[k] = v end
-  return M.verify(raw_body, authorization, with_client)
+  if type(raw_body) ~= "string" then validate.typed(VERIFY, "raw_body", raw_body, "string", true) end
+  if opts == nil then
+    local plan = client_plans[client]
+    if plan == nil then
+      plan = new_plan(VERIFY, { client = client }, nil, client_plans, client)
+      if plan == nil then return out_of_memory() end
+    end
+    return verify_with(raw_body, authorization, plan, client)
+  end
+  local plan = client_plans[opts]
+  if plan == nil or plan.by_client ~= client or not unchanged(plan, opts) then
+    local with_client = { client = client }
+    for k, v in pairs(opts) do with_client[k] = v end -- opts may name another client: that one is used
+    plan = new_plan(VERIFY, with_client, opts, client_plans, opts, client)
+    if plan == nil then return out_of_memory() end
+  end
+  return verify_with(raw_body, authorization, plan, plan.client)
 end
 
 --- An OpenResty receiver: a function for content_by_lua (the code is in
@@ -350,6 +415,9 @@ end
 -- For the receiver: the same option checks verify makes, and how long a
 -- replay record lives.
 M._check_options = check_options
+-- For the specs and the fuzzer: the Lua typing of a body, which
+-- core.webhook_event must agree with whenever it types one itself.
+M._typed_body = typed_body
 function M._replay_ttl(opts)
   return (opts.max_age or DEFAULT_MAX_AGE) + (opts.max_ahead or DEFAULT_MAX_AHEAD)
 end
