@@ -320,22 +320,6 @@ local function checked_event(raw_body, authorization, plan, client)
   return event
 end
 
---- Checks a signed callback and returns its event.
--- A memory error during the checks is `out_of_memory` (raised as such when
--- even that cannot be built); the jti is not recorded, so the retry is
--- processed. Other errors a replay store raises propagate.
--- @string raw_body the request body, exactly as received
--- @tparam string|nil authorization the Authorization header ("Bearer <JWT>")
--- @tparam table opts `signature_secret` (required, >= 16 bytes; or `client`, a
--- vonage.client holding it), `api_key`, `application_id` (the claims must equal
--- them), `max_age` (300) and `max_ahead` (60) seconds for iat, `replay_store`
--- (a vonage.store; default one in-memory store per process)
--- @treturn table the event: the body's fields typed (`type` "event" or
--- "summary", `request_id`, `status`, ...), and `claims` (jti, iat, api_key, application_id)
--- @return nil, msg, err on failure (kind `webhook`)
--- @usage local event, msg, err = vonage.webhook.verify(body, headers.authorization,
---   { signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET") })
--- if not event then return reject(401, msg) end
 local VERIFY = "vonage.webhook.verify"
 
 local function out_of_memory()
@@ -352,6 +336,22 @@ local function verify_with(raw_body, authorization, plan, client)
   error(event, 0)
 end
 
+--- Checks a signed callback and returns its event.
+-- A memory error during the checks is `out_of_memory` (raised as such when
+-- even that cannot be built); the jti is not recorded, so the retry is
+-- processed. Other errors a replay store raises propagate.
+-- @string raw_body the request body, exactly as received
+-- @tparam string|nil authorization the Authorization header ("Bearer <JWT>")
+-- @tparam table opts `signature_secret` (required, >= 16 bytes; or `client`, a
+-- vonage.client holding it), `api_key`, `application_id` (the claims must equal
+-- them), `max_age` (300) and `max_ahead` (60) seconds for iat, `replay_store`
+-- (a vonage.store; default one in-memory store per process)
+-- @treturn table the event: the body's fields typed (`type` "event" or
+-- "summary", `request_id`, `status`, ...), and `claims` (jti, iat, api_key, application_id)
+-- @return nil, msg, err on failure (kind `webhook`)
+-- @usage local event, msg, err = vonage.webhook.verify(body, headers.authorization,
+--   { signature_secret = os.getenv("VONAGE_SIGNATURE_SECRET") })
+-- if not event then return reject(401, msg) end
 function M.verify(raw_body, authorization, opts)
   if type(raw_body) ~= "string" then validate.typed(VERIFY, "raw_body", raw_body, "string", true) end
   local plan = plans[opts]
