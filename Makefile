@@ -124,6 +124,7 @@ lint:
 # (fuzz/make-seeds.lua); fails on a crash; then counts the corpus that passes
 # the signature.
 FUZZ_RUNS ?= 1000000
+GRANTS_FUZZ_RUNS ?= 300000
 FUZZ_DIR  := $(BUILD_ROOT)/fuzz
 FUZZ_ENV  := LUA_PATH="lua/?.lua;;" LUA_PATH_5_4="lua/?.lua;;"
 fuzz:
@@ -136,6 +137,12 @@ fuzz:
 	@LUA_CPATH="$(BUILD_ROOT)/lua5.4/?.so" LUA_PATH="lua/?.lua" lua5.4 fuzz/make-seeds.lua $(FUZZ_DIR)/corpus
 	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -dict=fuzz/webhook.dict -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 	@$(FUZZ_ENV) WEBHOOK_FUZZ_STATS=1 $(FUZZ_DIR)/webhook_fuzz -runs=0 $(FUZZ_DIR)/corpus 2>&1 | grep '^webhook_fuzz:'
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
+	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/grants_fuzz fuzz/grants_fuzz.c src/vn_jwt.c src/vn_util.c \
+	  $(shell pkg-config --libs lua5.4 libcrypto)
+	@mkdir -p $(FUZZ_DIR)/grants && cp fuzz/grants-seeds/* $(FUZZ_DIR)/grants/
+	$(FUZZ_ENV) $(FUZZ_DIR)/grants_fuzz -runs=$(GRANTS_FUZZ_RUNS) -seed=1 -max_len=4096 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/grants
+	@GRANTS_FUZZ_STATS=1 $(FUZZ_DIR)/grants_fuzz -runs=0 $(FUZZ_DIR)/grants 2>&1 | grep '^grants_fuzz:'
 
 # Allocation-failure sweep: a host whose lua_Alloc fails the Nth allocation
 # runs test/oom/script.lua for N = 1, 2, ... against the sandbox, under ASan,
