@@ -3,6 +3,7 @@
 -- per call, a reloaded vonage.core.
 local core = require "vonage.core"
 local H = require "spec.helper"
+local vonage = require "vonage"
 local gc = require "spec.support.gc"
 
 -- Under busted, LuaJIT's collector ends no cycle inside these calls, so no
@@ -359,5 +360,51 @@ describe("hardening review: a memory error as poll wakes a coroutine", function(
     local lost, leaked = out:match("^lost (%d+) leaked (%d+)\n$")
     assert(lost, out)
     assert.same({ "0", "0" }, { lost, leaked })
+  end)
+end)
+
+-- LuaJIT's weak tables are not ephemerons: a per-client cache value that
+-- refers back to the client (its on_log, its clock, a Lua transport that
+-- holds it) would keep the client, and its credentials, alive for good.
+describe("speed review: the per-client caches keep no client alive", function()
+  before_each(H.reset)
+
+  local function collected(make, n)
+    local alive = setmetatable({}, { __mode = "k" })
+    for i = 1, n do alive[make(i)] = true end
+    collectgarbage("collect")
+    collectgarbage("collect")
+    local left = 0
+    for _ in pairs(alive) do left = left + 1 end
+    return left
+  end
+
+  it("collects clients whose on_log and clock refer to them, after a call each", function()
+    local logged = 0
+    local left = collected(function(i)
+      local c
+      c = H.client {
+        on_log = function() if c then logged = logged + 1 end end,
+        clock = function() return c and os.time() or 0 end,
+      }
+      assert(c:start_verification { brand = "ACME", workflow = { vonage.sms { to = string.format("4477009041%02d", i) } } })
+      return c
+    end, 20)
+    assert.is_true(logged >= 20, "on_log lines: " .. logged)
+    assert.equal(0, left)
+  end)
+
+  it("collects clients whose clock refers to them, after a verify_webhook each", function()
+    local secret = "speed-review-signature-secret-01"
+    local refused = 0
+    local left = collected(function()
+      local c
+      c = H.client { signature_secret = secret, clock = function() return c and os.time() or 0 end }
+      local _, _, err = c:verify_webhook('{"type":"event"}', "Bearer a.b.c")
+      if err then refused = refused + 1 end
+      return c
+    end, 20)
+    assert.equal(20, refused)
+    assert.equal(0, left)
   end)
 end)

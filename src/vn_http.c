@@ -700,6 +700,18 @@ int vn_spec_read(lua_State *L, int spec_idx, int transport_idx, vn_spec *sp, vn_
     return 0;
 }
 
+/* Whether libcurl was built with a default CA file (7.84 tells). */
+static int has_default_ca_file(CURL *e)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+    char *path = NULL;
+    return curl_easy_getinfo(e, CURLINFO_CAINFO, &path) == CURLE_OK && path != NULL;
+#else
+    (void)e;
+    return 0;
+#endif
+}
+
 /* The options every transfer on this handle shares, set once per easy
  * handle (curl_easy_reset per call cost ~20 setopts and libcurl's own
  * re-allocations): redirects off, TLS verified, the callbacks into t.
@@ -729,8 +741,11 @@ static void transfer_configure(vn_transfer *t, const vn_http_config *cfg)
     /* One trust store, the CA file (ca_file, else the system bundle), and
      * no CA directory: Debian's libcurl adds /etc/ssl/certs by default, which
      * both trusts more than a given ca_file and stops libcurl from caching the
-     * parsed store, so every new connection parsed the whole file again. */
-    curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+     * parsed store, so every new connection parsed the whole file again. A
+     * libcurl built with a CA directory alone keeps it (else nothing would
+     * be trusted). */
+    if (cfg->ca_file != NULL || has_default_ca_file(e))
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
     if (cfg->user_agent)
         curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
     if (cfg->interface_name)

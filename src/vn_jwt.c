@@ -141,7 +141,10 @@ static const char *json_string(const char *p)
                 return NULL;
             }
         } else {
-            size_t n = utf8_len((const unsigned char *)p, strlen(p));
+            /* 4, not strlen: the text ends in a NUL, which no continuation
+             * byte matches, so the check stops there (strlen per character
+             * made a long acl quadratic) */
+            size_t n = utf8_len((const unsigned char *)p, 4);
             if (n == 0)
                 return NULL;
             p += n;

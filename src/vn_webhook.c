@@ -639,6 +639,7 @@ int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t s
     unsigned char header[VN_WEBHOOK_MAX_SEGMENT];
     unsigned char signature[SHA256_LEN + 1], mac[EVP_MAX_MD_SIZE], body_hash[EVP_MAX_MD_SIZE];
     size_t mac_len = 0;
+    int mac_ok;
     unsigned int hash_len = 0;
     const char *token, *dot1, *dot2, *end;
     long header_len, payload_len;
@@ -691,10 +692,14 @@ int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t s
         EVP_MAC_init(key->mac, NULL, 0, NULL) != 1 ||
         EVP_MAC_update(key->mac, (const unsigned char *)token, (size_t)(dot2 - token)) != 1 ||
         EVP_MAC_final(key->mac, mac, &mac_len, sizeof mac) != 1 || mac_len != SHA256_LEN) {
+        OPENSSL_cleanse(mac, sizeof mac);
         ERR_clear_error();
         return fail(out, "internal", "webhook: HMAC-SHA256 failed");
     }
-    if (CRYPTO_memcmp(mac, signature, SHA256_LEN) != 0)
+    /* the computed MAC is a valid signature over what was sent: not left on the stack */
+    mac_ok = CRYPTO_memcmp(mac, signature, SHA256_LEN) == 0;
+    OPENSSL_cleanse(mac, sizeof mac);
+    if (!mac_ok)
         return fail(out, "bad_signature", "webhook: the signature does not match");
 
     /* 5. Signed claims: a strict JSON object; time claims integers */

@@ -71,6 +71,9 @@ local progress = setmetatable({}, { __mode = "k" })
 -- What every call reads of its client, read once per client through the C
 -- __index: a client's fields are read-only (vonage.client raises on a
 -- write), so none of these can change; `closed` can, and is read per call.
+-- No value here may refer back to the client (LuaJIT's weak tables are not
+-- ephemerons: it would never be collected): on_log and clock, which may,
+-- are read per call where present; a transport is kept only as C userdata.
 -- hosts[name] holds each origin as first asked for (o.host); headers[ctype]
 -- the library's own request headers for the C transports, which only read
 -- them (the others get a fresh table per call: they add Authorization).
@@ -78,10 +81,12 @@ local settings_of = setmetatable({}, { __mode = "k" })
 local function settings(client)
   local s = settings_of[client]
   if s then return s end
-  s = { transport = client.transport, kind = transport_kind(client), retries = client.retries or 0,
+  local transport = client.transport
+  s = { transport = type(transport) == "userdata" and transport or nil, kind = transport_kind(client),
+        retries = client.retries or 0,
         timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
-        max_response_bytes = client.max_response_bytes, on_log = client.on_log,
-        clock = client.clock, user_agent = client.user_agent or M.USER_AGENT,
+        max_response_bytes = client.max_response_bytes, on_log = client.on_log ~= nil,
+        clock = client.clock ~= nil, user_agent = client.user_agent or M.USER_AGENT,
         hosts = {}, headers = {} }
   settings_of[client] = s
   return s
@@ -89,9 +94,8 @@ end
 
 -- now(client) of vonage.clock, from the settings: the client's clock option
 -- when it has one, else the wall clock.
-local function auth_now(s)
-  local clock = s.clock
-  if clock then return floor(clock()) end
+local function auth_now(client, s)
+  if s.clock then return floor(client.clock()) end
   return now()
 end
 
@@ -111,7 +115,7 @@ end
 -- request_id; built only when there is an on_log. Never a secret, a phone
 -- number or a body: every value is computed here from those few fields.
 local function log(client, level, line, op, spec, fields)
-  local on_log = settings(client).on_log
+  local on_log = settings(client).on_log and client.on_log
   if not on_log then return end
   local t = progress[spec] or {}
   local event = { op = op, method = spec.method, path = route(spec.path), attempt = t.attempt or 1 }
@@ -202,7 +206,7 @@ end
 -- would not end before the deadline is not begun.
 function M.send(client, op, spec, retries)
   local s = settings(client)
-  local transport = s.transport
+  local transport = s.transport or client.transport
   local send = s.kind == "resty" and resty_send or transport.send
   retries = retries or s.retries
   local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
@@ -296,10 +300,10 @@ function M.call(client, o, path, payload)
     timeout_ms = s.timeout_ms, connect_timeout_ms = s.connect_timeout_ms,
     max_response_bytes = s.max_response_bytes,
     client = c_auth and client or nil, auth = c_auth and o.auth or nil,
-    auth_time = c_auth and auth_now(s) or nil,
+    auth_time = c_auth and auth_now(client, s) or nil,
   }
   if not o.authorization and not c_auth then
-    local value, msg, err = authorize(client, auth_now(s), o.auth)
+    local value, msg, err = authorize(client, auth_now(client, s), o.auth)
     if not value then return nil, op .. ": " .. msg, err end
     headers["Authorization"] = value
   end

@@ -295,10 +295,10 @@ local function checked_event(raw_body, authorization, plan, client)
   -- the body comes typed when it is a plain event, else Lua types it
   local jti, iat, api_key, application_id, event
   if not client then
-    jti, iat, api_key, application_id, event = webhook_verify(plan.key, authorization, raw_body, plan.now(),
+    jti, iat, api_key, application_id, event = webhook_verify(plan.key, authorization, raw_body, plan.now(client),
       plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   else
-    jti, iat, api_key, application_id, event = client_webhook_verify(client, authorization, raw_body, plan.now(),
+    jti, iat, api_key, application_id, event = client_webhook_verify(client, authorization, raw_body, plan.now(client),
       plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   end
   if not jti then return nil, iat, api_key end -- nil, msg, err
