@@ -4,23 +4,9 @@ local H = require "spec.helper"
 local vonage = require "vonage"
 local core = require "vonage.core"
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
 local ID = "0b9f5d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
 
--- Runs code in a fresh interpreter (the same one, with the specs' paths) and
--- returns its output lines.
-local function fresh(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen(("cd %s && %s %s 2>&1; echo \"exit=$?\""):format(H.ROOT, LUA, path)))
-  local lines = {}
-  for line in p:lines() do lines[#lines + 1] = line end
-  p:close()
-  os.remove(path)
-  return lines
-end
+local fresh = H.fresh_lua
 
 local function read_docs()
   local p = assert(io.popen("cat " .. H.ROOT .. "/doc/*.md " .. H.ROOT .. "/README.md"))

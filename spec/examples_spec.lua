@@ -4,7 +4,7 @@
 -- spec/webhook_receiver_spec.lua.)
 local H = require "spec.helper"
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+local LUA = H.LUA
 
 -- The development application and account the examples read from the
 -- environment (scripts/env.sh exported them); H.reset forgets them.

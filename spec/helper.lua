@@ -184,6 +184,24 @@ end
 H.ROOT = assert(io.popen("pwd")):read("*l")
 -- Where `make build LUA=luajit` put the module nginx's LuaJIT loads.
 H.LUAJIT_CPATH = (os.getenv("VN_BUILD_ROOT") or (H.ROOT .. "/build")) .. "/luajit"
+-- The interpreter running the specs.
+H.LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+
+-- Runs code in a fresh interpreter (the same one, with the specs' paths and
+-- sandbox variables) from the project's root; returns its output lines, the
+-- last one "exit=<status>".
+function H.fresh_lua(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local p = assert(io.popen(("cd %s && %s %s 2>&1; echo \"exit=$?\""):format(H.ROOT, H.LUA, path)))
+  local lines = {}
+  for line in p:lines() do lines[#lines + 1] = line end
+  p:close()
+  os.remove(path)
+  return lines
+end
 
 -- Starts an nginx of the spec's own (an OpenResty app using this module) from
 -- a config template whose @MODULES@ @USER@ @PREFIX@ @ROOT@ @CPATH@ @PORT@ are

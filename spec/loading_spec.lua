@@ -3,22 +3,7 @@
 -- same value require "vonage.x" gives.
 local H = require "spec.helper"
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
-
--- Runs code in a fresh interpreter (the specs' paths and sandbox variables)
--- and returns its output lines, the last one "exit=<status>".
-local function fresh(code)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen(("cd %s && %s %s 2>&1; echo \"exit=$?\""):format(H.ROOT, LUA, path)))
-  local lines = {}
-  for line in p:lines() do lines[#lines + 1] = line end
-  p:close()
-  os.remove(path)
-  return lines
-end
+local fresh = H.fresh_lua
 
 -- The prelude of each fresh script: loaded() prints the vonage modules in
 -- package.loaded, sorted, after a label.

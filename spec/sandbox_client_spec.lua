@@ -4,7 +4,7 @@
 local H = require "spec.helper"
 local client = require "vonage_sandbox.client"
 
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+local LUA = H.LUA
 
 -- Runs a chunk in a fresh interpreter whose module path holds only the
 -- sandbox's tree and the system's -> its output, and whether it exited with 0.

@@ -45,7 +45,7 @@ end
 
 -- The interpreter running the specs; a child inherits LUA_PATH, LUA_CPATH and,
 -- under SANITIZE=1, the LD_PRELOAD that loads the sanitizer runtimes.
-local LUA = rawget(_G, "jit") and "luajit" or "lua5.4"
+local LUA = H.LUA
 
 -- Cancels ID through the sandbox in a child process whose environment names
 -- proxy_url as every kind of proxy -> "<ok> <err.code>" as the child saw it.
