@@ -61,31 +61,17 @@ static int crypto_hex(lua_State *L)
     return 1;
 }
 
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /* core.base64url_encode(s) -> unpadded base64url */
 static int crypto_b64url_encode(lua_State *L)
 {
-    size_t n, i = 0;
+    size_t n;
     const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-        luaL_addchar(&b, b64url[v >> 18 & 63]);
-        luaL_addchar(&b, b64url[v >> 12 & 63]);
-        luaL_addchar(&b, b64url[v >> 6 & 63]);
-        luaL_addchar(&b, b64url[v & 63]);
-    }
-    if (i < n) {
-        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0);
-        luaL_addchar(&b, b64url[v >> 18 & 63]);
-        luaL_addchar(&b, b64url[v >> 12 & 63]);
-        if (i + 1 < n)
-            luaL_addchar(&b, b64url[v >> 6 & 63]);
-    }
-    luaL_pushresult(&b);
+    char *out;
+    if (n > ((size_t)-1 - 2) / 4)
+        return luaL_error(L, "vonage: base64url_encode: the string is too long");
+    /* scratch the collector frees (Lua 5.1 has no luaL_buffinitsize) */
+    out = lua_newuserdata(L, 4 * ((n + 2) / 3));
+    lua_pushlstring(L, out, vn_b64url_encode(s, n, out));
     return 1;
 }
 

@@ -300,31 +300,6 @@ static size_t quote(char *dst, const char *s)
     return n;
 }
 
-/* base64url without padding of src into dst (room for 4 * ceil(n / 3));
- * returns the length written. */
-static size_t b64url(char *dst, const unsigned char *src, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i;
-    for (i = 0; i + 2 < n; i += 3) {
-        unsigned long v = ((unsigned long)src[i] << 16) | ((unsigned long)src[i + 1] << 8) | src[i + 2];
-        dst[o++] = abc[(v >> 18) & 63];
-        dst[o++] = abc[(v >> 12) & 63];
-        dst[o++] = abc[(v >> 6) & 63];
-        dst[o++] = abc[v & 63];
-    }
-    if (i < n) {
-        unsigned long v = (unsigned long)src[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned long)src[i + 1] << 8;
-        dst[o++] = abc[(v >> 18) & 63];
-        dst[o++] = abc[(v >> 12) & 63];
-        if (i + 1 < n)
-            dst[o++] = abc[(v >> 6) & 63];
-    }
-    return o;
-}
-
 #define B64_ROOM(n) (4 * (((n) + 2) / 3) + 1)
 
 /* The claims object; NULL (and *why) when a string is not UTF-8 or memory
@@ -394,9 +369,9 @@ const char *vn_jwt_mint(EVP_PKEY *key, const vn_jwt_claims *c, char **out)
         why = "out of memory";
         goto done;
     }
-    n = b64url(token, (const unsigned char *)header, sizeof header - 1);
+    n = vn_b64url_encode((const unsigned char *)header, sizeof header - 1, token);
     token[n++] = '.';
-    n += b64url(token + n, (const unsigned char *)claims, claims_len);
+    n += vn_b64url_encode((const unsigned char *)claims, claims_len, token + n);
     sig_len = (size_t)EVP_PKEY_get_size(key);
     if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
         EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)token, n) != 1) {
@@ -404,7 +379,7 @@ const char *vn_jwt_mint(EVP_PKEY *key, const vn_jwt_claims *c, char **out)
         goto done;
     }
     token[n++] = '.';
-    n += b64url(token + n, sig, sig_len);
+    n += vn_b64url_encode(sig, sig_len, token + n);
     token[n] = '\0';
     *out = token;
     token = NULL;

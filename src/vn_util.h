@@ -8,8 +8,14 @@
 size_t vn_base64_len(size_t n);
 void vn_base64_encode(const unsigned char *in, size_t n, char *out);
 
-/* The 6-bit value of a base64url character, or -1 for any other byte. */
+/* The 6-bit value of each base64url character, -1 for any other byte (a
+ * table: decoders read it per character), and the same as a function. */
+extern const signed char vn_b64url_digits[256];
 int vn_b64url_value(unsigned char c);
+
+/* Unpadded base64url of in into out (room for 4 * ceil(n / 3) bytes, no NUL
+ * added); returns the length written. */
+size_t vn_b64url_encode(const unsigned char *in, size_t n, char *out);
 
 /* Fills buf from the OpenSSL CSPRNG; returns 0 on success, -1 on failure. */
 int vn_random_bytes(unsigned char *buf, size_t n);

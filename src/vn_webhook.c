@@ -33,26 +33,6 @@ static int fail(vn_webhook_result *out, const char *code, const char *message)
 
 /* ------------------------------------------------------------ base64url */
 
-/* vn_b64url_value as a table: the decoder's inner loop reads it per character. */
-static const signed char B64URL[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-    -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
-    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-
 /* Strict unpadded base64url into out (cap bytes); -1 unless s is the one
  * canonical encoding of some byte string that fits. */
 static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
@@ -64,7 +44,7 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
         return -1;
     /* four characters, three bytes at a time */
     for (i = 0; i + 4 <= n; i += 4) {
-        int a = B64URL[in[i]], b = B64URL[in[i + 1]], c = B64URL[in[i + 2]], d = B64URL[in[i + 3]];
+        int a = vn_b64url_digits[in[i]], b = vn_b64url_digits[in[i + 1]], c = vn_b64url_digits[in[i + 2]], d = vn_b64url_digits[in[i + 3]];
         unsigned v;
         if ((a | b | c | d) < 0)
             return -1;
@@ -75,7 +55,7 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
     }
     /* the tail: its unused low bits must be zero (the one canonical form) */
     if (rem >= 2) {
-        int a = B64URL[in[i]], b = B64URL[in[i + 1]], c = rem == 3 ? B64URL[in[i + 2]] : 0;
+        int a = vn_b64url_digits[in[i]], b = vn_b64url_digits[in[i + 1]], c = rem == 3 ? vn_b64url_digits[in[i + 2]] : 0;
         unsigned v;
         if ((a | b | c) < 0)
             return -1;
