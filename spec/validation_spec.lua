@@ -154,6 +154,24 @@ describe("validation before any request is sent", function()
       "vonage: vonage.voice: to must be a string (got number)")
   end)
 
+  -- validate.check passes a sound table in one pass and walks the fields in
+  -- name order only for a broken one: the verdict must be the walk's.
+  it("names the first problem in field order, however the table was built", function()
+    -- brand < channel_timeout < client_ref < code < code_length < locale
+    refused(client, with { locale = "english", code = "x", client_ref = "" }, "client_ref")
+    refused(client, with { code = "x", locale = "english" }, "code")
+    refused(client, with { brand = "A/B", code_length = "6" }, "brand") -- before the wrong type
+    assert.has_error(function() client:start_verification(with { code = "x", channel_timeout = "60" }) end,
+      "vonage: start_verification: channel_timeout must be an integer (got string)")
+    assert.has_error(function() client:start_verification(with { code = "x", brnad = "ACME" }) end,
+      "vonage: start_verification: unknown field 'brnad'") -- a broken value does not hide it
+    assert.has_error(function()
+      client:start_verification(with { workflow = { { channel = "sms", to = "1", x = 1 } } })
+    end, "vonage: start_verification: unknown field 'x' in workflow[0]")
+    refused(client, { workflow = { vonage.sms { to = "447700900000" } }, code = "1234" }, "brand")
+    refused(client, with { workflow = { vonage.whatsapp { to = "447700900000" } } }, "workflow[0].from")
+  end)
+
   it("returns a missing end-user value as a validation error naming it, and sends nothing", function()
     local before = #H.log()
     -- what ngx.var.arg_to is when the query has no ?to=

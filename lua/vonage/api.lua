@@ -204,19 +204,17 @@ end
 -- provably never reached the server (DNS, connect, TLS handshake), and an
 -- idempotent request answered 429 or 503 with a Retry-After; a wait that
 -- would not end before the deadline is not begun.
-function M.send(client, op, spec, retries)
-  local s = settings(client)
+local function send(client, s, op, spec, retries)
   local transport = s.transport or client.transport
-  local send = s.kind == "resty" and resty_send or transport.send
+  local transport_send = s.kind == "resty" and resty_send or transport.send
   retries = retries or s.retries
   local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
   local t = s.on_log and (progress[spec] or { started_ms = now_ms() })
   if t then progress[spec] = t end
   local deadline = now_ms() + timeout
-  local attempt = 0
+  local attempt, left = 0, timeout
   while true do
     if t then t.attempt = attempt + 1 end
-    local left = deadline - now_ms()
     if left < 1 then
       local _, msg, err = errors.fail("transport", "timeout",
                                       format("timed out: the call took over %d ms", timeout))
@@ -224,7 +222,7 @@ function M.send(client, op, spec, retries)
     end
     spec.timeout_ms = left
     if connect then spec.connect_timeout_ms = min(connect, left) end
-    local status, headers, body = send(transport, spec) -- or nil, msg, err
+    local status, headers, body = transport_send(transport, spec) -- or nil, msg, err
     local wait, why, code
     if status then
       local after = (status == 429 or status == 503) and M.retry_after(headers)
@@ -251,7 +249,12 @@ function M.send(client, op, spec, retries)
                     request_id = request_id_of(spec.path) })
     attempt = attempt + 1
     if transport.sleep then sleep(transport, wait) end
+    left = deadline - now_ms()
   end
+end
+
+function M.send(client, op, spec, retries)
+  return send(client, settings(client), op, spec, retries)
 end
 
 -- call(client, o [, path, payload]) -> status, decoded body (table or nil) | nil, msg, err
@@ -308,7 +311,7 @@ function M.call(client, o, path, payload)
     headers["Authorization"] = value
   end
   if s.on_log then progress[spec] = { started_ms = now_ms() } end
-  local status, resp_headers, raw = M.send(client, op, spec, o.retries)
+  local status, resp_headers, raw = send(client, s, op, spec, o.retries)
   spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
   if not status then return nil, resp_headers, raw end -- here: the message and err
 

@@ -147,17 +147,22 @@ function rules.header_safe(v)
 end
 
 -- A schema's field names in order, so the same input always reports the
--- same first problem; sorted once per schema, not on every call.
-local sorted_fields = setmetatable({}, { __mode = "k" })
-local function fields_of(schema)
-  local fields = sorted_fields[schema]
-  if not fields then
-    fields = {}
-    for field in pairs(schema) do fields[#fields + 1] = field end
+-- same first problem, and how many of them are required; made once per
+-- schema, not on every call.
+local plans = setmetatable({}, { __mode = "k" })
+local function plan_of(schema)
+  local plan = plans[schema]
+  if not plan then
+    local fields, n_required = {}, 0
+    for field, spec in pairs(schema) do
+      fields[#fields + 1] = field
+      if spec.required then n_required = n_required + 1 end
+    end
     table.sort(fields)
-    sorted_fields[schema] = fields
+    plan = { fields = fields, n_required = n_required }
+    plans[schema] = plan
   end
-  return fields
+  return plan
 end
 
 -- A missing required value: a validation error like any other bad value (an
@@ -177,14 +182,35 @@ end
 -- one field of t that is no part of the schema (a step's "channel"), so t
 -- is checked as it is, not copied without it.
 function M.check(op, t, schema, prefix, skip)
-  prefix = prefix or ""
-  for k in pairs(t) do
-    if (type(k) ~= "string" or schema[k] == nil) and k ~= skip then -- raises, naming the field
-      errors.misuse(op, format("unknown field '%s'%s", tostring(k),
-                               prefix ~= "" and (" in " .. prefix:sub(1, -2)) or ""))
+  -- One pass over the fields present: an unknown one raises at once; a
+  -- sound table (the common case) is done without building a label. Any
+  -- problem, a missing required field included, goes to the ordered walk,
+  -- which names the first one in field order.
+  local sound, n_required = true, 0
+  for k, v in pairs(t) do
+    local spec = schema[k] -- schema keys are strings: nil for any other key
+    if spec == nil then
+      if k ~= skip then -- raises, naming the field
+        prefix = prefix or ""
+        errors.misuse(op, format("unknown field '%s'%s", tostring(k),
+                                 prefix ~= "" and (" in " .. prefix:sub(1, -2)) or ""))
+      end
+    elseif sound then
+      if spec.required then n_required = n_required + 1 end
+      local want = spec[1]
+      if type(v) == want or want == "integer" and M.is_integer(v) then
+        for i = 2, #spec do
+          if spec[i](v) then sound = false break end
+        end
+      else
+        sound = false
+      end
     end
   end
-  for _, field in ipairs(fields_of(schema)) do
+  local plan = plan_of(schema)
+  if sound and n_required == plan.n_required then return true end
+  prefix = prefix or ""
+  for _, field in ipairs(plan.fields) do
     local spec, v = schema[field], t[field]
     local want = spec[1]
     if v == nil then

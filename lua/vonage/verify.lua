@@ -48,6 +48,9 @@ local CHECK_CALL = { op = "check", method = "POST", host = "api_host" }
 local NEXT_CALL = { op = "next_workflow", method = "POST", host = "api_host",
                     codes = { [409] = "no_more_workflows" } }
 
+-- Checks the steps and returns them as Verify wants them (channels.to_api:
+-- plain copies, so the caller's tables stay as they are) with the channel
+-- names, or nil, msg, err for the first step that breaks a rule.
 local function check_workflow(op, workflow)
   local n = #workflow
   for k in pairs(workflow) do
@@ -58,7 +61,9 @@ local function check_workflow(op, workflow)
   if n < 1 or n > 3 then
     return errors.invalid(op, "workflow", "must have 1 to 3 channels")
   end
-  for i, step in ipairs(workflow) do
+  local steps, names = {}, {}
+  for i = 1, n do
+    local step = workflow[i]
     local where = STEP[i] -- the API's 0-based name for the step, made once
     if type(step) ~= "table" then validate.typed(op, where, step, "table", true) end
     local name = step.channel
@@ -73,16 +78,9 @@ local function check_workflow(op, workflow)
     end
     local ok, msg, err = validate.check(op, step, schema, STEP_PREFIX[i], "channel")
     if not ok then return nil, msg, err end
+    steps[i], names[i] = channels.to_api(step), name -- no builder metatable reaches the encoder
   end
-  return true
-end
-
-local function encode_workflow(workflow)
-  local out = {}
-  for i, step in ipairs(workflow) do
-    out[i] = channels.to_api(step) -- a plain copy: no builder metatable reaches the encoder
-  end
-  return out
+  return steps, names
 end
 
 --- Starts a verification.
@@ -102,18 +100,19 @@ end
 -- if not req then return fail(msg) end
 function M.start_verification(client, params)
   local op = "start_verification"
-  validate.typed(op, "argument", params, "table", true)
+  if type(params) ~= "table" then validate.typed(op, "argument", params, "table", true) end
   local ok, msg, err = validate.check(op, params, START_SCHEMA)
   if not ok then return nil, msg, err end
-  ok, msg, err = check_workflow(op, params.workflow)
-  if not ok then return nil, msg, err end
+  local steps, names
+  steps, names, err = check_workflow(op, params.workflow)
+  if not steps then return nil, names, err end
   if params.template_id then
     -- The template "works only when channel is sms or rcs": it shapes those
     -- steps, and the other channels of the workflow (a voice fallback) go on
     -- with their own messages. Useless only when no step can take it.
     local takes = false
-    for _, step in ipairs(params.workflow) do
-      if channels.takes_template[step.channel] then takes = true end
+    for _, name in ipairs(names) do
+      if channels.takes_template[name] then takes = true end
     end
     if not takes then
       return errors.invalid(op, "template_id", "applies only to sms and rcs channels, "
@@ -123,7 +122,7 @@ function M.start_verification(client, params)
 
   local payload = {}
   for k, v in pairs(params) do payload[k] = v end -- no default the caller did not set
-  payload.workflow = encode_workflow(params.workflow)
+  payload.workflow = steps
 
   -- The start's only 409 is a verification in flight to the same number,
   -- whichever slug the API names it with (#concurrent, or #conflict live).
@@ -136,8 +135,6 @@ function M.start_verification(client, params)
   if check_url ~= nil and (type(check_url) ~= "string" or rules.redirect_url(check_url)) then
     return errors.bad_response(op, status, "the check_url in the answer is not an https URL")
   end
-  local names = {}
-  for i, step in ipairs(params.workflow) do names[i] = step.channel end
   local req = core.request_new(client, body.request_id, "pending", check_url, params.brand, names)
   -- Silent auth first and no check_url: the coverage check failed and the
   -- API went on to the next channel (reference: check_url).
