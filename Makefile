@@ -138,7 +138,7 @@ fuzz:
 	$(FUZZ_ENV) $(FUZZ_DIR)/webhook_fuzz -runs=$(FUZZ_RUNS) -seed=1 -max_len=12000 -dict=fuzz/webhook.dict -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 	@$(FUZZ_ENV) WEBHOOK_FUZZ_STATS=1 $(FUZZ_DIR)/webhook_fuzz -runs=0 $(FUZZ_DIR)/corpus 2>&1 | grep '^webhook_fuzz:'
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $(WARN) -Werror \
-	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/grants_fuzz fuzz/grants_fuzz.c src/vn_jwt.c src/vn_util.c \
+	  $(shell pkg-config --cflags lua5.4 libcrypto) -o $(FUZZ_DIR)/grants_fuzz fuzz/grants_fuzz.c src/vn_json.c src/vn_jwt.c src/vn_util.c \
 	  $(shell pkg-config --libs lua5.4 libcrypto)
 	@mkdir -p $(FUZZ_DIR)/grants && cp fuzz/grants-seeds/* $(FUZZ_DIR)/grants/
 	$(FUZZ_ENV) $(FUZZ_DIR)/grants_fuzz -runs=$(GRANTS_FUZZ_RUNS) -seed=1 -max_len=4096 -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/grants

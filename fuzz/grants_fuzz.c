@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the application JWT's grants check (src/vn_jwt.c,
- * vn_jwt_check_grants): the strict JSON reader that admits a caller's
- * {"acl": ...} into the signed claims unchanged.
+ * vn_jwt_check_grants, over the strict JSON scanner of src/vn_json.c that the
+ * webhook checks share), which admits a caller's {"acl": ...} into the signed
+ * claims unchanged.
  *
  * Input: the grants JSON text (cut at the first NUL, as a Lua string reaching
  * C would be refused at its NUL anyway). Oracles: no sanitizer report; a

@@ -58,7 +58,7 @@ build = {
       ["vonage.core"] = {
          sources = {
             "src/vn_core.c", "src/vn_client.c", "src/vn_crypto.c", "src/vn_error.c", "src/vn_http.c",
-            "src/vn_jwt.c", "src/vn_limits.c", "src/vn_multi.c", "src/vn_request.c", "src/vn_template_page.c", "src/vn_url.c", "src/vn_util.c",
+            "src/vn_json.c", "src/vn_jwt.c", "src/vn_limits.c", "src/vn_multi.c", "src/vn_request.c", "src/vn_template_page.c", "src/vn_url.c", "src/vn_util.c",
             "src/vn_webhook.c",
          },
          defines = { "VN_VERSION=\"0.2.0\"", "_POSIX_C_SOURCE=200809L" },

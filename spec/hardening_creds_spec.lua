@@ -676,6 +676,37 @@ describe("hardening: exactness", function()
                 H.jwt_claims(t.headers[1]:match("^Bearer (.+)$")).acl)
   end)
 
+  -- The strict scanner as the acl meets it: UTF-8 only, arrays and objects
+  -- nested at most 64 deep (the grants object is 1), and a surrogate escape
+  -- only as a high-low pair, as lua-cjson decodes it (vn_jwt.c's own reader
+  -- let a lone one through, which grants_fuzz's oracle refuses).
+  it("refuses a lone surrogate escape, a non-UTF-8 byte, and nesting deeper than 64 in the acl", function()
+    local key = H.read(H.key_path)
+    local function make(grants)
+      return pcall(core.client_new, { application_id = H.APP_ID, private_key = key, jwt_grants_json = grants }, {})
+    end
+    local function nest(k, inner) return '{"acl":' .. ("["):rep(k) .. inner .. ("]"):rep(k) .. "}" end
+    for _, good in ipairs { '{"acl":"\\ud83d\\ude00 \\uDBFF\\uDFFF"}', nest(63, "1"), nest(63, ""), nest(62, "{}"),
+                            '{"acl":"\240\159\152\128 \244\143\191\191"}' } do
+      local ok, err = make(good)
+      assert(ok, good .. ": " .. tostring(err))
+    end
+    for _, bad in ipairs { '{"acl":"\\ud800"}', '{"acl":"\\udc00"}', '{"acl":"\\ud800\\u0041"}',
+                           '{"acl":"\\ud800\\udbff"}', '{"acl":"\\ud800\\"}', '{"acl":["\\uDFFF"]}',
+                           nest(64, ""), nest(63, "{}"), '{"acl":"\192\175"}', '{"acl":"\237\160\128"}',
+                           '{"acl":"\244\144\128\128"}', '{"acl":"\226\130"}' } do
+      local ok, err = make(bad)
+      assert(not ok, bad)
+      assert.equal("vonage.client: jwt_grants_json is not a JSON object", err)
+    end
+    for grants, why in pairs { ["{}"] = "has no acl", ['{"x":1}'] = "holds a claim other than acl",
+                               ['{"acl":1,"x":2}'] = "holds a claim other than acl" } do
+      local ok, err = make(grants)
+      assert(not ok, grants)
+      assert.equal("vonage.client: jwt_grants_json " .. why, err)
+    end
+  end)
+
   it("takes the acl as a JSON value, never as text spliced into the claims", function()
     local key = H.read(H.key_path)
     local base = { application_id = H.APP_ID, private_key = key }

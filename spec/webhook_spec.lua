@@ -244,6 +244,34 @@ describe("vonage.webhook", function()
         refused("invalid_claims", body, auth)
       end
     end)
+
+    -- The strict scanner's limits as the header and the claims meet them: any
+    -- value nested deeper than 32 (the object itself is 1), a lone surrogate
+    -- escape; raw non-ASCII bytes are taken as they are, as lua-cjson takes them.
+    it("with JSON nested deeper than 32 or a lone surrogate, in the header or the claims", function()
+      local function nest(k, inner) return ("["):rep(k) .. inner .. ("]"):rep(k) end
+      local claims = '{"iss":"Vonage","iat":%d,"jti":"%s","payload_hash":"%s","x":%s}'
+      local header = '{"alg":"HS256","x":%s}'
+      local body = forge()
+      local hash = core.hex(core.sha256(body))
+      local cases = { -- { the extra member's value, taken }
+        { nest(30, "1"), true }, { nest(31, ""), true }, { '"\255\192\175 \\u00e9 \\ud83d\\ude00"', true },
+        { nest(31, "1"), false }, { nest(32, ""), false }, { nest(31, "{}"), false },
+        { '"\\ud800"', false }, { '"\\udc00"', false }, { '"\\ud800\\u0041"', false },
+      }
+      for i, case in ipairs(cases) do
+        local value = case[1]
+        local _, auth = forge { raw_claims = claims:format(os.time(), core.uuid4(), hash, value) }
+        local _, auth2 = forge { raw_header = header:format(value) }
+        if case[2] then
+          assert(vonage.webhook.verify(body, auth, opts()), "claims " .. i)
+          assert(vonage.webhook.verify(body, auth2, opts()), "header " .. i)
+        else
+          refused("invalid_claims", body, auth)
+          refused("malformed", body, auth2)
+        end
+      end
+    end)
   end)
 
   describe("types the body", function()
@@ -701,6 +729,15 @@ describe("vonage.webhook", function()
       { "{" .. E .. ',"deep":' .. ("["):rep(40) .. ("]"):rep(40) .. "}", false },
       { "not json", false },
     }
+
+    it("with values nested up to 32 deep (the body itself is 1), and raw non-ASCII bytes as they are", function()
+      local function nest(k, inner) return ("["):rep(k) .. inner .. ("]"):rep(k) end
+      assert.is_table(core.webhook_event("{" .. E .. ',"deep":' .. nest(30, "1") .. "}"))
+      assert.is_table(core.webhook_event("{" .. E .. ',"deep":' .. nest(31, "") .. "}"))
+      assert.is_nil(core.webhook_event("{" .. E .. ',"deep":' .. nest(31, "1") .. "}"))
+      assert.is_nil(core.webhook_event("{" .. E .. ',"deep":' .. nest(32, "") .. "}"))
+      assert.is_table(core.webhook_event("{" .. E .. ',"raw":"\255\192\175"}'))
+    end)
 
     it("for each body, with the same table or none", function()
       local by_c = 0

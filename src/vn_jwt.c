@@ -5,6 +5,7 @@
  * jansson and libb64 into every process that loads the module.)
  */
 #include "vn_jwt.h"
+#include "vn_json.h"
 #include "vn_util.h"
 
 #include <stdio.h>
@@ -16,9 +17,10 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-/* Nesting allowed in the acl value: far more than any acl has, and a bound
- * on the validator's recursion. */
-#define VN_JSON_MAX_DEPTH 64
+/* Nesting of arrays and objects allowed in the grants (the outer object is
+ * depth 1): far more than any acl has, and a bound on the scanner's
+ * recursion. */
+#define VN_ACL_MAX_DEPTH 64
 
 /* The password callback of every PEM read: no password, so OpenSSL fails at
  * once on an encrypted key instead of prompting on the terminal. */
@@ -71,191 +73,43 @@ void vn_jwt_free_key(EVP_PKEY *key)
     EVP_PKEY_free(key); /* OpenSSL clears the private numbers as it frees them */
 }
 
-/* ---- a strict JSON validator, for the acl value C splices into the claims */
+/* ---- the caller's grants */
 
-/* The length of the UTF-8 sequence at s (at most n bytes), or 0 when it is
- * not one (overlong forms, surrogates and values past U+10FFFF included). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], min, v;
-    size_t len, i;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80, v = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800, v = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000, v = c & 0x07;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    return len;
-}
-
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    return p;
-}
-
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Each returns the end of the JSON text it read at p, or NULL. */
-static const char *json_value(const char *p, int depth);
-
-static const char *json_string(const char *p)
-{
-    if (*p++ != '"')
-        return NULL;
-    for (;;) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"')
-            return p + 1;
-        if (c < 0x20) /* a control character, or the end of the text */
-            return NULL;
-        if (c == '\\') {
-            p++;
-            if (*p == 'u') {
-                for (int i = 1; i <= 4; i++) {
-                    char h = p[i];
-                    if (!(is_digit(h) || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F')))
-                        return NULL;
-                }
-                p += 5;
-            } else if (*p != '\0' && strchr("\"\\/bfnrt", *p) != NULL) {
-                p++;
-            } else {
-                return NULL;
-            }
-        } else {
-            /* 4, not strlen: the text ends in a NUL, which no continuation
-             * byte matches, so the check stops there (strlen per character
-             * made a long acl quadratic) */
-            size_t n = utf8_len((const unsigned char *)p, 4);
-            if (n == 0)
-                return NULL;
-            p += n;
-        }
-    }
-}
-
-static const char *json_number(const char *p)
-{
-    if (*p == '-')
-        p++;
-    if (*p == '0')
-        p++;
-    else if (is_digit(*p))
-        while (is_digit(*p))
-            p++;
-    else
-        return NULL;
-    if (*p == '.') {
-        p++;
-        if (!is_digit(*p))
-            return NULL;
-        while (is_digit(*p))
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!is_digit(*p))
-            return NULL;
-        while (is_digit(*p))
-            p++;
-    }
-    return p;
-}
-
-/* An array or object body after its opening bracket, up to and past `close`. */
-static const char *json_members(const char *p, int depth, char close, int keyed)
-{
-    p = skip_ws(p);
-    if (*p == close)
-        return p + 1;
-    for (;;) {
-        if (keyed) {
-            if ((p = json_string(p)) == NULL)
-                return NULL;
-            p = skip_ws(p);
-            if (*p++ != ':')
-                return NULL;
-        }
-        if ((p = json_value(p, depth)) == NULL)
-            return NULL;
-        p = skip_ws(p);
-        if (*p == close)
-            return p + 1;
-        if (*p++ != ',')
-            return NULL;
-        p = skip_ws(p);
-    }
-}
-
-static const char *json_value(const char *p, int depth)
-{
-    p = skip_ws(p);
-    switch (*p) {
-    case '{':
-    case '[':
-        if (depth >= VN_JSON_MAX_DEPTH)
-            return NULL;
-        return json_members(p + 1, depth + 1, *p == '{' ? '}' : ']', *p == '{');
-    case '"':
-        return json_string(p);
-    case 't':
-        return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    case 'f':
-        return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    case 'n':
-        return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    default:
-        return json_number(p);
-    }
-}
-
-/* The acl value of grants_json ({"acl": <value>}, nothing else): its text
- * in [*start, *end), or a reason. */
+/* The acl value of grants_json ({"acl": <value>}, nothing else), checked by
+ * the strict scanner (vn_json.c) as UTF-8: its text in [*start, *end), or a
+ * reason. */
 static const char *acl_value(const char *grants_json, const char **start, const char **end)
 {
-    const char *p = skip_ws(grants_json), *v;
-    if (*p++ != '{')
+    vn_json j;
+    size_t len;
+    const unsigned char *v;
+    vn_json_init(&j, grants_json, strlen(grants_json), VN_ACL_MAX_DEPTH, VN_JSON_UTF8);
+    vn_json_ws(&j);
+    if (j.p >= j.end || *j.p++ != '{')
         return "is not a JSON object";
-    p = skip_ws(p);
-    if (*p == '}')
+    vn_json_ws(&j);
+    if (j.p < j.end && *j.p == '}')
         return "has no acl";
     /* The name as the encoder writes it; an escaped spelling is refused. */
-    if (strncmp(p, "\"acl\"", 5) != 0)
-        return json_string(p) != NULL ? "holds a claim other than acl" : "is not a JSON object";
-    p = skip_ws(p + 5);
-    if (*p++ != ':')
+    if (j.end - j.p < 5 || memcmp(j.p, "\"acl\"", 5) != 0)
+        return vn_json_string(&j, NULL, 0, &len) == 0 ? "holds a claim other than acl" : "is not a JSON object";
+    j.p += 5;
+    vn_json_ws(&j);
+    if (j.p >= j.end || *j.p++ != ':')
         return "is not a JSON object";
-    v = skip_ws(p);
-    if ((p = json_value(v, 1)) == NULL)
+    vn_json_ws(&j);
+    v = j.p;
+    if (vn_json_skip(&j, 2) != 0)
         return "is not a JSON object";
-    *start = v;
-    *end = p;
-    p = skip_ws(p);
-    if (*p == ',')
+    *start = (const char *)v;
+    *end = (const char *)j.p;
+    vn_json_ws(&j);
+    if (j.p < j.end && *j.p == ',')
         return "holds a claim other than acl";
-    if (*p++ != '}' || *skip_ws(p) != '\0')
+    if (j.p >= j.end || *j.p++ != '}')
         return "is not a JSON object";
-    return NULL;
+    vn_json_ws(&j);
+    return j.p == j.end ? NULL : "is not a JSON object";
 }
 
 const char *vn_jwt_check_grants(const char *grants_json)
@@ -276,7 +130,7 @@ static size_t quote(char *dst, const char *s)
 #define PUT_(ch) do { if (dst) dst[n] = (char)(ch); n++; } while (0)
     PUT_('"');
     while (p < end) {
-        size_t len = utf8_len(p, (size_t)(end - p));
+        size_t len = vn_json_utf8_len(p, (size_t)(end - p));
         if (len == 0)
             return 0;
         if (*p == '"' || *p == '\\') {

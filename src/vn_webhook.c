@@ -11,6 +11,7 @@
 #include "vn_compat.h"
 #include "vn_util.h"
 #include "vn_error.h"
+#include "vn_json.h"
 
 #include <string.h>
 #include <strings.h>
@@ -71,282 +72,12 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t ca
 
 /* ----------------------------------------------------------------- JSON */
 
-/* A strict RFC 8259 reader over a byte range: just enough to walk the
- * members of one object, read the few strings and numbers we decide on, and
- * skip everything else with a depth limit. */
-typedef struct {
-    const unsigned char *p, *end;
-} cursor;
-
-/* 1 for the bytes a JSON string holds as they are (not '"', '\\' or a control). */
-static const unsigned char JSON_PLAIN[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-};
-
-static void skip_ws(cursor *c)
+/* The header, the claims and the body through the strict scanner (vn_json.c):
+ * raw non-ASCII bytes taken as they are (as lua-cjson does), every value
+ * deeper than JSON_MAX_DEPTH refused. */
+static int walk_document(const unsigned char *text, size_t n, vn_json_member_fn member, void *ctx)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static int hex4(const unsigned char *p, unsigned *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char ch = p[i];
-        unsigned d;
-        if (ch >= '0' && ch <= '9') d = ch - '0';
-        else if (ch >= 'a' && ch <= 'f') d = ch - 'a' + 10;
-        else if (ch >= 'A' && ch <= 'F') d = ch - 'A' + 10;
-        else return -1;
-        *v = *v << 4 | d;
-    }
-    return 0;
-}
-
-static void put(char *out, size_t cap, size_t *len, unsigned char ch)
-{
-    if (out != NULL && *len < cap)
-        out[*len] = (char)ch;
-    (*len)++;
-}
-
-static void put_utf8(char *out, size_t cap, size_t *len, unsigned cp)
-{
-    if (cp < 0x80) {
-        put(out, cap, len, (unsigned char)cp);
-    } else if (cp < 0x800) {
-        put(out, cap, len, (unsigned char)(0xc0 | cp >> 6));
-        put(out, cap, len, (unsigned char)(0x80 | (cp & 0x3f)));
-    } else if (cp < 0x10000) {
-        put(out, cap, len, (unsigned char)(0xe0 | cp >> 12));
-        put(out, cap, len, (unsigned char)(0x80 | (cp >> 6 & 0x3f)));
-        put(out, cap, len, (unsigned char)(0x80 | (cp & 0x3f)));
-    } else {
-        put(out, cap, len, (unsigned char)(0xf0 | cp >> 18));
-        put(out, cap, len, (unsigned char)(0x80 | (cp >> 12 & 0x3f)));
-        put(out, cap, len, (unsigned char)(0x80 | (cp >> 6 & 0x3f)));
-        put(out, cap, len, (unsigned char)(0x80 | (cp & 0x3f)));
-    }
-}
-
-/* Reads a string at c->p ('"' expected), decoding escapes into out (at most
- * cap bytes kept; *len is the full decoded length, so *len > cap means it
- * did not fit). out may be NULL to skip. */
-static int read_string(cursor *c, char *out, size_t cap, size_t *len)
-{
-    const unsigned char *p = c->p, *end = c->end;
-    size_t n = 0;
-    if (p >= end || *p != '"')
-        return -1;
-    p++;
-    for (;;) {
-        /* a run of plain bytes, copied at once */
-        const unsigned char *run = p;
-        unsigned char ch;
-        while (p < end && JSON_PLAIN[*p])
-            p++;
-        if (out != NULL && n < cap)
-            memcpy(out + n, run, (size_t)(p - run) < cap - n ? (size_t)(p - run) : cap - n);
-        n += (size_t)(p - run);
-        if (p >= end || *p < 0x20)
-            return -1;
-        if (*p++ == '"')
-            break;
-        if (p >= end)
-            return -1;
-        ch = *p++;
-        switch (ch) {
-        case '"': case '\\': case '/': put(out, cap, &n, ch); break;
-        case 'b': put(out, cap, &n, '\b'); break;
-        case 'f': put(out, cap, &n, '\f'); break;
-        case 'n': put(out, cap, &n, '\n'); break;
-        case 'r': put(out, cap, &n, '\r'); break;
-        case 't': put(out, cap, &n, '\t'); break;
-        case 'u': {
-            unsigned cp, low;
-            if (end - p < 4 || hex4(p, &cp) != 0)
-                return -1;
-            p += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &low) != 0 ||
-                    low < 0xdc00 || low > 0xdfff)
-                    return -1;
-                p += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                return -1;
-            }
-            put_utf8(out, cap, &n, cp);
-            break;
-        }
-        default:
-            return -1;
-        }
-    }
-    c->p = p;
-    *len = n;
-    return 0;
-}
-
-static int is_digit(const cursor *c)
-{
-    return c->p < c->end && *c->p >= '0' && *c->p <= '9';
-}
-
-/* Reads a number; *integer says whether it had neither fraction nor exponent. */
-static int read_number(cursor *c, int *integer)
-{
-    *integer = 1;
-    if (c->p < c->end && *c->p == '-')
-        c->p++;
-    if (!is_digit(c))
-        return -1;
-    if (*c->p == '0')
-        c->p++;
-    else
-        while (is_digit(c))
-            c->p++;
-    if (c->p < c->end && *c->p == '.') {
-        *integer = 0;
-        c->p++;
-        if (!is_digit(c))
-            return -1;
-        while (is_digit(c))
-            c->p++;
-    }
-    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
-        *integer = 0;
-        c->p++;
-        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-            c->p++;
-        if (!is_digit(c))
-            return -1;
-        while (is_digit(c))
-            c->p++;
-    }
-    return 0;
-}
-
-static int literal(cursor *c, const char *word)
-{
-    size_t n = strlen(word);
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
-        return -1;
-    c->p += n;
-    return 0;
-}
-
-static int skip_value(cursor *c, int depth);
-
-/* Calls member(ctx, key, key_len, c) for each member of the object at c->p;
- * the callback consumes the value. Keys longer than the buffer are passed
- * truncated with their true length, so they match nothing. */
-typedef int (*member_fn)(void *ctx, const char *key, size_t key_len, cursor *c);
-
-static int walk_object(cursor *c, int depth, member_fn member, void *ctx)
-{
-    char key[32];
-    if (depth > JSON_MAX_DEPTH || c->p >= c->end || *c->p != '{')
-        return -1;
-    c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
-        return 0;
-    }
-    for (;;) {
-        size_t key_len;
-        skip_ws(c);
-        if (read_string(c, key, sizeof key, &key_len) != 0)
-            return -1;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != ':')
-            return -1;
-        c->p++;
-        skip_ws(c);
-        if (member(ctx, key, key_len, c) != 0)
-            return -1;
-        skip_ws(c);
-        if (c->p >= c->end)
-            return -1;
-        if (*c->p == '}') {
-            c->p++;
-            return 0;
-        }
-        if (*c->p++ != ',')
-            return -1;
-    }
-}
-
-static int skip_member(void *ctx, const char *key, size_t key_len, cursor *c)
-{
-    (void)key;
-    (void)key_len;
-    return skip_value(c, *(int *)ctx);
-}
-
-static int skip_value(cursor *c, int depth)
-{
-    size_t len;
-    int integer;
-    if (depth > JSON_MAX_DEPTH || c->p >= c->end)
-        return -1;
-    switch (*c->p) {
-    case '{': {
-        int inner = depth + 1;
-        return walk_object(c, depth, skip_member, &inner);
-    }
-    case '[':
-        c->p++;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-            return 0;
-        }
-        for (;;) {
-            skip_ws(c);
-            if (skip_value(c, depth + 1) != 0)
-                return -1;
-            skip_ws(c);
-            if (c->p >= c->end)
-                return -1;
-            if (*c->p == ']') {
-                c->p++;
-                return 0;
-            }
-            if (*c->p++ != ',')
-                return -1;
-        }
-    case '"':
-        return read_string(c, NULL, 0, &len);
-    case 't':
-        return literal(c, "true");
-    case 'f':
-        return literal(c, "false");
-    case 'n':
-        return literal(c, "null");
-    default:
-        return read_number(c, &integer);
-    }
-}
-
-/* Walks a whole document that must be one object and nothing after it. */
-static int walk_document(const unsigned char *text, size_t n, member_fn member, void *ctx)
-{
-    cursor c = { text, text + n };
-    skip_ws(&c);
-    if (walk_object(&c, 1, member, ctx) != 0)
-        return -1;
-    skip_ws(&c);
-    return c.p == c.end ? 0 : -1;
+    return vn_json_document(text, n, JSON_MAX_DEPTH, VN_JSON_SCALAR_DEPTH, member, ctx);
 }
 
 static int key_is(const char *key, size_t key_len, const char *name)
@@ -356,18 +87,18 @@ static int key_is(const char *key, size_t key_len, const char *name)
 
 /* Reads a string value into buf; *ok says whether it was a string equal to
  * `want` (when want is given). Non-strings are skipped and leave *ok 0. */
-static int string_equals(cursor *c, const char *want, int *ok)
+static int string_equals(vn_json *c, const char *want, int *ok)
 {
     char buf[16];
     size_t len;
     *ok = 0;
     if (c->p < c->end && *c->p == '"') {
-        if (read_string(c, buf, sizeof buf, &len) != 0)
+        if (vn_json_string(c, buf, sizeof buf, &len) != 0)
             return -1;
         *ok = len == strlen(want) && memcmp(buf, want, len) == 0;
         return 0;
     }
-    return skip_value(c, 2);
+    return vn_json_skip(c, 2);
 }
 
 /* ------------------------------------------------------ the JOSE header */
@@ -376,7 +107,7 @@ typedef struct {
     int alg_seen, alg_ok, typ_seen, typ_ok, crit_seen;
 } header_info;
 
-static int header_member(void *ctx, const char *key, size_t key_len, cursor *c)
+static int header_member(void *ctx, const char *key, size_t key_len, vn_json *c)
 {
     header_info *h = ctx;
     if (key_is(key, key_len, "alg")) {
@@ -391,7 +122,7 @@ static int header_member(void *ctx, const char *key, size_t key_len, cursor *c)
     }
     if (key_is(key, key_len, "crit"))
         h->crit_seen++;
-    return skip_value(c, 2);
+    return vn_json_skip(c, 2);
 }
 
 /* ------------------------------------------------------------ the claims */
@@ -424,16 +155,16 @@ typedef struct {
 
 /* Lower-case hex of the digest compared with the claim in constant time:
  * the length check leaks nothing, a hex digest's length is public. */
-static int hash_member(claims_info *ci, cursor *c)
+static int hash_member(claims_info *ci, vn_json *c)
 {
     static const char digits[] = "0123456789abcdef";
     char claim[2 * SHA256_LEN], expected[2 * SHA256_LEN];
     size_t len;
     if (c->p >= c->end || *c->p != '"') {
         ci->payload_hash = VN_HASH_MISSING;
-        return skip_value(c, 2);
+        return vn_json_skip(c, 2);
     }
-    if (read_string(c, claim, sizeof claim, &len) != 0)
+    if (vn_json_string(c, claim, sizeof claim, &len) != 0)
         return -1;
     for (int i = 0; i < SHA256_LEN; i++) {
         expected[2 * i] = digits[ci->body_hash[i] >> 4];
@@ -460,14 +191,14 @@ static int integer_value(const unsigned char *p, const unsigned char *end, doubl
     return 0;
 }
 
-static int time_member(claims_info *ci, const char *name, time_claim *t, cursor *c)
+static int time_member(claims_info *ci, const char *name, time_claim *t, vn_json *c)
 {
     int integer;
     if (t->seen++)
         return -1;
     if (c->p < c->end && (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))) {
         const unsigned char *start = c->p;
-        if (read_number(c, &integer) != 0)
+        if (vn_json_number(c, &integer) != 0)
             return -1;
         if (!integer) {
             if (ci->bad_number == NULL)
@@ -479,20 +210,20 @@ static int time_member(claims_info *ci, const char *name, time_claim *t, cursor 
         return 0;
     }
     t->state = CLAIM_OTHER;
-    return skip_value(c, 2);
+    return vn_json_skip(c, 2);
 }
 
 /* A string claim, decoded; a repeated one is the last (as a decoder reads it). */
-static int string_member(claims_info *ci, string_claim *s, cursor *c)
+static int string_member(claims_info *ci, string_claim *s, vn_json *c)
 {
     size_t len;
     char *to = ci->strings + ci->strings_used;
     size_t cap = ci->strings_cap - ci->strings_used;
     if (c->p >= c->end || *c->p != '"') {
         s->state = CLAIM_OTHER;
-        return skip_value(c, 2);
+        return vn_json_skip(c, 2);
     }
-    if (read_string(c, to, cap, &len) != 0 || len > cap)
+    if (vn_json_string(c, to, cap, &len) != 0 || len > cap)
         return -1;
     s->state = CLAIM_OK;
     s->text = to;
@@ -501,7 +232,7 @@ static int string_member(claims_info *ci, string_claim *s, cursor *c)
     return 0;
 }
 
-static int claims_member(void *ctx, const char *key, size_t key_len, cursor *c)
+static int claims_member(void *ctx, const char *key, size_t key_len, vn_json *c)
 {
     claims_info *ci = ctx;
     switch (key_len) {
@@ -535,7 +266,7 @@ static int claims_member(void *ctx, const char *key, size_t key_len, cursor *c)
     default:
         break;
     }
-    return skip_value(c, 2);
+    return vn_json_skip(c, 2);
 }
 
 static int same(const string_claim *s, const char *want, size_t want_len)
@@ -744,7 +475,7 @@ typedef struct {
     char text[EVENT_FIELDS][EVENT_FIELD_MAX];
 } event_info;
 
-static int event_member(void *ctx, const char *key, size_t key_len, cursor *c)
+static int event_member(void *ctx, const char *key, size_t key_len, vn_json *c)
 {
     event_info *ev = ctx;
     if (key_is(key, key_len, "type")) {
@@ -758,7 +489,7 @@ static int event_member(void *ctx, const char *key, size_t key_len, cursor *c)
         if (ev->count[i]++)
             ev->plain = 0;
         if (c->p < c->end && *c->p == '"') {
-            if (read_string(c, ev->text[i], EVENT_FIELD_MAX, &ev->len[i]) != 0)
+            if (vn_json_string(c, ev->text[i], EVENT_FIELD_MAX, &ev->len[i]) != 0)
                 return -1;
             if (ev->len[i] > EVENT_FIELD_MAX)
                 ev->plain = 0;
@@ -766,11 +497,11 @@ static int event_member(void *ctx, const char *key, size_t key_len, cursor *c)
             return 0;
         }
         if (c->p < c->end && *c->p == 'n')
-            return literal(c, "null"); /* null reads as absent */
+            return vn_json_literal(c, "null"); /* null reads as absent */
         ev->plain = 0;
-        return skip_value(c, 2);
+        return vn_json_skip(c, 2);
     }
-    return skip_value(c, 2);
+    return vn_json_skip(c, 2);
 }
 
 static int is_status_name(const char *s, size_t n)
