@@ -1,5 +1,6 @@
 local vonage = require "vonage"
 local core = require "vonage.core"
+local socket = require "socket"
 local multi = require "vonage.transport.multi"
 local H = require "spec.helper"
 
@@ -466,5 +467,152 @@ describe("the curl multi transport", function()
     assert.is_nil(m:next_finished())
     assert.equal(0, m:pending())
     m:close()
+  end)
+end)
+
+-- The resume cap: how much Lua one poll runs is bounded by count, however many
+-- answers (or fired timers) are due at once. Proved by counts and order.
+describe("the multi transport's resume cap", function()
+  local LIMIT = core.limits().multi_resume_per_poll
+
+  -- Records the wait each perform asks libcurl for, the real multi underneath.
+  local function record_waits(t)
+    local real, waits = t.multi, {}
+    t.multi = setmetatable({
+      perform = function(_, ms) waits[#waits + 1] = ms return real:perform(ms) end,
+    }, { __index = function(_, k)
+      local f = real[k]
+      return function(_, ...) return f(real, ...) end
+    end })
+    return waits
+  end
+
+  -- Polls until idle; the coroutines resumed by each poll (counted by on_resume).
+  local function per_poll(t, resumed, ms)
+    local counts = {}
+    for _ = 1, 100 do
+      local before = resumed()
+      local left = t:poll(ms)
+      counts[#counts + 1] = resumed() - before
+      if left == 0 then return counts end
+    end
+    error("the transport never went idle")
+  end
+
+  before_each(H.reset)
+
+  it("resumes at most multi_resume_per_poll due coroutines per poll, the rest next, in order, not waiting", function()
+    local t = multi.new { multi_resume_per_poll = 3 }
+    local order = {}
+    for i = 1, 8 do
+      t:spawn(function()
+        t:sleep(i) -- deadlines 1..8 ms from now, in this order
+        order[#order + 1] = i
+      end)
+    end
+    socket.sleep(0.05) -- every timer has fired: the first poll has all 8 due
+    local waits = record_waits(t)
+    local counts = per_poll(t, function() return #order end, 1000)
+    assert.same({ 3, 3, 2 }, counts)
+    assert.same({ 1, 2, 3, 4, 5, 6, 7, 8 }, order)
+    -- Work was due at each of the three: none asked libcurl to wait its 1000 ms.
+    assert.same({ 0, 0, 0 }, waits)
+    assert.equal(0, t:poll(7)) -- idle, it does wait what it is given
+    assert.same({ 0, 0, 0, 7 }, waits)
+    t:close()
+  end)
+
+  it("leaves finished transfers in C past the cap, each given its own answer later; a close loses none", function()
+    local t = multi.new { multi_resume_per_poll = 2 }
+    local results, n = {}, 0
+    for i = 1, 10 do
+      t:spawn(function()
+        -- odd i: the clock (its body has "now"), even i: the health check
+        local path = i % 2 == 1 and "/_sandbox/clock" or "/_sandbox/health"
+        local status, _, third = t:send { method = "GET", url = H.url .. path }
+        results[i] = status and { status = status, body = third } or { err = third }
+        n = n + 1
+      end)
+    end
+    -- Driven outside poll (as a main-thread call does) until all 10 are done:
+    -- the next polls have 10 finished transfers to hand over.
+    local finished = 0
+    for _ = 1, 500 do
+      finished = finished + t.multi:perform(20)
+      if finished == 10 then break end
+    end
+    assert.equal(10, finished)
+    assert.equal(8, t:poll(0))
+    assert.equal(2, n)
+    assert.equal(6, t:poll(0))
+    assert.equal(4, n)
+    assert.equal(6, t.multi:pending()) -- the other six wait in C, untaken
+    for i, r in pairs(results) do
+      assert.equal(200, r.status)
+      assert.equal(i % 2 == 1, r.body:find('"now"', 1, true) ~= nil, r.body)
+    end
+    t:close() -- the six answers in C go with the transport: each of the six gets 'closed'
+    assert.same({ 2, 2, 2 }, per_poll(t, function() return n end, 0))
+    assert.equal(10, n)
+    local closed = 0
+    for _, r in pairs(results) do
+      if not r.status then
+        assert.equal("closed", r.err.code)
+        closed = closed + 1
+      end
+    end
+    assert.equal(6, closed)
+  end)
+
+  it("starts each poll with what the last one left due, so answers coming in never starve fired timers", function()
+    local t = multi.new { multi_resume_per_poll = 2 }
+    local order = {}
+    for i = 1, 3 do
+      t:spawn(function()
+        t:sleep(i)
+        order[#order + 1] = "timer" .. i
+      end)
+      t:spawn(function()
+        t:send { method = "GET", url = H.url .. "/_sandbox/health" }
+        order[#order + 1] = "answer"
+      end)
+    end
+    local finished = 0
+    for _ = 1, 500 do
+      finished = finished + t.multi:perform(20)
+      if finished == 3 then break end
+    end
+    assert.equal(3, finished)
+    socket.sleep(0.05) -- the timers have fired too
+    assert.same({ 2, 2, 2 }, per_poll(t, function() return #order end, 0))
+    -- A poll hands over answers before the timers that fired in it; the two
+    -- timers left then go first at the next poll, before the last answer.
+    assert.same({ "answer", "answer", "timer1", "timer2", "timer3", "answer" }, order)
+  end)
+
+  it("refuses a bad multi_resume_per_poll, naming it, in the transport and in the client", function()
+    local range = ("multi_resume_per_poll must be between %d and %d"):format(LIMIT.min, LIMIT.max)
+    for _, v in ipairs { LIMIT.min - 1, LIMIT.max + 1 } do
+      local ok, msg = pcall(multi.new, { multi_resume_per_poll = v })
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find("vonage.transport.multi: " .. range, 1, true), msg)
+      ok, msg = pcall(vonage.client, { api_key = "k", api_secret = "s", transport = "multi",
+                                       multi_resume_per_poll = v })
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find("vonage.client: " .. range, 1, true), msg)
+    end
+    for _, v in ipairs { "8", 2.5 } do
+      local ok, msg = pcall(multi.new, { multi_resume_per_poll = v })
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find("multi_resume_per_poll must be an integer", 1, true), msg)
+    end
+    for _, v in ipairs { LIMIT.min, LIMIT.max } do
+      local c = vonage.client { api_key = "k", api_secret = "s", transport = "multi", multi_resume_per_poll = v }
+      assert.equal(v, c.transport.resume_per_poll)
+      c:close()
+    end
+    local t = multi.new {}
+    assert.equal(LIMIT.default, t.resume_per_poll)
+    t:close()
   end)
 end)

@@ -59,6 +59,8 @@
 #define VN_LIMIT_multi_cached_connections 32, VN_NONE, VN_NONE, "connections", "multi: idle connections kept for reuse"
 #define VN_LIMIT_multi_streams      256, VN_NONE, VN_NONE, "streams", "multi: HTTP/2 streams per connection, and https transfers inside libcurl at once"
 #define VN_LIMIT_multi_admit_per_poll 32, VN_NONE, VN_NONE, "requests", "multi: queued https requests one poll hands to libcurl"
+/* Read by lua/vonage/transport/multi.lua: the one multi bound a client sets. */
+#define VN_LIMIT_multi_resume_per_poll 32, 1, 100000, "coroutines", "multi: coroutines one poll resumes; the rest stay due for the next"
 
 /* The list core.limits() exports: every row above, once. */
 #define VN_LIMITS(X) \
@@ -69,7 +71,7 @@
     X(access_token_bytes) X(session_bytes) X(page) \
     X(page_size) X(page_count) X(poll_timeout_ms) X(sleep_ms) X(header_bytes) \
     X(url_bytes) X(private_key_bytes) X(multi_handshakes_per_poll) X(multi_host_connections) \
-    X(multi_cached_connections) X(multi_streams) X(multi_admit_per_poll)
+    X(multi_cached_connections) X(multi_streams) X(multi_admit_per_poll) X(multi_resume_per_poll)
 
 #define VN_LIMIT_APPLY_(f, ...) f(__VA_ARGS__)
 #define VN_LIMIT_1_(d, lo, hi, unit, what) d

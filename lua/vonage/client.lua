@@ -41,6 +41,7 @@ local OPTIONS = {
   max_response_bytes = "integer", max_pages = "integer",
   proxy = "string", ca_file = "string", user_agent = "string",
   transport = "any", on_log = "function", on_error = "function", clock = "function",
+  multi_resume_per_poll = "integer",
 }
 local CREDENTIALS = {
   application_id = true, private_key = true, private_key_path = true,
@@ -53,6 +54,8 @@ for _, k in ipairs(NUMERIC) do
   RANGES[k] = { limit.min, limit.max }
   if not CREDENTIALS[k] then M.DEFAULTS[k] = limit.default end
 end
+-- The multi transport's own default applies (and only there): refused here all the same.
+RANGES.multi_resume_per_poll = { LIMITS.multi_resume_per_poll.min, LIMITS.multi_resume_per_poll.max }
 
 local function check_options(opts)
   local op = "vonage.client"
@@ -117,7 +120,8 @@ end
 -- send(spec)), `on_log` (function(level, line, event): the event table holds op,
 -- method, path with ids as :id, status, duration_ms, attempt, code, request_id;
 -- doc/client.md "Logs and metrics"; never a secret),
--- `on_error` (function(trace, co, err), multi), `clock`
+-- `on_error` (function(trace, co, err), multi), `multi_resume_per_poll` (32:
+-- the most coroutines one poll resumes, multi), `clock`
 -- @treturn client
 -- @usage local client = vonage.client { application_id = APP_ID, private_key_path = "private.key" }
 function M.new(opts)

@@ -46,7 +46,9 @@ Transport.__metatable = "vonage.transport.multi"
 -- The main thread's send waits this long per round, then looks again;
 -- libcurl's own timeouts (timeout_ms) are what end a transfer.
 local MAIN_SLICE_MS = 1000
-local POLL = core.limits().poll_timeout_ms -- src/vn_limits.h, as vn_multi.c reads it
+local LIMITS = core.limits()
+local POLL = LIMITS.poll_timeout_ms -- src/vn_limits.h, as vn_multi.c reads it
+local RESUMES = LIMITS.multi_resume_per_poll
 
 -- Passed by poll on every resume, so a waiting send can tell that it was
 -- resumed by poll and not by some other scheduler.
@@ -68,7 +70,8 @@ end
 -- are not kept).
 -- @tparam[opt] table opts `ca_file`, `proxy`, `user_agent`, `on_log`, `on_error`
 -- (function(trace, co, err): a coroutine poll resumed raised; trace is the
--- message with its traceback, err the raw value)
+-- message with its traceback, err the raw value), `multi_resume_per_poll`
+-- (32: the most coroutines one poll resumes; the rest wait, in order, for the next)
 -- @treturn transport
 -- @usage local t = require("vonage.transport.multi").new { on_error = report }
 -- local a = vonage.client { api_key = K, api_secret = S, transport = t }
@@ -78,6 +81,11 @@ function M.new(opts)
   validate.typed(op, "options", opts, "table")
   validate.typed(op, "on_error", opts.on_error, "function")
   validate.typed(op, "on_log", opts.on_log, "function")
+  local resume_per_poll = opts.multi_resume_per_poll
+  validate.typed(op, "multi_resume_per_poll", resume_per_poll, "integer")
+  if resume_per_poll ~= nil and (resume_per_poll < RESUMES.min or resume_per_poll > RESUMES.max) then
+    errors.misuse(op, format("multi_resume_per_poll must be between %d and %d", RESUMES.min, RESUMES.max))
+  end
   local t = setmetatable({
     on_error = opts.on_error,
     on_log = opts.on_log,
@@ -88,6 +96,7 @@ function M.new(opts)
     due = {},       -- { co =, a =, b =, c = }: coroutines to resume with a, b, c
     closed = false,
     polling = false,
+    resume_per_poll = resume_per_poll or RESUMES.default,
   }, Transport)
   return t
 end
@@ -205,7 +214,8 @@ end
 
 -- Resumes the first due entry's coroutine, and removes the entry once the
 -- coroutine took it or ended; an error inside it ends only co, and is
--- reported. A resume that failed before co ran (no memory to move the
+-- reported. Returns true, and whether a coroutine ran (a stale entry is
+-- only dropped). A resume that failed before co ran (no memory to move the
 -- values onto its stack: co is still suspended and did not take the entry)
 -- keeps the entry first, now with an out_of_memory result, and returns
 -- false: the next poll hands that over. A memory error raised by resume
@@ -215,13 +225,13 @@ local function wake_first(self, due)
   local co = entry.co
   if not entry.ready or co_status(co) ~= "suspended" then -- stale, closed or resumed elsewhere
     remove(due, 1)
-    return true
+    return true, false
   end
   local ok, err = resume(co, WAKE, entry, entry.a, entry.b, entry.c)
   if entry.taken or co_status(co) ~= "suspended" then
     remove(due, 1)
     if not ok then report(self, co, err) end
-    return true
+    return true, true
   end
   local _, msg, oom = errors.fail("transport", "out_of_memory",
                                   "out of memory: the answer could not be handed over")
@@ -285,12 +295,20 @@ end
 
 -- One round: wait for at most timeout_ms (less when a timer is due sooner,
 -- not at all when something is ready), drive the transfers, then resume the
--- coroutines that are done, oldest first. A coroutine's error is reported
--- and the round goes on; should anything else raise, what was not resumed
--- yet stays queued for the next poll.
+-- coroutines that are done, oldest first: what an earlier round left due,
+-- then the finished transfers, then the timers that fired. At most
+-- resume_per_poll of them: each resume runs Lua (the answer's decoding, the
+-- next call's encoding), so the cap bounds the round by count however many
+-- answers came in at once. The rest stay due, in order: a finished
+-- transfer stays in C's queue, untaken (no garbage made for it yet), and the
+-- next round starts with them, without waiting. A coroutine's error is
+-- reported and the round goes on; should anything else raise, what was not
+-- resumed yet stays queued for the next poll.
 local function drive(self, timeout_ms)
   local due, multi = self.due, self.multi -- close() appends to due, never replaces it
   if self.closed then settle_closed(self) end
+  -- Left by an earlier round: these go first, so none waits behind new answers.
+  local carried = #due
   -- Once closed there is nothing to drive, and every timer fires at once.
   local next_at = expire_timers(self)
   if not self.closed then
@@ -302,10 +320,17 @@ local function drive(self, timeout_ms)
     multi:perform(wait)
     if next_at then expire_timers(self) end
   end
+  local budget = self.resume_per_poll
+  while carried > 0 and budget > 0 do
+    local ok, ran = wake_first(self, due)
+    if not ok then return end -- memory: the rest next poll
+    carried = carried - 1
+    if ran then budget = budget - 1 end
+  end
   -- A finished id stays first in C's queue until result or cancel takes it:
   -- should result raise (memory), nothing was forgotten for the next poll.
   -- self.closed each round: a coroutine resumed here may close the transport.
-  while not self.closed do
+  while budget > 0 and not self.closed do
     local id = multi:next_finished()
     if not id then break end
     local co = self.waiting[id]
@@ -320,19 +345,24 @@ local function drive(self, timeout_ms)
       entry.ready = true
       self.waiting[id] = nil
       self.n_waiting = self.n_waiting - 1
-      if not wake_first(self, due) then return end -- memory: the rest next poll
+      local ok, ran = wake_first(self, due)
+      if not ok then return end -- memory: the rest next poll
+      if ran then budget = budget - 1 end
     else
       multi:cancel(id) -- its coroutine gave up on it
     end
   end
-  while due[1] do
-    if not wake_first(self, due) then return end
+  while budget > 0 and due[1] do
+    local ok, ran = wake_first(self, due)
+    if not ok then return end
+    if ran then budget = budget - 1 end
   end
 end
 
---- Drives the transfers and resumes each coroutine whose answer is in (multi;
--- client:poll calls it). With nothing ready it waits timeout_ms (or until
--- activity), idle or not. Raises
+--- Drives the transfers and resumes each coroutine whose answer is in, at
+-- most multi_resume_per_poll of them, oldest first (multi; client:poll calls
+-- it). The rest stay due for the next poll, which then does not wait. With
+-- nothing ready it waits timeout_ms (or until activity), idle or not. Raises
 -- when called from a coroutine it resumed.
 -- @int[opt=0] timeout_ms how long to wait for activity, 0..MAX
 -- @treturn int the transfers and timers still pending (0: idle)
