@@ -36,6 +36,22 @@ describe("on_log events", function()
     assert.equal("completed", raising:request(req.request_id):check(H.last_code(TO)))
   end)
 
+  -- A call on loopback can take under a millisecond: counted in whole
+  -- milliseconds it took 0, and a latency histogram's sum stayed 0.
+  it("measures duration_ms to the microsecond", function()
+    local req = assert(client:start_verification { brand = "ACME", workflow = { vonage.sms { to = TO } } })
+    for _ = 1, 20 do req:check("0000") end
+    local fractional = 0
+    for _, l in ipairs(events("check")) do
+      local ms = l.event.duration_ms
+      assert.truthy(ms > 0, ms)
+      if ms % 1 ~= 0 then fractional = fractional + 1 end
+    end
+    -- One whole number of ms in twenty is a chance in a thousand each: all
+    -- twenty whole means the clock read whole milliseconds.
+    assert.truthy(fractional >= 1, fractional)
+  end)
+
   -- Every string a logged event holds, however deep.
   local function strings(v, out)
     out = out or {}

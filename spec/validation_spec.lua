@@ -170,6 +170,9 @@ describe("validation before any request is sent", function()
     end, "vonage: start_verification: unknown field 'x' in workflow[0]")
     refused(client, { workflow = { vonage.sms { to = "447700900000" } }, code = "1234" }, "brand")
     refused(client, with { workflow = { vonage.whatsapp { to = "447700900000" } } }, "workflow[0].from")
+    -- A value reached through __index is checked as the walk reads it.
+    refused(client, setmetatable(with {}, { __index = { code_length = 2 } }), "code_length")
+    refused(client, setmetatable({ workflow = with({}).workflow }, { __index = { brand = "A/B" } }), "brand")
   end)
 
   it("returns a missing end-user value as a validation error naming it, and sends nothing", function()

@@ -1,5 +1,7 @@
-/* The one strict JSON (RFC 8259) scanner of the C layer, over a byte range:
- * whitespace, strings (escapes checked and decoded, surrogates paired),
+/* The one strict JSON scanner of the C layer, over a byte range: RFC 8259's
+ * grammar, with raw bytes above 0x7F held to UTF-8 only on request
+ * (VN_JSON_UTF8; the webhook takes them as lua-cjson does): whitespace,
+ * strings (escapes checked and decoded, surrogates paired),
  * numbers, literals, and values skipped with a depth limit, in linear time.
  * The webhook checks walk the JOSE header, the claims and the event body
  * with it; the JWT signer checks the caller's {"acl": ...} with it. */

@@ -9,7 +9,7 @@ local now = require("vonage.clock").now
 local type, tostring, tonumber, byte, format, floor, min, max, pairs, setmetatable =
       type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max,
       pairs, setmetatable
-local now_ms = core.monotonic_ms
+local now_ms, now_us = core.monotonic_ms, core.monotonic_us
 
 local M = {}
 
@@ -119,7 +119,7 @@ local function log(client, level, line, op, spec, fields)
   if not on_log then return end
   local t = progress[spec] or {}
   local event = { op = op, method = spec.method, path = route(spec.path), attempt = t.attempt or 1 }
-  if t.started_ms then event.duration_ms = now_ms() - t.started_ms end
+  if t.started_us then event.duration_ms = (now_us() - t.started_us) / 1000 end
   for k, v in pairs(fields or {}) do event[k] = v end
   -- A logger that raises must not cost the caller an answer already in
   -- (a started verification whose request_id would be lost): only a memory
@@ -209,7 +209,7 @@ local function send(client, s, op, spec, retries)
   local transport_send = s.kind == "resty" and resty_send or transport.send
   retries = retries or s.retries
   local timeout, connect = spec.timeout_ms or DEFAULT_TIMEOUT_MS, spec.connect_timeout_ms
-  local t = s.on_log and (progress[spec] or { started_ms = now_ms() })
+  local t = s.on_log and (progress[spec] or { started_us = now_us() })
   if t then progress[spec] = t end
   local deadline = now_ms() + timeout
   local attempt, left = 0, timeout
@@ -310,7 +310,7 @@ function M.call(client, o, path, payload)
     if not value then return nil, op .. ": " .. msg, err end
     headers["Authorization"] = value
   end
-  if s.on_log then progress[spec] = { started_ms = now_ms() } end
+  if s.on_log then progress[spec] = { started_us = now_us() } end
   local status, resp_headers, raw = send(client, s, op, spec, o.retries)
   spec.headers, spec.client = nil, nil -- drop the credential as soon as it is sent
   if not status then return nil, resp_headers, raw end -- here: the message and err

@@ -5,8 +5,8 @@
 local core = require "vonage.core"
 local errors = require "vonage.errors"
 
-local type, pairs, ipairs, floor, format, tostring =
-      type, pairs, ipairs, math.floor, string.format, tostring
+local type, pairs, ipairs, floor, format, tostring, getmetatable, rawget =
+      type, pairs, ipairs, math.floor, string.format, tostring, getmetatable, rawget
 
 local M = {}
 
@@ -54,6 +54,13 @@ function M.typed(op, field, v, want, required)
   end
 end
 
+-- Raises unless v (an integer, or nil) is within min..max.
+function M.in_range(op, field, v, min, max)
+  if v ~= nil and (v < min or v > max) then
+    errors.misuse(op, format("%s must be between %d and %d", field, min, max))
+  end
+end
+
 -- Checks a constructor's options: raises for an unknown option, a wrong type
 -- (`types` maps option -> Lua type, "any" for no check) or an integer outside
 -- its { min, max } in `ranges`.
@@ -64,9 +71,7 @@ function M.options(op, opts, types, ranges)
     local v = opts[k]
     if want ~= "any" then M.typed(op, k, v, want) end
     local range = ranges[k]
-    if range and v ~= nil and (v < range[1] or v > range[2]) then
-      errors.misuse(op, format("%s must be between %d and %d", k, range[1], range[2]))
-    end
+    if range then M.in_range(op, k, v, range[1], range[2]) end
   end
 end
 
@@ -208,6 +213,10 @@ function M.check(op, t, schema, prefix, skip)
     end
   end
   local plan = plan_of(schema)
+  -- The pass sees only t's own fields: a value t inherits (__index), or a
+  -- metatable it hides, leaves the verdict to the walk, which reads t[field].
+  local mt = sound and getmetatable(t)
+  if mt and (type(mt) ~= "table" or rawget(mt, "__index") ~= nil) then sound = false end
   if sound and n_required == plan.n_required then return true end
   prefix = prefix or ""
   for _, field in ipairs(plan.fields) do

@@ -12,9 +12,11 @@
 --
 -- Closing (transport:close(), or client:close() on a client using it) drops
 -- the transfers in flight; each coroutine waiting for one is resumed by the
--- next poll with nil, msg, err (kind "transport", code "closed"), sleeping
--- coroutines wake at that poll, and a later send answers "closed" at once.
--- Nothing is left waiting forever, as long as the loop keeps polling.
+-- next polls (multi_resume_per_poll a poll) with nil, msg, err (kind
+-- "transport", code "closed"), sleeping coroutines wake then too, and a
+-- later send answers "closed" at once. An answer a poll already took is
+-- still handed over. Nothing is left waiting forever, as long as the loop
+-- keeps polling.
 --
 -- A coroutine that raises when poll (or spawn) resumes it ends alone: poll
 -- goes on with the others, and the error, with the coroutine's traceback,
@@ -83,9 +85,7 @@ function M.new(opts)
   validate.typed(op, "on_log", opts.on_log, "function")
   local resume_per_poll = opts.multi_resume_per_poll
   validate.typed(op, "multi_resume_per_poll", resume_per_poll, "integer")
-  if resume_per_poll ~= nil and (resume_per_poll < RESUMES.min or resume_per_poll > RESUMES.max) then
-    errors.misuse(op, format("multi_resume_per_poll must be between %d and %d", RESUMES.min, RESUMES.max))
-  end
+  validate.in_range(op, "multi_resume_per_poll", resume_per_poll, RESUMES.min, RESUMES.max)
   local t = setmetatable({
     on_error = opts.on_error,
     on_log = opts.on_log,
@@ -293,22 +293,47 @@ local function settle_closed(self)
   end
 end
 
+-- Moves every finished transfer into the due queue at `at`, then after it,
+-- in the order they finished, so none of them waits in C where a close
+-- would drop an answer that came. A finished id stays first in C's queue
+-- until result or cancel takes it: should result raise (memory), the entry
+-- queued for it is left stale (wake_first drops it) and the next poll hands
+-- the id over.
+local function take_finished(self, due, multi, at)
+  while true do
+    local id = multi:next_finished()
+    if not id then return end
+    local co = self.waiting[id]
+    if co then
+      local entry = due_entry(co)
+      entry.ready = false
+      insert(due, at, entry)
+      at = at + 1
+      entry.a, entry.b, entry.c = multi:result(id)
+      entry.ready = true
+      self.waiting[id] = nil
+      self.n_waiting = self.n_waiting - 1
+    else
+      multi:cancel(id) -- its coroutine gave up on it
+    end
+  end
+end
+
 -- One round: wait for at most timeout_ms (less when a timer is due sooner,
--- not at all when something is ready), drive the transfers, then resume the
--- coroutines that are done, oldest first: what an earlier round left due,
--- then the finished transfers, then the timers that fired. At most
--- resume_per_poll of them: each resume runs Lua (the answer's decoding, the
--- next call's encoding), so the cap bounds the round by count however many
--- answers came in at once. The rest stay due, in order: a finished
--- transfer stays in C's queue, untaken (no garbage made for it yet), and the
--- next round starts with them, without waiting. A coroutine's error is
--- reported and the round goes on; should anything else raise, what was not
--- resumed yet stays queued for the next poll.
+-- not at all when something is ready), drive the transfers, queue what is
+-- done, then resume the due coroutines, oldest first: what an earlier round
+-- left due, then the answers that came in, then the timers that fired. At
+-- most resume_per_poll of them: each resume runs Lua (the answer's decoding,
+-- the next call's encoding), so the cap bounds the round by count however
+-- many answers came in at once. The rest stay due, in order, and the next
+-- round starts with them, without waiting: whatever keeps coming in queues
+-- behind them, so nothing due is starved. A coroutine's error is reported
+-- and the round goes on; should anything else raise, what was not resumed
+-- yet stays queued for the next poll.
 local function drive(self, timeout_ms)
   local due, multi = self.due, self.multi -- close() appends to due, never replaces it
   if self.closed then settle_closed(self) end
-  -- Left by an earlier round: these go first, so none waits behind new answers.
-  local carried = #due
+  local carried = #due -- left by an earlier round: the new answers queue behind these
   -- Once closed there is nothing to drive, and every timer fires at once.
   local next_at = expire_timers(self)
   if not self.closed then
@@ -319,42 +344,12 @@ local function drive(self, timeout_ms)
     if next_at then wait = min(wait, max(0, next_at - now_ms())) end
     multi:perform(wait)
     if next_at then expire_timers(self) end
+    take_finished(self, due, multi, carried + 1)
   end
   local budget = self.resume_per_poll
-  while carried > 0 and budget > 0 do
-    local ok, ran = wake_first(self, due)
-    if not ok then return end -- memory: the rest next poll
-    carried = carried - 1
-    if ran then budget = budget - 1 end
-  end
-  -- A finished id stays first in C's queue until result or cancel takes it:
-  -- should result raise (memory), nothing was forgotten for the next poll.
-  -- self.closed each round: a coroutine resumed here may close the transport.
-  while budget > 0 and not self.closed do
-    local id = multi:next_finished()
-    if not id then break end
-    local co = self.waiting[id]
-    if co then
-      -- Queued first (the allocations before the result is taken), ready
-      -- once filled in: a raise in between leaves a stale entry, which
-      -- wake_first drops, and the id, which the next poll hands over.
-      local entry = due_entry(co)
-      entry.ready = false
-      insert(due, 1, entry)
-      entry.a, entry.b, entry.c = multi:result(id)
-      entry.ready = true
-      self.waiting[id] = nil
-      self.n_waiting = self.n_waiting - 1
-      local ok, ran = wake_first(self, due)
-      if not ok then return end -- memory: the rest next poll
-      if ran then budget = budget - 1 end
-    else
-      multi:cancel(id) -- its coroutine gave up on it
-    end
-  end
   while budget > 0 and due[1] do
     local ok, ran = wake_first(self, due)
-    if not ok then return end
+    if not ok then return end -- memory: the rest next poll
     if ran then budget = budget - 1 end
   end
 end
