@@ -1,7 +1,8 @@
 -- The game-loop rows of make bench, against the sandbox's TLS ports:
 --   frame stall: a 60 Hz loop calls client:poll(0) once per tick and sleeps out the
---                rest of the frame; N logins (start_verification on the multi
---                transport) are spawned at once in the first tick. Reported: the
+--                rest of the frame; N logins (start_verification with the
+--                code, then check, on the multi transport) are spawned at once
+--                in the first tick. Reported: the
 --                longest poll(0) in wall time and in this process's CPU time (the
 --                CPU figure is what a shared, busy machine cannot inflate), the
 --                ticks whose poll took over 16 ms, and what spawning the N
@@ -62,8 +63,10 @@ local function run(url, n)
   for i = 1, n do
     local to = format("4477%02d%06d", run_no, i)
     c:spawn(function()
-      local req, msg = c:start_verification { brand = "ACME", workflow = { vonage.sms { to = to } } }
-      if req then ok = ok + 1 else failed = failed + 1 first_error = first_error or msg end
+      local req, msg = c:start_verification { brand = "ACME", code = "1234", workflow = { vonage.sms { to = to } } }
+      local status
+      if req then status, msg = req:check("1234") end
+      if status == "completed" then ok = ok + 1 else failed = failed + 1 first_error = first_error or msg end
     end)
   end
   local spawn_s = gettime() - t_spawn
