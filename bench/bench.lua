@@ -43,7 +43,9 @@ end
 local function paired(a, b)
   local r = {}
   for i = 1, #a do r[i] = a[i] / b[i] end
-  return median(r)
+  local m = median(r)
+  sort(r)
+  return { m, r[1], r[#r] }
 end
 
 local function sh(cmd)
@@ -189,8 +191,12 @@ os.remove(tokens_file)
 -- The C loop sends the same Authorization (an RS256 JWT it signed once).
 local c_s, c_rss = c_figures("get", BASE .. "/_sandbox/health", RSS_N, KEY, APP)
 local calls_s, rss_tenth, rss_all, peak = c_figures2(format("%s %s %s rss", LUA, arg[0], C))
+-- ratio: { median, lowest, highest } of the runs' ratios, or one number.
 local function row(label, lua, cv, unit, ratio, goal)
-  print(format("  %-40s %9.2f %-3s vs C %9.2f %-3s %5.2fx  (goal %s)", label, lua, unit, cv, unit, ratio, goal))
+  local spread = type(ratio) == "table" and format(" (runs %.2f-%.2f)", ratio[2], ratio[3]) or ""
+  ratio = type(ratio) == "table" and ratio[1] or ratio
+  print(format("  %-40s %9.2f %-3s vs C %9.2f %-3s %5.2fx%s  (goal %s)", label, lua, unit, cv, unit, ratio,
+               spread, goal))
 end
 local function rate(n, t) return n / median(t) end
 print(format("%s, median of %d runs (%d flows, %d webhook tokens, %d calls for RSS); the ratio is the "
