@@ -501,6 +501,17 @@ describe("the multi transport's resume cap", function()
     error("the transport never went idle")
   end
 
+  -- Drives the multi outside poll (as a main-thread call does) until n
+  -- transfers are done, none of them handed over yet.
+  local function finish_outside_poll(t, n)
+    local finished = 0
+    for _ = 1, 500 do
+      finished = finished + t.multi:perform(20)
+      if finished == n then break end
+    end
+    assert.equal(n, finished)
+  end
+
   before_each(H.reset)
 
   it("resumes at most multi_resume_per_poll due coroutines per poll, the rest next, in order, not waiting", function()
@@ -536,14 +547,7 @@ describe("the multi transport's resume cap", function()
         n = n + 1
       end)
     end
-    -- Driven outside poll (as a main-thread call does) until all 10 are done:
-    -- the next polls have 10 finished transfers to hand over.
-    local finished = 0
-    for _ = 1, 500 do
-      finished = finished + t.multi:perform(20)
-      if finished == 10 then break end
-    end
-    assert.equal(10, finished)
+    finish_outside_poll(t, 10) -- the next polls have 10 finished transfers to hand over
     assert.equal(8, t:poll(0))
     assert.equal(2, n)
     assert.equal(0, t.multi:pending()) -- all ten answers are out of C, in the due queue
@@ -572,12 +576,7 @@ describe("the multi transport's resume cap", function()
         order[#order + 1] = "answer"
       end)
     end
-    local finished = 0
-    for _ = 1, 500 do
-      finished = finished + t.multi:perform(20)
-      if finished == 3 then break end
-    end
-    assert.equal(3, finished)
+    finish_outside_poll(t, 3)
     socket.sleep(0.05) -- the timers have fired too
     assert.same({ 2, 2, 2 }, per_poll(t, function() return #order end, 0))
     assert.same({ "answer", "answer", "answer", "timer1", "timer2", "timer3" }, order)
