@@ -563,6 +563,62 @@ describe("the multi transport's resume cap", function()
     end
   end)
 
+  it("hands over the answers that finished in a main-thread call, though the transport closes first", function()
+    local c = mclient()
+    local t = c.transport
+    local results = {}
+    for i = 1, 3 do
+      t:spawn(function()
+        local status, _, err = t:send { method = "GET", url = H.url .. "/_sandbox/health" }
+        results[i] = status or err.code
+      end)
+    end
+    -- The main thread's slow call drives the multi until the three are done too.
+    H.fault { method = "DELETE", path = "/v2/verify/" .. ID, status = 204, body = "", delay = 0.5 }
+    assert.is_true(c:request(ID):cancel())
+    assert.equal(3, t.multi:pending()) -- finished, in C, no poll has taken them
+    t:close()
+    assert.equal(0, t:poll(0))
+    assert.same({ 200, 200, 200 }, results)
+  end)
+
+  it("resumes each coroutine once when the transport closes while a poll takes the answers", function()
+    -- As a finalizer's close() would, at an allocation inside the poll: here
+    -- right after the first answer is read out of C.
+    local t = multi.new {}
+    local resumed, results = { 0, 0, 0 }, {}
+    for i = 1, 3 do
+      t:spawn(function()
+        local status, _, err = t:send { method = "GET", url = H.url .. "/_sandbox/health" }
+        resumed[i], results[i] = resumed[i] + 1, status or err.code
+        t:sleep(20) -- a second wait, which only its own timer may end
+        resumed[i] = resumed[i] + 1
+      end)
+    end
+    finish_outside_poll(t, 3)
+    local real, closed_once = t.multi, false
+    t.multi = setmetatable({
+      result = function(_, id)
+        local a, b, c = real:result(id)
+        if not closed_once then closed_once = true t:close() end
+        return a, b, c
+      end,
+    }, { __index = function(_, k)
+      local f = real[k]
+      return function(_, ...) return f(real, ...) end
+    end })
+    for _ = 1, 20 do
+      if t:poll(0) == 0 then break end
+      socket.sleep(0.005)
+    end
+    assert.equal(0, t:pending())
+    assert.equal(0, t.n_waiting)
+    -- The first answer was taken before the close: it is handed over; the
+    -- other two were still in C and went with it.
+    assert.same({ 200, "closed", "closed" }, results)
+    assert.same({ 2, 2, 2 }, resumed)
+  end)
+
   it("queues answers behind what an earlier poll left due, and ahead of the timers that fired", function()
     local t = multi.new { multi_resume_per_poll = 2 }
     local order = {}

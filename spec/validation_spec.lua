@@ -173,6 +173,11 @@ describe("validation before any request is sent", function()
     -- A value reached through __index is checked as the walk reads it.
     refused(client, setmetatable(with {}, { __index = { code_length = 2 } }), "code_length")
     refused(client, setmetatable({ workflow = with({}).workflow }, { __index = { brand = "A/B" } }), "brand")
+    refused(client, setmetatable(with {}, { __index = { code_length = 2 }, __metatable = false }), "code_length")
+    -- __pairs (Lua 5.2+) hiding a raw field: the walk reads it all the same
+    refused(client, setmetatable(with { code_length = 2 }, { __pairs = function(t)
+      return next, { brand = t.brand, workflow = t.workflow }
+    end }), "code_length")
   end)
 
   it("returns a missing end-user value as a validation error naming it, and sends nothing", function()

@@ -75,7 +75,7 @@ end
 -- Channels whose messages a custom template applies to (reference: template_id).
 M.takes_template = { sms = true, rcs = true }
 
-local channel_mt = {
+local channel_mt = validate.plain_metatable {
   __name = "vonage.channel",
   __tostring = function(c)
     return format("vonage.%s to %s", c.channel, type(c.to) == "string" and c.to or "?")

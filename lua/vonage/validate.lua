@@ -170,6 +170,22 @@ local function plan_of(schema)
   return plan
 end
 
+-- Metatables whose tables check's one pass may judge (the channel
+-- builders'): nothing read through __index, every field listed by pairs.
+-- Any other metatable, or one hidden behind __metatable, leaves the verdict
+-- to the ordered walk, which reads t[field] as the caller's code will.
+local plain_metatables = setmetatable({}, { __mode = "k" })
+function M.plain_metatable(mt)
+  plain_metatables[mt] = true
+  return mt
+end
+
+local function plain(t)
+  local mt = getmetatable(t)
+  return mt == nil or plain_metatables[mt] == true and rawget(mt, "__index") == nil
+    and rawget(mt, "__pairs") == nil
+end
+
 -- A missing required value: a validation error like any other bad value (an
 -- end user left out the number or the code: ngx.var.arg_to is nil when the
 -- parameter is absent). Only a missing table is a bug in the caller, since
@@ -213,11 +229,7 @@ function M.check(op, t, schema, prefix, skip)
     end
   end
   local plan = plan_of(schema)
-  -- The pass sees only t's own fields: a value t inherits (__index), or a
-  -- metatable it hides, leaves the verdict to the walk, which reads t[field].
-  local mt = sound and getmetatable(t)
-  if mt and (type(mt) ~= "table" or rawget(mt, "__index") ~= nil) then sound = false end
-  if sound and n_required == plan.n_required then return true end
+  if sound and n_required == plan.n_required and plain(t) then return true end
   prefix = prefix or ""
   for _, field in ipairs(plan.fields) do
     local spec, v = schema[field], t[field]

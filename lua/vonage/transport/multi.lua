@@ -96,6 +96,7 @@ function M.new(opts)
     due = {},       -- { co =, a =, b =, c = }: coroutines to resume with a, b, c
     closed = false,
     polling = false,
+    taking = false, -- see take_finished
     resume_per_poll = resume_per_poll or RESUMES.default,
   }, Transport)
   return t
@@ -285,11 +286,13 @@ local function settle_closed(self)
   sort(ids)
   local due = self.due
   for _, id in ipairs(ids) do
-    local _, msg, err = closed_error("the transport was closed before the answer came")
-    local entry = due_entry(self.waiting[id], nil, msg, err)
-    due[#due + 1] = entry
-    self.waiting[id] = nil
-    self.n_waiting = self.n_waiting - 1
+    if id ~= self.taking then -- else its answer is being taken: it gets that
+      local _, msg, err = closed_error("the transport was closed before the answer came")
+      local entry = due_entry(self.waiting[id], nil, msg, err)
+      due[#due + 1] = entry
+      self.waiting[id] = nil
+      self.n_waiting = self.n_waiting - 1
+    end
   end
 end
 
@@ -298,25 +301,34 @@ end
 -- would drop an answer that came. A finished id stays first in C's queue
 -- until result or cancel takes it: should result raise (memory), the entry
 -- queued for it is left stale (wake_first drops it) and the next poll hands
--- the id over.
-local function take_finished(self, due, multi, at)
-  while true do
+-- the id over. A finalizer may close the transport at any allocation here:
+-- self.taking (true, or the id whose result is being read) keeps that
+-- close from taking again and from answering this one coroutine "closed".
+local function take_finished(self, at)
+  if self.taking then return end -- a close inside a take: the take goes on
+  local due, multi = self.due, self.multi
+  self.taking = true
+  while not self.closed do
     local id = multi:next_finished()
-    if not id then return end
+    if not id then break end
     local co = self.waiting[id]
     if co then
       local entry = due_entry(co)
       entry.ready = false
       insert(due, at, entry)
       at = at + 1
+      if self.closed then break end -- closed meanwhile: co is answered "closed", entry stays stale
+      self.taking = id
       entry.a, entry.b, entry.c = multi:result(id)
       entry.ready = true
       self.waiting[id] = nil
       self.n_waiting = self.n_waiting - 1
+      self.taking = true
     else
       multi:cancel(id) -- its coroutine gave up on it
     end
   end
+  self.taking = false
 end
 
 -- One round: wait for at most timeout_ms (less when a timer is due sooner,
@@ -332,6 +344,7 @@ end
 -- yet stays queued for the next poll.
 local function drive(self, timeout_ms)
   local due, multi = self.due, self.multi -- close() appends to due, never replaces it
+  self.taking = false -- left set only by a take that raised (memory)
   if self.closed then settle_closed(self) end
   local carried = #due -- left by an earlier round: the new answers queue behind these
   -- Once closed there is nothing to drive, and every timer fires at once.
@@ -344,7 +357,7 @@ local function drive(self, timeout_ms)
     if next_at then wait = min(wait, max(0, next_at - now_ms())) end
     multi:perform(wait)
     if next_at then expire_timers(self) end
-    take_finished(self, due, multi, carried + 1)
+    take_finished(self, carried + 1)
   end
   local budget = self.resume_per_poll
   while budget > 0 and due[1] do
@@ -385,6 +398,9 @@ end
 -- @function transport:close
 function Transport:close()
   if not self.closed then
+    -- Answers that came but no poll took yet (a main-thread call drove the
+    -- multi) are taken first: the next polls hand them over, not "closed".
+    take_finished(self, #self.due + 1)
     self.closed = true
     self.multi:close()
   end
