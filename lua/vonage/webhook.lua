@@ -167,26 +167,30 @@ end
 -- The body (step 8)
 -- -------------------------------------------------------------------------
 
-local function bad_body(field, reason)
-  return fail("invalid_body", field .. " " .. reason)
+local function bad_body(name, reason)
+  return fail("invalid_body", name .. " " .. reason)
 end
 
-local function opt_string(t, k, max)
+-- A string field of a body: the string; nil when absent or null; false when
+-- it is not a string of at most 256 bytes.
+local function field(t, k)
   local v = t[k]
-  if v == nil or v == null then return true, nil end
-  if type(v) ~= "string" or #v > (max or 256) then return false end
-  return true, v
+  if v == nil or v == null then return nil end
+  if type(v) ~= "string" or #v > 256 then return false end
+  return v
 end
 
--- Copies the string fields `names` of src into dst; `required` ones must be there.
-local function strings(src, dst, names, required, prefix)
-  for _, k in ipairs(names) do
-    local ok, v = opt_string(src, k)
-    if not ok then return bad_body(prefix .. k, "must be a string") end
-    if required and v == nil then return bad_body(prefix .. k, "is required") end
-    dst[k] = v
+-- Only once a field is known to be wrong: the message for the first wrong
+-- one, the required names first, each list in its order.
+local function first_bad(src, required, optional, prefix)
+  for _, k in ipairs(required) do
+    local v = field(src, k)
+    if v == false then return bad_body(prefix .. k, "must be a string") end
+    if v == nil then return bad_body(prefix .. k, "is required") end
   end
-  return true
+  for _, k in ipairs(optional) do
+    if field(src, k) == false then return bad_body(prefix .. k, "must be a string") end
+  end
 end
 
 local function is_status(s)
@@ -207,23 +211,6 @@ local EVENT_REQUIRED, EVENT_OPTIONAL = { "request_id", "triggered_at", "channel"
                                        { "finalized_at", "client_ref" }
 local SUMMARY_REQUIRED, SUMMARY_OPTIONAL = { "request_id", "submitted_at", "status" }, { "client_ref" }
 local STEP_REQUIRED, STEP_OPTIONAL = { "channel", "status" }, { "initiated_at" }
-
--- A string field of a body: the string; nil when absent or null; false when
--- it is not a string of at most 256 bytes (what opt_string refuses).
-local function field(t, k)
-  local v = t[k]
-  if v == nil or v == null then return nil end
-  if type(v) ~= "string" or #v > 256 then return false end
-  return v
-end
-
--- Only once a field is known to be wrong: the message strings() gives for
--- the first wrong one, in the order the names are listed.
-local function first_bad(src, required, optional, prefix)
-  local _, msg, err = strings(src, {}, required, true, prefix)
-  if msg == nil then _, msg, err = strings(src, {}, optional, false, prefix) end
-  return nil, msg, err
-end
 
 local function typed_event(body)
   local request_id, triggered_at, channel, status =
@@ -293,14 +280,11 @@ end
 -- something it calls raises.
 local function checked_event(raw_body, authorization, plan, client)
   -- the body comes typed when it is a plain event, else Lua types it
-  local jti, iat, api_key, application_id, event
-  if not client then
-    jti, iat, api_key, application_id, event = webhook_verify(plan.key, authorization, raw_body, plan.now(client),
-      plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
-  else
-    jti, iat, api_key, application_id, event = client_webhook_verify(client, authorization, raw_body, plan.now(client),
-      plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
-  end
+  -- the secret: the plan's key, or the one the client holds in C
+  local verify, holder = webhook_verify, plan.key
+  if client then verify, holder = client_webhook_verify, client end
+  local jti, iat, api_key, application_id, event = verify(holder, authorization, raw_body, plan.now(client),
+    plan.max_age, plan.max_ahead, plan.api_key, plan.application_id)
   if not jti then return nil, iat, api_key end -- nil, msg, err
   if not event then
     local msg, err
