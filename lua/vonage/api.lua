@@ -4,7 +4,8 @@ local core = require "vonage.core"
 local json = require "vonage.json"
 local errors = require "vonage.errors"
 local url = require "vonage.url"
-local now = require("vonage.clock").now
+local clock = require "vonage.clock"
+local now = clock.now
 
 local type, tostring, tonumber, byte, format, floor, min, max, pairs, setmetatable =
       type, tostring, tonumber, string.byte, string.format, math.floor, math.min, math.max,
@@ -72,8 +73,9 @@ local progress = setmetatable({}, { __mode = "k" })
 -- __index: a client's fields are read-only (vonage.client raises on a
 -- write), so none of these can change; `closed` can, and is read per call.
 -- No value here may refer back to the client (LuaJIT's weak tables are not
--- ephemerons: it would never be collected): on_log and clock, which may,
--- are read per call where present; a transport is kept only as C userdata.
+-- ephemerons: it would never be collected): on_log, which may, is read per
+-- call where present, now(client) is clock.source's client-free reader, and
+-- a transport is kept only as C userdata.
 -- hosts[name] holds each origin as first asked for (o.host); headers[ctype]
 -- the library's own request headers for the C transports, which only read
 -- them (the others get a fresh table per call: they add Authorization).
@@ -86,27 +88,23 @@ local function settings(client)
         retries = client.retries or 0,
         timeout_ms = client.timeout_ms, connect_timeout_ms = client.connect_timeout_ms,
         max_response_bytes = client.max_response_bytes, on_log = client.on_log ~= nil,
-        clock = client.clock ~= nil, user_agent = client.user_agent or M.USER_AGENT,
+        now = clock.source(client), user_agent = client.user_agent or M.USER_AGENT,
         hosts = {}, headers = {} }
   settings_of[client] = s
   return s
 end
 
--- now(client) of vonage.clock, from the settings: the client's clock option
--- when it has one, else the wall clock.
-local function auth_now(client, s)
-  if s.clock then return floor(client.clock()) end
-  return now()
-end
-
 local NO_BODY = false -- the headers key of a call without a body
 
-local function request_headers(s, ctype)
-  local shared = s.kind == "c" and s.headers[ctype or NO_BODY]
-  if shared then return shared end
-  local headers = { ["Accept"] = "application/json", ["User-Agent"] = s.user_agent,
-                    ["Content-Type"] = ctype or nil }
-  if s.kind == "c" then s.headers[ctype or NO_BODY] = headers end
+-- A call's request headers. Without an authorization value they are the
+-- library's own, one table per content type for the C transports.
+local function request_headers(s, ctype, authorization)
+  local shared = s.kind == "c" and not authorization
+  local headers = shared and s.headers[ctype or NO_BODY]
+  if headers then return headers end
+  headers = { ["Accept"] = "application/json", ["User-Agent"] = s.user_agent,
+              ["Content-Type"] = ctype, ["Authorization"] = authorization }
+  if shared then s.headers[ctype or NO_BODY] = headers end
   return headers
 end
 
@@ -294,19 +292,17 @@ function M.call(client, o, path, payload)
   -- The C transports add the client's Authorization in C (spec.client);
   -- a ready value (an OAuth token) or another transport's goes in headers.
   local c_auth = not o.authorization and s.kind == "c"
-  local headers = o.authorization and { ["Accept"] = "application/json", ["User-Agent"] = s.user_agent,
-                                        ["Content-Type"] = ctype, ["Authorization"] = o.authorization }
-                  or request_headers(s, ctype)
+  local headers = request_headers(s, ctype, o.authorization)
   local spec = {
     method = method, url = origin .. path, path = path,
     headers = headers, body = body,
     timeout_ms = s.timeout_ms, connect_timeout_ms = s.connect_timeout_ms,
     max_response_bytes = s.max_response_bytes,
     client = c_auth and client or nil, auth = c_auth and o.auth or nil,
-    auth_time = c_auth and auth_now(client, s) or nil,
+    auth_time = c_auth and s.now(client) or nil,
   }
   if not o.authorization and not c_auth then
-    local value, msg, err = authorize(client, auth_now(client, s), o.auth)
+    local value, msg, err = authorize(client, s.now(client), o.auth)
     if not value then return nil, op .. ": " .. msg, err end
     headers["Authorization"] = value
   end
