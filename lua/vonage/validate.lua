@@ -30,10 +30,11 @@ local function utf8_len(s)
   return #s - continuation
 end
 
--- Raises unless every key of t is in `known` (catches typos like `brnad`).
-function M.known_fields(op, t, known, where)
+-- Raises unless every key of t is in `known` (catches typos like `brnad`);
+-- skip names one key that may be there besides.
+function M.known_fields(op, t, known, where, skip)
   for k in pairs(t) do
-    if type(k) ~= "string" or known[k] == nil then
+    if (type(k) ~= "string" or known[k] == nil) and k ~= skip then
       errors.misuse(op, format("unknown field '%s'%s", tostring(k), where or ""))
     end
   end
@@ -211,10 +212,8 @@ function M.check(op, t, schema, prefix, skip)
   for k, v in pairs(t) do
     local spec = schema[k] -- schema keys are strings: nil for any other key
     if spec == nil then
-      if k ~= skip then -- raises, naming the field
-        prefix = prefix or ""
-        errors.misuse(op, format("unknown field '%s'%s", tostring(k),
-                                 prefix ~= "" and (" in " .. prefix:sub(1, -2)) or ""))
+      if k ~= skip then -- raises, naming the first unknown field
+        M.known_fields(op, t, schema, prefix and prefix ~= "" and " in " .. prefix:sub(1, -2) or nil, skip)
       end
     elseif sound then
       if spec.required then n_required = n_required + 1 end
