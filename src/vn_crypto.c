@@ -78,39 +78,17 @@ static int crypto_b64url_encode(lua_State *L)
 /* core.base64url_decode(s) -> bytes | nil when s is not strict unpadded base64url */
 static int crypto_b64url_decode(lua_State *L)
 {
-    size_t n;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-    unsigned acc = 0;
-    int bits = 0;
-    luaL_Buffer b;
-    if (n % 4 == 1) {
+    size_t n, cap;
+    const char *s = luaL_checklstring(L, 1, &n);
+    unsigned char *out;
+    long len;
+    cap = n / 4 * 3 + 2;
+    out = lua_newuserdata(L, cap); /* scratch the collector frees */
+    len = vn_b64url_decode(s, n, out, cap);
+    if (len < 0)
         lua_pushnil(L);
-        return 1;
-    }
-    luaL_buffinit(L, &b);
-    for (size_t i = 0; i < n; i++) {
-        int v = vn_b64url_value(s[i]);
-        if (v < 0) {
-            luaL_pushresult(&b);
-            lua_pop(L, 1);
-            lua_pushnil(L);
-            return 1;
-        }
-        acc = (acc << 6 | (unsigned)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            luaL_addchar(&b, (char)(acc >> bits & 0xff));
-        }
-    }
-    /* Leftover bits must be zero, so each byte string has one encoding. */
-    if ((acc & ((1u << bits) - 1)) != 0) {
-        luaL_pushresult(&b);
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        return 1;
-    }
-    luaL_pushresult(&b);
+    else
+        lua_pushlstring(L, (const char *)out, (size_t)len);
     return 1;
 }
 

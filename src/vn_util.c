@@ -36,7 +36,8 @@ void vn_base64_encode(const unsigned char *in, size_t n, char *out)
     *out = '\0';
 }
 
-const signed char vn_b64url_digits[256] = {
+/* The 6-bit value of each base64url character, -1 for any other byte. */
+static const signed char digits[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
@@ -55,9 +56,40 @@ const signed char vn_b64url_digits[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 };
 
-int vn_b64url_value(unsigned char c)
+/* Strict unpadded base64url into out (cap bytes); -1 unless s is the one
+ * canonical encoding of some byte string that fits. */
+long vn_b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 {
-    return vn_b64url_digits[c];
+    const unsigned char *in = (const unsigned char *)s;
+    size_t rem = n % 4, used = 0, i;
+    size_t total = n / 4 * 3 + (rem == 3 ? 2 : rem == 2 ? 1 : 0);
+    if (rem == 1 || total > cap)
+        return -1;
+    /* four characters, three bytes at a time */
+    for (i = 0; i + 4 <= n; i += 4) {
+        int a = digits[in[i]], b = digits[in[i + 1]], c = digits[in[i + 2]], d = digits[in[i + 3]];
+        unsigned v;
+        if ((a | b | c | d) < 0)
+            return -1;
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
+        out[used++] = (unsigned char)(v >> 16);
+        out[used++] = (unsigned char)(v >> 8 & 0xff);
+        out[used++] = (unsigned char)(v & 0xff);
+    }
+    /* the tail: its unused low bits must be zero (the one canonical form) */
+    if (rem >= 2) {
+        int a = digits[in[i]], b = digits[in[i + 1]], c = rem == 3 ? digits[in[i + 2]] : 0;
+        unsigned v;
+        if ((a | b | c) < 0)
+            return -1;
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;
+        if ((rem == 2 && (v & 0xffff)) || (rem == 3 && (v & 0xff)))
+            return -1;
+        out[used++] = (unsigned char)(v >> 16);
+        if (rem == 3)
+            out[used++] = (unsigned char)(v >> 8 & 0xff);
+    }
+    return (long)used;
 }
 
 size_t vn_b64url_encode(const unsigned char *in, size_t n, char *out)

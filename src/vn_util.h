@@ -8,10 +8,11 @@
 size_t vn_base64_len(size_t n);
 void vn_base64_encode(const unsigned char *in, size_t n, char *out);
 
-/* The 6-bit value of each base64url character, -1 for any other byte (a
- * table: decoders read it per character), and the same as a function. */
-extern const signed char vn_b64url_digits[256];
-int vn_b64url_value(unsigned char c);
+/* Strict unpadded base64url of s (n bytes) into out (cap bytes): the
+ * length decoded, or -1 unless s is the one canonical encoding of a byte
+ * string that fits (a length of 1 mod 4, or low bits left set, is refused).
+ * n / 4 * 3 + 2 bytes always suffice. */
+long vn_b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap);
 
 /* Unpadded base64url of in into out (room for 4 * ceil(n / 3) bytes, no NUL
  * added); returns the length written. */

@@ -32,44 +32,6 @@ static int fail(vn_webhook_result *out, const char *code, const char *message)
     return -1;
 }
 
-/* ------------------------------------------------------------ base64url */
-
-/* Strict unpadded base64url into out (cap bytes); -1 unless s is the one
- * canonical encoding of some byte string that fits. */
-static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-    const unsigned char *in = (const unsigned char *)s;
-    size_t rem = n % 4, used = 0, i;
-    size_t total = n / 4 * 3 + (rem == 3 ? 2 : rem == 2 ? 1 : 0);
-    if (rem == 1 || total > cap)
-        return -1;
-    /* four characters, three bytes at a time */
-    for (i = 0; i + 4 <= n; i += 4) {
-        int a = vn_b64url_digits[in[i]], b = vn_b64url_digits[in[i + 1]], c = vn_b64url_digits[in[i + 2]], d = vn_b64url_digits[in[i + 3]];
-        unsigned v;
-        if ((a | b | c | d) < 0)
-            return -1;
-        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
-        out[used++] = (unsigned char)(v >> 16);
-        out[used++] = (unsigned char)(v >> 8 & 0xff);
-        out[used++] = (unsigned char)(v & 0xff);
-    }
-    /* the tail: its unused low bits must be zero (the one canonical form) */
-    if (rem >= 2) {
-        int a = vn_b64url_digits[in[i]], b = vn_b64url_digits[in[i + 1]], c = rem == 3 ? vn_b64url_digits[in[i + 2]] : 0;
-        unsigned v;
-        if ((a | b | c) < 0)
-            return -1;
-        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;
-        if ((rem == 2 && (v & 0xffff)) || (rem == 3 && (v & 0xff)))
-            return -1;
-        out[used++] = (unsigned char)(v >> 16);
-        if (rem == 3)
-            out[used++] = (unsigned char)(v >> 8 & 0xff);
-    }
-    return (long)used;
-}
-
 /* ----------------------------------------------------------------- JSON */
 
 /* The header, the claims and the body through the strict scanner (vn_json.c):
@@ -146,7 +108,7 @@ typedef struct {
     const unsigned char *body_hash; /* SHA-256 of the body, 32 bytes */
     int hash_seen, iss_ok;
     enum vn_payload_hash payload_hash;
-    const char *bad_number; /* the time claim that was a non-integer number */
+    const char *bad_number; /* the refusal of the first time claim that was a non-integer number */
     time_claim iat, exp, nbf;
     string_claim jti, api_key, application_id;
     char *strings; /* decoded strings go here: together never longer than the payload */
@@ -191,7 +153,13 @@ static int integer_value(const unsigned char *p, const unsigned char *end, doubl
     return 0;
 }
 
-static int time_member(claims_info *ci, const char *name, time_claim *t, vn_json *c)
+/* The refusals of a time claim that is not an integer. */
+static const char IAT_NOT_INTEGER[] = "webhook: iat must be an integer";
+static const char EXP_NOT_INTEGER[] = "webhook: exp must be an integer";
+static const char NBF_NOT_INTEGER[] = "webhook: nbf must be an integer";
+
+/* not_integer: the claim's refusal, kept when it is a non-integer number */
+static int time_member(claims_info *ci, const char *not_integer, time_claim *t, vn_json *c)
 {
     int integer;
     if (t->seen++)
@@ -202,7 +170,7 @@ static int time_member(claims_info *ci, const char *name, time_claim *t, vn_json
             return -1;
         if (!integer) {
             if (ci->bad_number == NULL)
-                ci->bad_number = name;
+                ci->bad_number = not_integer;
             t->state = CLAIM_OTHER;
         } else {
             t->state = integer_value(start, c->p, &t->value) == 0 ? CLAIM_OK : CLAIM_OTHER;
@@ -238,11 +206,11 @@ static int claims_member(void *ctx, const char *key, size_t key_len, vn_json *c)
     switch (key_len) {
     case 3:
         if (key_is(key, key_len, "iat"))
-            return time_member(ci, "iat", &ci->iat, c);
+            return time_member(ci, IAT_NOT_INTEGER, &ci->iat, c);
         if (key_is(key, key_len, "exp"))
-            return time_member(ci, "exp", &ci->exp, c);
+            return time_member(ci, EXP_NOT_INTEGER, &ci->exp, c);
         if (key_is(key, key_len, "nbf"))
-            return time_member(ci, "nbf", &ci->nbf, c);
+            return time_member(ci, NBF_NOT_INTEGER, &ci->nbf, c);
         if (key_is(key, key_len, "jti"))
             return string_member(ci, &ci->jti, c);
         if (key_is(key, key_len, "iss"))
@@ -280,17 +248,17 @@ static int check_claims(const claims_info *ci, const vn_webhook_policy *p, vn_we
     if (!ci->iss_ok)
         return fail(out, "invalid_claims", "webhook: iss must be \"Vonage\"");
     if (ci->iat.state != CLAIM_OK)
-        return fail(out, "invalid_claims", "webhook: iat must be an integer");
+        return fail(out, "invalid_claims", IAT_NOT_INTEGER);
     if (ci->iat.value < p->now - p->max_age)
         return fail(out, "expired", "webhook: iat is older than the accepted window");
     if (ci->iat.value > p->now + p->max_ahead)
         return fail(out, "not_yet_valid", "webhook: iat is in the future");
     if (ci->exp.state == CLAIM_OTHER)
-        return fail(out, "invalid_claims", "webhook: exp must be an integer");
+        return fail(out, "invalid_claims", EXP_NOT_INTEGER);
     if (ci->exp.state == CLAIM_OK && ci->exp.value <= p->now)
         return fail(out, "expired", "webhook: the token has expired (exp)");
     if (ci->nbf.state == CLAIM_OTHER)
-        return fail(out, "invalid_claims", "webhook: nbf must be an integer");
+        return fail(out, "invalid_claims", NBF_NOT_INTEGER);
     if (ci->nbf.state == CLAIM_OK && ci->nbf.value > p->now + p->max_ahead)
         return fail(out, "not_yet_valid", "webhook: the token is not valid yet (nbf)");
     if (ci->jti.state != CLAIM_OK || ci->jti.len == 0 || ci->jti.len > 256)
@@ -382,7 +350,7 @@ int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t s
         return fail(out, "malformed", "webhook: the token must have three non-empty segments");
 
     /* 2. The header, decided by us */
-    header_len = b64url_decode(token, (size_t)(dot1 - token), header, sizeof header);
+    header_len = vn_b64url_decode(token, (size_t)(dot1 - token), header, sizeof header);
     if (header_len < 0 || walk_document(header, (size_t)header_len, header_member, &hi) != 0)
         return fail(out, "malformed", "webhook: the token header is not base64url JSON");
     if (!hi.alg_ok)
@@ -397,7 +365,7 @@ int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t s
         return fail(out, "no_secret", "webhook: no signature secret is configured");
 
     /* 4. The signature, in constant time, with the key made once */
-    if (b64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), signature, sizeof signature) != SHA256_LEN)
+    if (vn_b64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), signature, sizeof signature) != SHA256_LEN)
         return fail(out, "bad_signature", "webhook: the signature does not match");
     if ((key->mac == NULL && key_init(key, secret, secret_len) != 0) ||
         EVP_MAC_init(key->mac, NULL, 0, NULL) != 1 ||
@@ -414,7 +382,7 @@ int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t s
         return fail(out, "bad_signature", "webhook: the signature does not match");
 
     /* 5. Signed claims: a strict JSON object; time claims integers */
-    payload_len = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1),
+    payload_len = vn_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1),
                                 (unsigned char *)out->payload, sizeof out->payload);
     if (payload_len < 0)
         return fail(out, "invalid_claims", "webhook: the token payload is not base64url");
@@ -432,10 +400,7 @@ int vn_webhook_verify(vn_webhook_key *key, const unsigned char *secret, size_t s
                       claims_member, &ci) != 0)
         return fail(out, "invalid_claims", "webhook: the token payload is not a JSON object");
     if (ci.bad_number != NULL)
-        return fail(out, "invalid_claims",
-                    ci.bad_number[0] == 'i' ? "webhook: iat must be an integer"
-                    : ci.bad_number[0] == 'e' ? "webhook: exp must be an integer"
-                    : "webhook: nbf must be an integer");
+        return fail(out, "invalid_claims", ci.bad_number);
     out->payload_len = (size_t)payload_len;
 
     /* 6. The claims against the policy, payload_hash last */
