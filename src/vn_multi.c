@@ -251,11 +251,17 @@ static int closed_error(lua_State *L)
     return vn_error_push(L, "transport", "closed", 0, "the transport is closed");
 }
 
-static long long monotonic_ms(void)
+/* The one monotonic clock, in microseconds; never jumps back. */
+static long long monotonic_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static long long monotonic_ms(void)
+{
+    return monotonic_us() / 1000;
 }
 
 /* m:start(spec) -> id | nil, msg, err   (spec as for http:send; nothing is
@@ -579,12 +585,10 @@ static int multi_tostring(lua_State *L)
     return 1;
 }
 
-/* core.monotonic_ms() -> milliseconds from an arbitrary start; never jumps back */
+/* core.monotonic_ms() -> milliseconds from an arbitrary start */
 static int core_monotonic_ms(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000 + (lua_Integer)(ts.tv_nsec / 1000000));
+    lua_pushinteger(L, (lua_Integer)monotonic_ms());
     return 1;
 }
 
@@ -592,9 +596,7 @@ static int core_monotonic_ms(lua_State *L)
  * whole milliseconds would count a call on loopback as taking 0 ms */
 static int core_monotonic_us(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushinteger(L, (lua_Integer)ts.tv_sec * 1000000 + (lua_Integer)(ts.tv_nsec / 1000));
+    lua_pushinteger(L, (lua_Integer)monotonic_us());
     return 1;
 }
 
