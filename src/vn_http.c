@@ -297,6 +297,18 @@ static int usable_pair(lua_State *L, const char *authorization, const char **k, 
            !(authorization != NULL && *kn == 13 && strncasecmp(*k, "authorization", 13) == 0);
 }
 
+/* Links the line just written at t->hbuf + t->hlen (len bytes with its
+ * NUL) as the list's next node. */
+static void put_node(vn_transfer *t, size_t len)
+{
+    t->hnodes[t->hn].data = t->hbuf + t->hlen;
+    t->hnodes[t->hn].next = NULL;
+    if (t->hn > 0)
+        t->hnodes[t->hn - 1].next = &t->hnodes[t->hn];
+    t->hlen += len;
+    t->hn++;
+}
+
 static void put_line(vn_transfer *t, const char *k, size_t kn, const char *v, size_t vn)
 {
     char *line = t->hbuf + t->hlen;
@@ -304,12 +316,7 @@ static void put_line(vn_transfer *t, const char *k, size_t kn, const char *v, si
     memcpy(line + kn, ": ", 2);
     memcpy(line + kn + 2, v, vn);
     line[kn + 2 + vn] = '\0';
-    t->hlen += kn + 3 + vn;
-    t->hnodes[t->hn].data = line;
-    t->hnodes[t->hn].next = NULL;
-    if (t->hn > 0)
-        t->hnodes[t->hn - 1].next = &t->hnodes[t->hn];
-    t->hn++;
+    put_node(t, kn + 3 + vn);
 }
 
 /* Builds the header list from the table at idx, plus the Authorization
@@ -372,12 +379,7 @@ static int build_headers(lua_State *L, vn_transfer *t, int idx, const char *auth
     if (authorization != NULL)
         put_line(t, "Authorization", 13, authorization, an);
     memcpy(t->hbuf + t->hlen, "Expect:", sizeof "Expect:");
-    t->hnodes[t->hn].data = t->hbuf + t->hlen;
-    t->hnodes[t->hn].next = NULL;
-    if (t->hn > 0)
-        t->hnodes[t->hn - 1].next = &t->hnodes[t->hn];
-    t->hlen += sizeof "Expect:";
-    t->hn++;
+    put_node(t, sizeof "Expect:");
     t->req_headers = t->hnodes;
     return 0;
 }
